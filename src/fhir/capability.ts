@@ -1,0 +1,72 @@
+/**
+ * The CapabilityStatement (https://hl7.org/fhir/R4/capabilitystatement.html) served at `GET /metadata`:
+ * it states truthfully what this write-only API supports, its size limit and validation level.
+ */
+import type { CapabilityStatement } from 'fhir/r4';
+
+/** Inputs that vary per deployment. */
+export interface CapabilityOptions {
+  baseUrl: string;
+  version: string;
+  resourceTypes: readonly string[];
+  maxBodyBytes: number;
+  validationLevel: string;
+  authEnabled: boolean;
+  date: string;
+}
+
+/** Builds the CapabilityStatement. */
+export function capabilityStatement(o: CapabilityOptions): CapabilityStatement {
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: o.date,
+    publisher: 'Tributary',
+    kind: 'instance',
+    software: { name: 'Tributary', version: o.version },
+    implementation: {
+      description:
+        `Tributary write-only FHIR R4 ingestion API. Accepts create (POST), update (PUT) and batch/transaction ` +
+        `Bundles of create/update entries. Read, search, history, delete and patch are not supported: data is read ` +
+        `from the analytical marts. Request bodies larger than ${o.maxBodyBytes} bytes are refused (413). ` +
+        `Validation level: ${o.validationLevel}. Every resource is pseudonymised before it reaches the lake.`,
+      url: o.baseUrl,
+    },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'application/json'],
+    extension: [
+      { url: 'https://tributary.nhs.example/fhir/StructureDefinition/max-request-bytes', valueInteger: o.maxBodyBytes },
+      { url: 'https://tributary.nhs.example/fhir/StructureDefinition/validation-level', valueCode: o.validationLevel },
+    ],
+    rest: [
+      {
+        mode: 'server',
+        documentation: 'Only create and update. Batch and transaction Bundles may hold POST and PUT entries only.',
+        security: o.authEnabled
+          ? {
+              cors: false,
+              service: [
+                {
+                  coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }],
+                },
+              ],
+              description:
+                'Bearer JWT from the configured OIDC / SMART Backend Services issuer; system scopes (system/*.write, system/{type}.cu ...).',
+            }
+          : { cors: false, description: 'Authentication is DISABLED in this deployment (local development).' },
+        resource: o.resourceTypes.map((type) => ({
+          type,
+          interaction: [{ code: 'create' as const }, { code: 'update' as const }],
+          versioning: 'versioned-update' as const,
+          readHistory: false,
+          updateCreate: true,
+          conditionalCreate: false,
+          conditionalUpdate: false,
+          conditionalDelete: 'not-supported' as const,
+          operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
+        })),
+        interaction: [{ code: 'batch' }, { code: 'transaction' }],
+      },
+    ],
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * Validation against the official FHIR R4 (4.0.1) JSON schema (https://hl7.org/fhir/R4/json.html#schema),
+ * using ajv code generated AHEAD OF TIME by `scripts/gen-schema-validator.mjs` (ajv standalone), so a cold
+ * start loads plain functions instead of compiling the 3 MB schema.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { OperationOutcomeIssue } from 'fhir/r4';
+
+interface AjvError {
+  instancePath: string;
+  keyword: string;
+  params: Record<string, unknown>;
+}
+type StandaloneValidator = ((data: unknown) => boolean) & { errors?: AjvError[] | null };
+type GeneratedModule = Record<string, StandaloneValidator> & { resourceTypes: string[] };
+
+let generated: GeneratedModule | undefined;
+
+/** Finds the project root (the folder holding `generated/`) from this file, in `src/` or `dist/src/`. */
+function findGenerated(file: string): string {
+  let dir = __dirname;
+  for (let i = 0; i < 6; i++) {
+    const candidate = path.join(dir, 'generated', file);
+    if (fs.existsSync(candidate)) return candidate;
+    dir = path.dirname(dir);
+  }
+  throw new Error(`generated/${file} not found: run \`npm run build\``);
+}
+
+/** Loads the generated validators once (about 200 ms, at cold start). */
+function load(): GeneratedModule {
+  if (!generated) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    generated = require(findGenerated('fhir-schema-validate.js')) as GeneratedModule;
+  }
+  return generated;
+}
+
+/** The R4 resource types the schema knows (146 concrete types). */
+export function schemaResourceTypes(): ReadonlySet<string> {
+  return resourceTypeSet ?? (resourceTypeSet = new Set(load().resourceTypes));
+}
+let resourceTypeSet: Set<string> | undefined;
+
+/** True if `type` is a concrete R4 resource type. */
+export function isResourceType(type: unknown): boolean {
+  return typeof type === 'string' && schemaResourceTypes().has(type);
+}
+
+/**
+ * Converts an ajv JSON pointer (`/name/0/given`) into a FHIRPath-style expression (`Patient.name[0].given`).
+ * `root` is the expression of the resource itself, e.g. `Patient` or `Bundle.entry[3].resource`.
+ */
+export function pointerToExpression(root: string, pointer: string, extra?: string): string {
+  let expr = root;
+  const parts = pointer === '' ? [] : pointer.slice(1).split('/');
+  for (const raw of parts) {
+    const p = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (/^\d+$/.test(p)) expr += `[${p}]`;
+    else expr += `.${p}`;
+  }
+  if (extra) expr += `.${extra}`;
+  return expr;
+}
+
+function describe(e: AjvError): { code: OperationOutcomeIssue['code']; text: string; extra?: string } {
+  const p = e.params;
+  switch (e.keyword) {
+    case 'required':
+      return { code: 'required', text: `Missing required element '${String(p.missingProperty)}'`, extra: String(p.missingProperty) };
+    case 'additionalProperties':
+      return { code: 'structure', text: `Unknown element '${String(p.additionalProperty)}'`, extra: String(p.additionalProperty) };
+    case 'enum':
+      return { code: 'code-invalid', text: `Value is not one of the allowed codes (${(p.allowedValues as unknown[] | undefined)?.join(', ') ?? ''})` };
+    case 'const':
+      return { code: 'value', text: `Value must be '${String(p.allowedValue)}'` };
+    case 'type':
+      return { code: 'structure', text: `Wrong JSON type: expected ${String(p.type)}` };
+    case 'pattern':
+      return { code: 'value', text: `Value does not match the FHIR format (${String(p.pattern)})` };
+    case 'minItems':
+      return { code: 'required', text: `Array must not be empty` };
+    case 'maxItems':
+      return { code: 'structure', text: `Too many items (max ${String(p.limit)})` };
+    case 'oneOf':
+    case 'anyOf':
+      return { code: 'structure', text: `Value matches none of the allowed shapes` };
+    default:
+      return { code: 'structure', text: `Schema rule '${e.keyword}' failed` };
+  }
+}
+
+/**
+ * Validates one resource against the R4 JSON schema.
+ * @param resource the parsed resource
+ * @param root FHIRPath of the resource in the request (default: its resourceType)
+ * @returns issues (empty when valid); the schema stops at the first error of a resource
+ */
+export function validateSchema(resource: unknown, root?: string): OperationOutcomeIssue[] {
+  const r = resource as { resourceType?: unknown } | null;
+  const type = r && typeof r === "object" && !Array.isArray(r) ? r.resourceType : undefined;
+  const base = root ?? (typeof type === 'string' ? type : 'Resource');
+  if (!isResourceType(type)) {
+    return [
+      {
+        severity: 'error',
+        code: 'structure',
+        diagnostics:
+          type === undefined ? 'Missing resourceType' : `Unknown resourceType '${String(type).slice(0, 64)}'`,
+        expression: [root ? `${root}.resourceType` : 'resourceType'],
+      },
+    ];
+  }
+  const fn = load()[type as string];
+  if (fn(resource)) return [];
+  return (fn.errors ?? []).map((e) => {
+    const d = describe(e);
+    return {
+      severity: 'error' as const,
+      code: d.code,
+      diagnostics: `${d.text} [schema]`,
+      expression: [pointerToExpression(base, e.instancePath, d.extra)],
+    };
+  });
+}
