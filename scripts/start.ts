@@ -24,6 +24,8 @@ export interface StackOptions {
   /** Run handlers in-process instead of worker threads (faster, less isolated). */
   inProcess?: boolean;
   quiet?: boolean;
+  /** Where the API's output goes when quiet (default DATA_DIR/logs/api.log). */
+  logFile?: string;
 }
 
 /** A running local stack. */
@@ -31,6 +33,7 @@ export interface Stack {
   baseUrl: string;
   s3Endpoint: string;
   snsEndpoint: string;
+  logFile: string;
   stop(): Promise<void>;
 }
 
@@ -97,8 +100,15 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     detached: false,
   });
   let log = '';
-  child.stdout?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-20000)));
-  child.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-20000)));
+  const logFile = o.logFile ?? path.join(o.dataDir, 'logs', 'api.log');
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  const out = o.quiet ? fs.createWriteStream(logFile, { flags: 'a' }) : undefined;
+  const keep = (d: Buffer): void => {
+    log = (log + d.toString()).slice(-20000);
+    out?.write(d);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   const baseUrl = `http://localhost:${o.port}/fhir`;
   const stop = async (): Promise<void> => {
     if (child.exitCode === null) {
@@ -115,6 +125,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       });
     }
     await s3.close().catch(() => undefined);
+    out?.end();
   };
   try {
     await waitFor(`http://127.0.0.1:${o.port}/fhir/metadata`, 90_000, child);
@@ -122,7 +133,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     await stop();
     throw new Error(`${(err as Error).message}\n${log}`);
   }
-  return { baseUrl, s3Endpoint, snsEndpoint, stop };
+  return { baseUrl, s3Endpoint, snsEndpoint, logFile, stop };
 }
 
 async function main(): Promise<void> {
@@ -139,6 +150,7 @@ async function main(): Promise<void> {
   console.log(`Tributary local stack (data in ${dataDir})`);
   console.log(`  S3 (s3rver):        ${stack.s3Endpoint}`);
   console.log(`  SNS endpoint:       ${stack.snsEndpoint}`);
+  if (process.env.VERBOSE !== '1') console.log(`  API log:            ${stack.logFile} (VERBOSE=1 prints it here)`);
   console.log(`Tributary is ready: ${stack.baseUrl}`);
   let stopping = false;
   const shutdown = async (): Promise<void> => {

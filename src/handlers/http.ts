@@ -19,10 +19,18 @@ import type { PreferReturn } from '../core/ingest';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
-/** Case-insensitive header lookup. */
-export function header(event: Pick<APIGatewayProxyEvent, 'headers'>, name: string): string | undefined {
-  const h = event.headers ?? {};
+/**
+ * Case-insensitive header lookup. Reads `multiValueHeaders` first: they carry the headers exactly as sent
+ * (serverless-offline adds a default Content-Type to `headers`, which API Gateway does not do).
+ */
+export function header(event: Partial<Pick<APIGatewayProxyEvent, 'headers' | 'multiValueHeaders'>>, name: string): string | undefined {
   const want = name.toLowerCase();
+  const mv = event.multiValueHeaders;
+  if (mv && Object.keys(mv).length > 0) {
+    for (const k of Object.keys(mv)) if (k.toLowerCase() === want) return mv[k]?.join(', ') ?? undefined;
+    return undefined;
+  }
+  const h = event.headers ?? {};
   for (const k of Object.keys(h)) if (k.toLowerCase() === want) return h[k] ?? undefined;
   return undefined;
 }

@@ -1,0 +1,93 @@
+/**
+ * API Gateway (REST API) Lambda authorizer, `REQUEST` type, identity source `method.request.header.Authorization`.
+ *
+ * Verifies the bearer token with the same {@link createTokenVerifier} the HTTP handler uses and returns an
+ * IAM policy allowing `execute-api:Invoke` on the whole stage (so a cached decision is valid for every route),
+ * with `context = { source, clientId, scopes, subject?, tokenId? }` for the integration
+ * (`event.requestContext.authorizer`, read back with `principalFromAuthorizerContext`). Any refused token
+ * throws `Error('Unauthorized')`, which API Gateway turns into a 401 (`UNAUTHORIZED` gateway response). An
+ * unreachable JWKS throws a different error, which API Gateway reports as a 500 (`AUTHORIZER_FAILURE`).
+ *
+ * This file is the only place of the auth code that reads `process.env` (in {@link authConfigFromEnv}).
+ */
+import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { authorizerContextOf } from '../core/auth/principal';
+import { createTokenVerifier, TokenError, type TokenVerifier, type TokenVerifierOptions } from '../core/auth/verifier';
+import { createLogger } from '../core/log';
+
+/**
+ * Verifier options from the environment:
+ * - `TRIBUTARY_JWT_ISSUER` (required): expected `iss`;
+ * - `TRIBUTARY_JWT_AUDIENCE`: expected `aud`, default `tributary`;
+ * - `TRIBUTARY_JWKS_URL`: default `{issuer}/.well-known/jwks.json`;
+ * - `TRIBUTARY_JWT_ALGORITHMS`: comma-separated allow-list (asymmetric only), default RS256,RS384,ES256,ES384,PS256;
+ * - `TRIBUTARY_SOURCE_CLAIM` (default `tributary_source`), `TRIBUTARY_SCOPE_CLAIM` (default `scope`);
+ * - `TRIBUTARY_JWT_CLOCK_TOLERANCE_SEC` (default 30).
+ */
+export function authConfigFromEnv(env: Record<string, string | undefined> = process.env): TokenVerifierOptions {
+  const issuer = env.TRIBUTARY_JWT_ISSUER;
+  if (!issuer) throw new Error('TRIBUTARY_JWT_ISSUER is not set');
+  const cfg: TokenVerifierOptions = {
+    issuer,
+    audience: env.TRIBUTARY_JWT_AUDIENCE || 'tributary',
+    jwks: env.TRIBUTARY_JWKS_URL || `${issuer.replace(/\/+$/, '')}/.well-known/jwks.json`,
+  };
+  if (env.TRIBUTARY_JWT_ALGORITHMS) {
+    cfg.algorithms = env.TRIBUTARY_JWT_ALGORITHMS.split(',').map((s) => s.trim()).filter(Boolean);
+  }
+  if (env.TRIBUTARY_SOURCE_CLAIM) cfg.sourceClaim = env.TRIBUTARY_SOURCE_CLAIM;
+  if (env.TRIBUTARY_SCOPE_CLAIM) cfg.scopeClaim = env.TRIBUTARY_SCOPE_CLAIM;
+  if (env.TRIBUTARY_JWT_CLOCK_TOLERANCE_SEC) cfg.clockToleranceSec = Number(env.TRIBUTARY_JWT_CLOCK_TOLERANCE_SEC);
+  return cfg;
+}
+
+/** `arn:aws:execute-api:region:account:api/stage/GET/Patient` → `arn:aws:execute-api:region:account:api/stage/*`. */
+export function stageWildcardArn(methodArn: string): string {
+  const parts = methodArn.split('/');
+  return parts.length >= 2 ? `${parts[0]}/${parts[1]}/*` : methodArn;
+}
+
+/** The `Authorization` header of a REQUEST authorizer event (header names are case-insensitive). */
+export function authorizationHeaderOf(event: APIGatewayRequestAuthorizerEvent): string | undefined {
+  for (const [k, v] of Object.entries(event.headers ?? {})) {
+    if (k.toLowerCase() === 'authorization' && typeof v === 'string') return v;
+  }
+  return undefined;
+}
+
+const logger = createLogger('tributary-authorizer');
+
+/** Builds the authorizer handler around a verifier (tests inject one; {@link handler} builds it from the env). */
+export function createAuthorizerHandler(
+  verifier: TokenVerifier,
+): (event: APIGatewayRequestAuthorizerEvent) => Promise<APIGatewayAuthorizerResult> {
+  return async (event) => {
+    const requestId = event.requestContext?.requestId;
+    try {
+      const principal = await verifier.verify(authorizationHeaderOf(event));
+      return {
+        principalId: principal.clientId,
+        policyDocument: {
+          Version: '2012-10-17',
+          Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: stageWildcardArn(event.methodArn) }],
+        },
+        context: authorizerContextOf(principal),
+      };
+    } catch (err) {
+      if (err instanceof TokenError) {
+        logger.info('token refused', { correlationId: requestId, reason: err.message, kind: err.kind });
+        throw new Error('Unauthorized');
+      }
+      logger.error('authorizer failure', { correlationId: requestId, error: err as Error });
+      throw new Error('Authorizer failure');
+    }
+  };
+}
+
+let cached: ((event: APIGatewayRequestAuthorizerEvent) => Promise<APIGatewayAuthorizerResult>) | undefined;
+
+/** Lambda entry point (`src/handlers/authorizer.handler`). The verifier (and its JWKS cache) lives per container. */
+export const handler = (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
+  cached ??= createAuthorizerHandler(createTokenVerifier(authConfigFromEnv()));
+  return cached(event);
+};
