@@ -5,10 +5,9 @@
  *   serverless-offline-sns, the local SNS-protocol endpoint the SNS adapter publishes to (SNS_PORT, default 4002);
  * Prints the base URL when ready; Ctrl-C stops everything.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import S3rver from 's3rver';
 
 const ROOT = path.resolve(__dirname, '../..');
 const BUCKETS = ['tributary-lake', 'tributary-identity', 'tributary-triage', 'tributary-audit', 'tributary-marts'];
@@ -55,14 +54,14 @@ async function waitFor(url: string, ms: number, child: ChildProcess): Promise<vo
 /** Starts s3rver and serverless-offline (with the local SNS endpoint); resolves when the API answers. */
 export async function startStack(o: StackOptions): Promise<Stack> {
   fs.mkdirSync(path.join(o.dataDir, 's3'), { recursive: true });
-  const s3 = new S3rver({
-    port: o.s3Port,
-    address: '127.0.0.1',
-    silent: true,
-    directory: path.join(o.dataDir, 's3'),
-    configureBuckets: BUCKETS.map((name) => ({ name, configs: [] })),
+  const s3 = fork(path.join(__dirname, 's3-server.js'), [String(o.s3Port), path.join(o.dataDir, 's3'), ...BUCKETS], {
+    execArgv: ['--openssl-legacy-provider'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  await s3.run();
+  await new Promise<void>((resolve, reject) => {
+    s3.once('message', () => resolve());
+    s3.once('exit', (code) => reject(new Error(`s3 server exited with code ${code}`)));
+  });
   const s3Endpoint = `http://127.0.0.1:${o.s3Port}`;
   const snsEndpoint = `http://127.0.0.1:${o.snsPort}`;
   const args = [
@@ -124,7 +123,10 @@ export async function startStack(o: StackOptions): Promise<Stack> {
         });
       });
     }
-    await s3.close().catch(() => undefined);
+    if (s3.exitCode === null) {
+      s3.kill('SIGTERM');
+      await new Promise((r) => s3.once('exit', r));
+    }
     out?.end();
   };
   try {
