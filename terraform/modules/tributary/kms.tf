@@ -1,0 +1,375 @@
+# Customer managed KMS keys. Every data store has its own key so that access to one store never
+# implies access to another (in particular: nothing that can read the lake can read the identity store).
+
+locals {
+  # Key administration for the account root (delegated to IAM). No use of the key (no Decrypt).
+  kms_admin_actions = [
+    "kms:Create*",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+  ]
+
+  # Identity store and pseudonym keys: the same administration, but kms:CreateAlias instead of kms:Create*
+  # (kms:Create* includes kms:CreateGrant, and a grant could hand out Decrypt or GenerateMac).
+  kms_restricted_admin_actions = [
+    "kms:CreateAlias",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+  ]
+
+  # Data-plane use of ordinary keys is delegated to IAM: the function role policies (iam.tf) decide.
+  kms_usage_actions = [
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:DescribeKey",
+  ]
+}
+
+# Key policy shared by the lake, marts, triage, audit and versions-table keys.
+data "aws_iam_policy_document" "kms_default" {
+  statement {
+    sid       = "KeyAdministration"
+    effect    = "Allow"
+    actions   = local.kms_admin_actions
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.root_arn]
+    }
+  }
+
+  statement {
+    sid       = "UseThroughIamPolicies"
+    effect    = "Allow"
+    actions   = local.kms_usage_actions
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.root_arn]
+    }
+  }
+}
+
+resource "aws_kms_key" "lake" {
+  description             = "${local.prefix} raw lake (pseudonymised FHIR)"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_deletion_window_days
+  policy                  = data.aws_iam_policy_document.kms_default.json
+}
+
+resource "aws_kms_alias" "lake" {
+  name          = "alias/${local.prefix}-lake"
+  target_key_id = aws_kms_key.lake.key_id
+}
+
+resource "aws_kms_key" "marts" {
+  description             = "${local.prefix} marts and Athena results"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_deletion_window_days
+  policy                  = data.aws_iam_policy_document.kms_default.json
+}
+
+resource "aws_kms_alias" "marts" {
+  name          = "alias/${local.prefix}-marts"
+  target_key_id = aws_kms_key.marts.key_id
+}
+
+resource "aws_kms_key" "triage" {
+  description             = "${local.prefix} triage (quarantined submissions)"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_deletion_window_days
+  policy                  = data.aws_iam_policy_document.kms_default.json
+}
+
+resource "aws_kms_alias" "triage" {
+  name          = "alias/${local.prefix}-triage"
+  target_key_id = aws_kms_key.triage.key_id
+}
+
+resource "aws_kms_key" "audit" {
+  description             = "${local.prefix} audit trail"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_deletion_window_days
+  policy                  = data.aws_iam_policy_document.kms_default.json
+}
+
+resource "aws_kms_alias" "audit" {
+  name          = "alias/${local.prefix}-audit"
+  target_key_id = aws_kms_key.audit.key_id
+}
+
+resource "aws_kms_key" "versions" {
+  description             = "${local.prefix} FHIR version index table"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_deletion_window_days
+  policy                  = data.aws_iam_policy_document.kms_default.json
+}
+
+resource "aws_kms_alias" "versions" {
+  name          = "alias/${local.prefix}-versions"
+  target_key_id = aws_kms_key.versions.key_id
+}
+
+# Identity store key: root may administer it but never decrypt; ingest and triage may only encrypt;
+# the reidentify role is the only principal that can decrypt.
+data "aws_iam_policy_document" "kms_identity" {
+  statement {
+    sid       = "KeyAdministrationWithoutUse"
+    effect    = "Allow"
+    actions   = local.kms_restricted_admin_actions
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.root_arn]
+    }
+  }
+
+  statement {
+    sid       = "WritersEncryptOnly"
+    effect    = "Allow"
+    actions   = ["kms:GenerateDataKey", "kms:Encrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.ingest.arn, aws_iam_role.triage.arn]
+    }
+  }
+
+  statement {
+    sid       = "ReidentifyDecrypt"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.reidentify.arn]
+    }
+  }
+
+  statement {
+    sid       = "DenyDecryptToAllButReidentify"
+    effect    = "Deny"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = [aws_iam_role.reidentify.arn]
+    }
+  }
+
+  statement {
+    sid       = "DenyReEncryptAndGrants"
+    effect    = "Deny"
+    actions   = ["kms:ReEncrypt*", "kms:CreateGrant"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+  }
+}
+
+resource "aws_kms_key" "identity" {
+  description             = "${local.prefix} identity store (re-identification data)"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_deletion_window_days
+  policy                  = data.aws_iam_policy_document.kms_identity.json
+}
+
+resource "aws_kms_alias" "identity" {
+  name          = "alias/${local.prefix}-identity"
+  target_key_id = aws_kms_key.identity.key_id
+}
+
+# CloudWatch Logs key: the regional Logs service may use it for this account's log groups only.
+data "aws_iam_policy_document" "kms_logs" {
+  statement {
+    sid       = "KeyAdministration"
+    effect    = "Allow"
+    actions   = local.kms_admin_actions
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.root_arn]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchLogs"
+    effect    = "Allow"
+    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${local.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
+    }
+  }
+}
+
+resource "aws_kms_key" "logs" {
+  description             = "${local.prefix} CloudWatch Logs"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_deletion_window_days
+  policy                  = data.aws_iam_policy_document.kms_logs.json
+}
+
+resource "aws_kms_alias" "logs" {
+  name          = "alias/${local.prefix}-logs"
+  target_key_id = aws_kms_key.logs.key_id
+}
+
+# SNS topic and SQS queues: SNS must encrypt into the (encrypted) queue.
+data "aws_iam_policy_document" "kms_messaging" {
+  statement {
+    sid       = "KeyAdministration"
+    effect    = "Allow"
+    actions   = local.kms_admin_actions
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.root_arn]
+    }
+  }
+
+  statement {
+    sid       = "UseThroughIamPolicies"
+    effect    = "Allow"
+    actions   = local.kms_usage_actions
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.root_arn]
+    }
+  }
+
+  statement {
+    sid       = "SnsDeliversToEncryptedQueue"
+    effect    = "Allow"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["sns.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_kms_key" "messaging" {
+  description             = "${local.prefix} SNS topic and SQS queues"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_deletion_window_days
+  policy                  = data.aws_iam_policy_document.kms_messaging.json
+}
+
+resource "aws_kms_alias" "messaging" {
+  name          = "alias/${local.prefix}-messaging"
+  target_key_id = aws_kms_key.messaging.key_id
+}
+
+# Pseudonym HMAC key (HMAC_256 / GENERATE_VERIFY_MAC). KMS cannot rotate HMAC keys automatically, so
+# rotation is manual: add a generation to var.hmac_key_versions, apply, set var.hmac_active_key_version
+# to it (the alias and the SSM parameters follow), and keep older generations until every pseudonym made
+# with them has been re-keyed. The app records the generation (hmac_key_version) with each pseudonym.
+data "aws_iam_policy_document" "kms_hmac" {
+  statement {
+    sid       = "KeyAdministrationWithoutUse"
+    effect    = "Allow"
+    actions   = local.kms_restricted_admin_actions
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.root_arn]
+    }
+  }
+
+  statement {
+    sid       = "PseudonymiseOnly"
+    effect    = "Allow"
+    actions   = ["kms:GenerateMac"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.ingest.arn, aws_iam_role.triage.arn]
+    }
+  }
+}
+
+resource "aws_kms_key" "hmac" {
+  for_each = toset(var.hmac_key_versions)
+
+  description              = "${local.prefix} pseudonym HMAC key ${each.key}"
+  customer_master_key_spec = "HMAC_256"
+  key_usage                = "GENERATE_VERIFY_MAC"
+  # Automatic rotation is not supported for HMAC keys (manual rotation above).
+  enable_key_rotation     = false
+  deletion_window_in_days = var.kms_deletion_window_days
+  policy                  = data.aws_iam_policy_document.kms_hmac.json
+}
+
+resource "aws_kms_alias" "hmac" {
+  name          = "alias/${local.prefix}-pseudonym-hmac"
+  target_key_id = aws_kms_key.hmac[var.hmac_active_key_version].key_id
+
+  lifecycle {
+    precondition {
+      condition     = contains(var.hmac_key_versions, var.hmac_active_key_version)
+      error_message = "hmac_active_key_version must be one of hmac_key_versions."
+    }
+  }
+}

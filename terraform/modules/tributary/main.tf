@@ -1,0 +1,24 @@
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+  root_arn   = "arn:${local.partition}:iam::${local.account_id}:root"
+
+  # Resource name prefix, e.g. tributary-dev.
+  prefix = "${var.service_name}-${var.environment}"
+
+  # Bucket names must be globally unique: suffix them with the account id.
+  bucket_suffix = "${local.account_id}-${local.region}"
+
+  # Every Lambda function; serverless.yml must use these keys (names are <service>-<stage>-<key>).
+  functions = toset(["ingest", "metadata", "authorizer", "etl", "triage", "reidentify"])
+
+  # SSM path every serverless.yml lookup reads from: /tributary/<stage>/<name>.
+  ssm_prefix = "/${var.service_name}/${var.environment}"
+}

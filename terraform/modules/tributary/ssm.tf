@@ -1,0 +1,50 @@
+# Everything serverless.yml needs, as String parameters under /tributary/<stage>/<name>
+# (read there as ${ssm:/tributary/${sls:stage}/<name>}). No secrets: names, ARNs and URLs only.
+
+locals {
+  ssm_core = {
+    lake_bucket          = aws_s3_bucket.lake.bucket
+    marts_bucket         = aws_s3_bucket.marts.bucket
+    identity_bucket      = aws_s3_bucket.identity.bucket
+    triage_bucket        = aws_s3_bucket.triage.bucket
+    audit_bucket         = aws_s3_bucket.audit.bucket
+    lake_kms_key_arn     = aws_kms_key.lake.arn
+    marts_kms_key_arn    = aws_kms_key.marts.arn
+    identity_kms_key_arn = aws_kms_key.identity.arn
+    audit_kms_key_arn    = aws_kms_key.audit.arn
+    triage_kms_key_arn   = aws_kms_key.triage.arn
+    hmac_kms_key_arn     = aws_kms_key.hmac[var.hmac_active_key_version].arn
+    hmac_kms_alias_arn   = aws_kms_alias.hmac.arn
+    hmac_key_version     = var.hmac_active_key_version
+    glue_database        = aws_glue_catalog_database.lake.name
+    athena_workgroup     = aws_athena_workgroup.analytics.name
+    ingest_topic_arn     = aws_sns_topic.ingest.arn
+    etl_queue_arn        = aws_sqs_queue.etl.arn
+    etl_dlq_arn          = aws_sqs_queue.etl_dlq.arn
+    versions_table       = aws_dynamodb_table.versions.name
+    ingest_role_arn      = aws_iam_role.ingest.arn
+    etl_role_arn         = aws_iam_role.etl.arn
+    metadata_role_arn    = aws_iam_role.metadata.arn
+    authorizer_role_arn  = aws_iam_role.authorizer.arn
+    triage_role_arn      = aws_iam_role.triage.arn
+    reidentify_role_arn  = aws_iam_role.reidentify.arn
+    oidc_issuer          = var.oidc_issuer
+    oidc_audience        = var.oidc_audience
+  }
+
+  # Only present when the optional resource exists (SSM values cannot be empty).
+  ssm_optional = {
+    api_vpc_endpoint_id = one(aws_vpc_endpoint.execute_api[*].id)
+  }
+
+  ssm_parameters = merge(local.ssm_core, { for name, value in local.ssm_optional : name => value if var.private_api })
+}
+
+resource "aws_ssm_parameter" "config" {
+  for_each = local.ssm_parameters
+
+  name        = "${local.ssm_prefix}/${each.key}"
+  description = "Tributary ${var.environment} ${each.key} (managed by Terraform)"
+  type        = "String"
+  value       = each.value
+}

@@ -1,0 +1,1519 @@
+/**
+ * Static checks of the Terraform in terraform/ (there is no terraform binary here, so no `validate`/`plan`):
+ * every file parses as HCL (@cdktf/hcl2json), the security properties of the shared infrastructure hold,
+ * and the files follow the canonical `terraform fmt` layout rules that can be checked without the binary.
+ *
+ * Every checker is a pure function over the parsed configuration returning findings; each one is also run
+ * on a mutated copy (the property removed) to show that it does flag the problem.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { parse } from '@cdktf/hcl2json';
+
+// ---------------------------------------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------------------------------------
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+type Obj = { [k: string]: Json };
+
+/** One Terraform configuration directory (root module, child module or bootstrap), merged over its .tf files. */
+interface TfConfig {
+  dir: string;
+  resource: Record<string, Record<string, Obj>>;
+  data: Record<string, Record<string, Obj>>;
+  module: Record<string, Obj>;
+  variable: Record<string, Obj>;
+  output: Record<string, Obj>;
+  locals: Obj;
+  terraform: Obj[];
+  provider: Record<string, Obj[]>;
+}
+
+const REPO = path.resolve(__dirname, '../..');
+const TF_DIR = path.join(REPO, 'terraform');
+const MODULE_DIR = path.join(TF_DIR, 'modules', 'tributary');
+const BOOTSTRAP_DIR = path.join(TF_DIR, 'bootstrap');
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Blocks of a given type inside a body (hcl2json renders every nested block as an array). */
+function blocks(body: Json | undefined, key: string): Obj[] {
+  if (!isObj(body)) return [];
+  const v = body[key];
+  if (Array.isArray(v)) return v.filter(isObj);
+  return isObj(v) ? [v] : [];
+}
+
+function listFiles(dir: string, exts: string[]): string[] {
+  const out: string[] = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name.startsWith('.')) continue; // .terraform/, .terraform.lock.hcl
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...listFiles(p, exts));
+    else if (exts.some((e) => entry.name.endsWith(e))) out.push(p);
+  }
+  return out.sort();
+}
+
+async function parseFile(file: string): Promise<Obj> {
+  const parsed = (await parse(path.basename(file), fs.readFileSync(file, 'utf8'))) as Json;
+  if (!isObj(parsed)) throw new Error(`${file}: not an object`);
+  return parsed;
+}
+
+/** Merges the .tf files of one directory (not recursive) into a {@link TfConfig}. */
+async function loadConfig(dir: string): Promise<TfConfig> {
+  const cfg: TfConfig = {
+    dir,
+    resource: {},
+    data: {},
+    module: {},
+    variable: {},
+    output: {},
+    locals: {},
+    terraform: [],
+    provider: {},
+  };
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.tf'))
+    .map((f) => path.join(dir, f))
+    .sort();
+  for (const file of files) {
+    const j = await parseFile(file);
+    for (const kind of ['resource', 'data'] as const) {
+      const byType = j[kind];
+      if (!isObj(byType)) continue;
+      for (const [type, byName] of Object.entries(byType)) {
+        if (!isObj(byName)) continue;
+        cfg[kind][type] ??= {};
+        for (const [name, bodies] of Object.entries(byName)) {
+          const body = Array.isArray(bodies) ? bodies[0] : bodies;
+          if (!isObj(body)) continue;
+          if (cfg[kind][type][name]) throw new Error(`${file}: duplicate ${kind} ${type}.${name}`);
+          cfg[kind][type][name] = body;
+        }
+      }
+    }
+    for (const kind of ['module', 'variable', 'output'] as const) {
+      const byName = j[kind];
+      if (!isObj(byName)) continue;
+      for (const [name, bodies] of Object.entries(byName)) {
+        const body = Array.isArray(bodies) ? bodies[0] : bodies;
+        if (isObj(body)) cfg[kind][name] = body;
+      }
+    }
+    for (const l of blocks(j, 'locals')) {
+      for (const [k, v] of Object.entries(l)) {
+        if (k in cfg.locals) throw new Error(`${file}: duplicate local ${k}`);
+        cfg.locals[k] = v;
+      }
+    }
+    cfg.terraform.push(...blocks(j, 'terraform'));
+    if (isObj(j.provider)) {
+      for (const [name, bodies] of Object.entries(j.provider)) {
+        cfg.provider[name] = [...(cfg.provider[name] ?? []), ...(Array.isArray(bodies) ? bodies.filter(isObj) : [])];
+      }
+    }
+  }
+  return cfg;
+}
+
+function clone<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v)) as T;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Expression helpers
+// ---------------------------------------------------------------------------------------------------------
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** True when `text` contains a reference to `addr` (e.g. `aws_s3_bucket.lake`) — not `aws_s3_bucket.lake_x`. */
+function refersTo(text: string, addr: string): boolean {
+  return new RegExp(`(^|[^\\w.])${escapeRe(addr)}(?![\\w-])`).test(text);
+}
+
+/** Every string inside a JSON value. */
+function strings(v: Json | undefined): string[] {
+  if (typeof v === 'string') return [v];
+  if (Array.isArray(v)) return v.flatMap(strings);
+  if (isObj(v)) return Object.values(v).flatMap(strings);
+  return [];
+}
+
+function anyRefersTo(v: Json | undefined, addr: string): boolean {
+  return strings(v).some((s) => refersTo(s, addr));
+}
+
+/** Names of the resources of `type` that `v` refers to (e.g. kms keys in a kms_master_key_id). */
+function referencedNames(v: Json | undefined, type: string): string[] {
+  const names = new Set<string>();
+  for (const s of strings(v)) {
+    for (const m of s.matchAll(new RegExp(`(?:^|[^\\w.])${escapeRe(type)}\\.([A-Za-z_][\\w-]*)`, 'g'))) names.add(m[1]);
+  }
+  return [...names];
+}
+
+/** Resolves a whole-string `${local.x}` to the local's value (one level), else returns the value unchanged. */
+function resolveLocal(cfg: TfConfig, v: Json | undefined): Json | undefined {
+  if (typeof v === 'string') {
+    const m = /^\$\{local\.([A-Za-z_][\w-]*)\}$/.exec(v);
+    if (m && m[1] in cfg.locals) return cfg.locals[m[1]];
+  }
+  return v;
+}
+
+function asList(v: Json | undefined): string[] {
+  if (v === undefined || v === null) return [];
+  if (Array.isArray(v)) return v.map((x) => (typeof x === 'string' ? x : JSON.stringify(x)));
+  return [typeof v === 'string' ? v : JSON.stringify(v)];
+}
+
+/** Parses an HCL expression (object/tuple literal) into JSON by wrapping it in an attribute. */
+async function parseHclExpression(expr: string): Promise<Json> {
+  const j = (await parse('expression.tf', `value = ${expr}\n`)) as Json;
+  if (!isObj(j) || !('value' in j)) throw new Error(`cannot parse expression: ${expr.slice(0, 80)}`);
+  return j.value;
+}
+
+/** If `v` is `${jsonencode(<hcl>)}`, the decoded HCL value; otherwise undefined. */
+async function decodeJsonencode(v: Json | undefined): Promise<Json | undefined> {
+  if (typeof v !== 'string') return undefined;
+  const m = /^\$\{jsonencode\(([\s\S]*)\)\}$/.exec(v.trim());
+  return m ? parseHclExpression(m[1]) : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Policies
+// ---------------------------------------------------------------------------------------------------------
+
+interface Statement {
+  where: string;
+  sid: string;
+  effect: 'Allow' | 'Deny';
+  actions: string[];
+  notActions: string[];
+  resources: string[];
+  notResources: string[];
+  principals: { type: string; identifiers: string[] }[];
+  conditions: { test: string; variable: string; values: string[] }[];
+}
+
+/** Statements of an aws_iam_policy_document data source, including `dynamic "statement"` contents. */
+function docStatements(cfg: TfConfig, name: string): Statement[] {
+  const doc = cfg.data.aws_iam_policy_document?.[name];
+  if (!doc) throw new Error(`no aws_iam_policy_document.${name}`);
+  const raw = [...blocks(doc, 'statement'), ...blocks(doc.dynamic, 'statement').flatMap((d) => blocks(d, 'content'))];
+  return raw.map((s, i) => ({
+    where: `data.aws_iam_policy_document.${name}[${typeof s.sid === 'string' ? s.sid : i}]`,
+    sid: typeof s.sid === 'string' ? s.sid : String(i),
+    effect: s.effect === 'Deny' ? 'Deny' : 'Allow',
+    actions: asList(resolveLocal(cfg, s.actions)),
+    notActions: asList(resolveLocal(cfg, s.not_actions)),
+    resources: asList(resolveLocal(cfg, s.resources)),
+    notResources: asList(resolveLocal(cfg, s.not_resources)),
+    principals: blocks(s, 'principals').map((p) => ({
+      type: String(p.type),
+      identifiers: asList(resolveLocal(cfg, p.identifiers)),
+    })),
+    conditions: blocks(s, 'condition').map((c) => ({
+      test: String(c.test),
+      variable: String(c.variable),
+      values: asList(resolveLocal(cfg, c.values)),
+    })),
+  }));
+}
+
+/** Statements of an IAM policy written inline as jsonencode({...}) (AWS JSON policy grammar). */
+function jsonPolicyStatements(policy: Json, where: string): Statement[] {
+  if (!isObj(policy)) throw new Error(`${where}: policy is not an object`);
+  const st = policy.Statement;
+  const list = Array.isArray(st) ? st.filter(isObj) : isObj(st) ? [st] : [];
+  return list.map((s, i) => {
+    const principals: Statement['principals'] = [];
+    if (s.Principal === '*') principals.push({ type: '*', identifiers: ['*'] });
+    else if (isObj(s.Principal)) {
+      for (const [type, ids] of Object.entries(s.Principal)) principals.push({ type, identifiers: asList(ids) });
+    }
+    const conditions: Statement['conditions'] = [];
+    if (isObj(s.Condition)) {
+      for (const [test, byVar] of Object.entries(s.Condition)) {
+        if (!isObj(byVar)) continue;
+        for (const [variable, values] of Object.entries(byVar)) conditions.push({ test, variable, values: asList(values) });
+      }
+    }
+    return {
+      where: `${where}[${typeof s.Sid === 'string' ? s.Sid : i}]`,
+      sid: typeof s.Sid === 'string' ? s.Sid : String(i),
+      effect: s.Effect === 'Deny' ? 'Deny' : 'Allow',
+      actions: asList(s.Action),
+      notActions: asList(s.NotAction),
+      resources: asList(s.Resource),
+      notResources: asList(s.NotResource),
+      principals,
+      conditions,
+    };
+  });
+}
+
+/**
+ * Statements of a `policy`-like attribute: a reference to an aws_iam_policy_document, or an inline
+ * jsonencode({...}). Anything else (heredoc JSON, file(), templatefile()) cannot be analysed: reported.
+ */
+async function policyStatements(
+  cfg: TfConfig,
+  value: Json | undefined,
+  where: string,
+): Promise<{ statements: Statement[]; findings: string[] }> {
+  if (typeof value === 'string') {
+    const m = /^\$\{data\.aws_iam_policy_document\.([A-Za-z_][\w-]*)\.json\}$/.exec(value);
+    if (m) {
+      const doc = cfg.data.aws_iam_policy_document?.[m[1]];
+      if (!doc) return { statements: [], findings: [`${where}: unknown policy document ${m[1]}`] };
+      const findings: string[] = [];
+      for (const k of ['source_policy_documents', 'override_policy_documents', 'source_json', 'override_json']) {
+        if (k in doc) findings.push(`${where}: ${m[1]} uses ${k}, which this check cannot follow`);
+      }
+      return { statements: docStatements(cfg, m[1]), findings };
+    }
+    const decoded = await decodeJsonencode(value);
+    if (decoded !== undefined) return { statements: jsonPolicyStatements(decoded, where), findings: [] };
+  }
+  return { statements: [], findings: [`${where}: policy is neither an aws_iam_policy_document nor jsonencode({...})`] };
+}
+
+/** IAM action glob match (case-insensitive, `*` and `?`). */
+function actionCovers(pattern: string, action: string): boolean {
+  const re = new RegExp(`^${pattern.split('').map((c) => (c === '*' ? '.*' : c === '?' ? '.' : escapeRe(c))).join('')}$`, 'i');
+  return re.test(action);
+}
+
+function statementAllows(s: Statement, action: string): boolean {
+  return s.effect === 'Allow' && s.actions.some((a) => actionCovers(a, action));
+}
+
+/** Every policy-bearing attribute in a config, with where it is. */
+function policyAttributes(cfg: TfConfig): { where: string; value: Json | undefined; kind: string; owner: string }[] {
+  const out: { where: string; value: Json | undefined; kind: string; owner: string }[] = [];
+  const attrs: Record<string, string[]> = {
+    aws_iam_role_policy: ['policy'],
+    aws_iam_policy: ['policy'],
+    aws_iam_role: ['assume_role_policy'],
+    aws_kms_key: ['policy'],
+    aws_s3_bucket_policy: ['policy'],
+    aws_sqs_queue_policy: ['policy'],
+    aws_sns_topic_policy: ['policy'],
+    aws_sns_topic: ['policy'],
+    aws_sqs_queue: ['policy'],
+  };
+  for (const [type, names] of Object.entries(attrs)) {
+    for (const [name, body] of Object.entries(cfg.resource[type] ?? {})) {
+      for (const a of names) if (a in body) out.push({ where: `${type}.${name}.${a}`, value: body[a], kind: type, owner: name });
+      if (type === 'aws_iam_role') {
+        for (const inline of blocks(body, 'inline_policy')) {
+          out.push({ where: `${type}.${name}.inline_policy`, value: inline.policy, kind: 'inline_policy', owner: name });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Statements of every policy attached to the role `role` (inline, role policies, customer policies). */
+async function rolePolicyStatements(cfg: TfConfig, role: string): Promise<{ statements: Statement[]; findings: string[] }> {
+  const statements: Statement[] = [];
+  const findings: string[] = [];
+  const addr = `aws_iam_role.${role}`;
+  for (const [name, body] of Object.entries(cfg.resource.aws_iam_role_policy ?? {})) {
+    if (!anyRefersTo(body.role, addr)) continue;
+    const r = await policyStatements(cfg, body.policy, `aws_iam_role_policy.${name}`);
+    statements.push(...r.statements);
+    findings.push(...r.findings);
+  }
+  for (const inline of blocks(cfg.resource.aws_iam_role?.[role], 'inline_policy')) {
+    const r = await policyStatements(cfg, inline.policy, `${addr}.inline_policy`);
+    statements.push(...r.statements);
+    findings.push(...r.findings);
+  }
+  for (const [name, body] of Object.entries(cfg.resource.aws_iam_role_policy_attachment ?? {})) {
+    if (!anyRefersTo(body.role, addr)) continue;
+    const policies = referencedNames(body.policy_arn, 'aws_iam_policy');
+    if (policies.length === 0) findings.push(`aws_iam_role_policy_attachment.${name}: managed policy ${String(body.policy_arn)} cannot be checked`);
+    for (const p of policies) {
+      const r = await policyStatements(cfg, cfg.resource.aws_iam_policy?.[p]?.policy, `aws_iam_policy.${p}`);
+      statements.push(...r.statements);
+      findings.push(...r.findings);
+    }
+  }
+  return { statements, findings };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Checkers (each returns findings; [] = property holds)
+// ---------------------------------------------------------------------------------------------------------
+
+/** The resource of `type` whose `bucket` (or other attribute) refers to aws_s3_bucket.<bucket>. */
+function resourcesFor(cfg: TfConfig, type: string, attr: string, target: string): [string, Obj][] {
+  return Object.entries(cfg.resource[type] ?? {}).filter(([, body]) => anyRefersTo(body[attr], target));
+}
+
+/**
+ * SSE-KMS with a customer key of its own, S3 Bucket Key set explicitly (true, except for the buckets listed in
+ * `noBucketKey`, where it must be explicitly false), public access block, versioning, lifecycle.
+ */
+function checkBucketEncryptionAndAccess(cfg: TfConfig, noBucketKey: string[] = []): string[] {
+  const findings: string[] = [];
+  const keyOwner = new Map<string, string>();
+  const customerKeys = new Set(Object.keys(cfg.resource.aws_kms_key ?? {}));
+  for (const bucket of Object.keys(cfg.resource.aws_s3_bucket ?? {})) {
+    const addr = `aws_s3_bucket.${bucket}`;
+    const sse = resourcesFor(cfg, 'aws_s3_bucket_server_side_encryption_configuration', 'bucket', addr);
+    if (sse.length !== 1) findings.push(`${addr}: expected 1 SSE configuration, found ${sse.length}`);
+    for (const [, body] of sse) {
+      const rules = blocks(body, 'rule');
+      if (rules.length === 0) findings.push(`${addr}: SSE configuration has no rule`);
+      for (const rule of rules) {
+        const def = blocks(rule, 'apply_server_side_encryption_by_default')[0];
+        if (def?.sse_algorithm !== 'aws:kms') findings.push(`${addr}: sse_algorithm is ${String(def?.sse_algorithm)}, not aws:kms`);
+        const keyRef = def?.kms_master_key_id;
+        const keys = referencedNames(keyRef, 'aws_kms_key').filter((k) => customerKeys.has(k));
+        if (typeof keyRef !== 'string' || keys.length !== 1 || /alias\/aws\/s3/.test(keyRef)) {
+          findings.push(`${addr}: kms_master_key_id must reference one customer managed aws_kms_key (got ${String(keyRef)})`);
+        } else {
+          const other = keyOwner.get(keys[0]);
+          if (other) findings.push(`${addr}: shares aws_kms_key.${keys[0]} with aws_s3_bucket.${other}; each bucket needs its own key`);
+          keyOwner.set(keys[0], bucket);
+        }
+        const wantBucketKey = !noBucketKey.includes(bucket);
+        if (rule.bucket_key_enabled !== wantBucketKey) findings.push(`${addr}: bucket_key_enabled is not ${wantBucketKey}`);
+      }
+    }
+    const pab = resourcesFor(cfg, 'aws_s3_bucket_public_access_block', 'bucket', addr);
+    if (pab.length !== 1) findings.push(`${addr}: expected 1 public access block, found ${pab.length}`);
+    for (const [, body] of pab) {
+      for (const flag of ['block_public_acls', 'block_public_policy', 'ignore_public_acls', 'restrict_public_buckets']) {
+        if (body[flag] !== true) findings.push(`${addr}: public access block ${flag} is not true`);
+      }
+    }
+    const versioning = resourcesFor(cfg, 'aws_s3_bucket_versioning', 'bucket', addr);
+    if (!versioning.some(([, b]) => blocks(b, 'versioning_configuration').some((v) => v.status === 'Enabled'))) {
+      findings.push(`${addr}: versioning is not Enabled`);
+    }
+    const lifecycle = resourcesFor(cfg, 'aws_s3_bucket_lifecycle_configuration', 'bucket', addr);
+    if (!lifecycle.some(([, b]) => blocks(b, 'rule').some((r) => r.status === 'Enabled'))) {
+      findings.push(`${addr}: no enabled lifecycle rule`);
+    }
+  }
+  return findings;
+}
+
+/** Every bucket has a bucket policy denying any request made without TLS (aws:SecureTransport = false). */
+async function checkBucketTlsPolicies(cfg: TfConfig): Promise<string[]> {
+  const findings: string[] = [];
+  for (const bucket of Object.keys(cfg.resource.aws_s3_bucket ?? {})) {
+    const addr = `aws_s3_bucket.${bucket}`;
+    const policies = resourcesFor(cfg, 'aws_s3_bucket_policy', 'bucket', addr);
+    if (policies.length !== 1) {
+      findings.push(`${addr}: expected 1 bucket policy, found ${policies.length}`);
+      continue;
+    }
+    const [name, body] = policies[0];
+    const { statements, findings: f } = await policyStatements(cfg, body.policy, `aws_s3_bucket_policy.${name}`);
+    findings.push(...f);
+    const tlsDeny = statements.find(
+      (s) =>
+        s.effect === 'Deny' &&
+        s.principals.some((p) => p.identifiers.includes('*')) &&
+        s.actions.some((a) => a === 's3:*' || a === '*') &&
+        s.conditions.some(
+          (c) => c.test === 'Bool' && c.variable === 'aws:SecureTransport' && c.values.length === 1 && c.values[0] === 'false',
+        ) &&
+        s.resources.some((r) => refersTo(r, addr) && !r.endsWith('/*')) &&
+        s.resources.some((r) => refersTo(r, addr) && r.endsWith('/*')),
+    );
+    if (!tlsDeny) findings.push(`${addr}: bucket policy has no Deny of s3:* on the bucket and its objects when aws:SecureTransport = false`);
+  }
+  return findings;
+}
+
+/** The audit bucket is created with Object Lock and a COMPLIANCE default retention. */
+function checkObjectLock(cfg: TfConfig, bucket: string): string[] {
+  const addr = `aws_s3_bucket.${bucket}`;
+  const body = cfg.resource.aws_s3_bucket?.[bucket];
+  if (!body) return [`${addr}: missing`];
+  const findings: string[] = [];
+  if (body.object_lock_enabled !== true) findings.push(`${addr}: object_lock_enabled is not true`);
+  const locks = resourcesFor(cfg, 'aws_s3_bucket_object_lock_configuration', 'bucket', addr);
+  const retention = locks.flatMap(([, b]) => blocks(b, 'rule')).flatMap((r) => blocks(r, 'default_retention'));
+  if (retention.length === 0) findings.push(`${addr}: no object lock default retention`);
+  for (const r of retention) {
+    if (r.mode !== 'COMPLIANCE') findings.push(`${addr}: object lock mode is ${String(r.mode)}, not COMPLIANCE`);
+    if (r.days === undefined && r.years === undefined) findings.push(`${addr}: object lock retention has no days/years`);
+  }
+  return findings;
+}
+
+/** Symmetric keys rotate automatically; HMAC/asymmetric keys (which cannot) do not claim to. Every key has a policy. */
+function checkKmsKeys(cfg: TfConfig): string[] {
+  const findings: string[] = [];
+  for (const [name, body] of Object.entries(cfg.resource.aws_kms_key ?? {})) {
+    const spec = body.customer_master_key_spec ?? 'SYMMETRIC_DEFAULT';
+    const usage = body.key_usage ?? 'ENCRYPT_DECRYPT';
+    const symmetric = spec === 'SYMMETRIC_DEFAULT' && usage === 'ENCRYPT_DECRYPT';
+    if (symmetric && body.enable_key_rotation !== true) findings.push(`aws_kms_key.${name}: symmetric key without enable_key_rotation = true`);
+    if (!symmetric && body.enable_key_rotation === true) findings.push(`aws_kms_key.${name}: ${String(spec)} keys cannot rotate automatically`);
+    if (!('policy' in body)) findings.push(`aws_kms_key.${name}: no key policy (the default grants kms:* to the account)`);
+  }
+  return findings;
+}
+
+/**
+ * No Allow statement anywhere grants `*` or a whole service (`s3:*`, `kms:*`, ...); no Allow uses NotAction;
+ * no statement at all uses the bare `*` action. Deny statements may use a service wildcard (a broader Deny is
+ * stricter, e.g. the TLS-only bucket policies). Every policy must be analysable.
+ */
+async function checkNoWildcardActions(cfg: TfConfig): Promise<string[]> {
+  const findings: string[] = [];
+  const seen = new Set<string>();
+  const inspect = (s: Statement): void => {
+    for (const a of s.actions) {
+      if (a === '*') findings.push(`${s.where}: action "*"`);
+      else if (s.effect === 'Allow' && /^[a-z0-9-]+:\*$/i.test(a)) findings.push(`${s.where}: Allow of service wildcard ${a}`);
+    }
+    if (s.effect === 'Allow' && s.notActions.length > 0) findings.push(`${s.where}: Allow with NotAction`);
+  };
+  for (const attr of policyAttributes(cfg)) {
+    const r = await policyStatements(cfg, attr.value, attr.where);
+    findings.push(...r.findings);
+    for (const s of r.statements) {
+      seen.add(s.where.replace(/\[.*$/, ''));
+      inspect(s);
+    }
+  }
+  // Documents not (yet) attached anywhere are checked too.
+  for (const name of Object.keys(cfg.data.aws_iam_policy_document ?? {})) {
+    if (!seen.has(`data.aws_iam_policy_document.${name}`)) docStatements(cfg, name).forEach(inspect);
+  }
+  return [...new Set(findings)];
+}
+
+/** Role policies name their resources: no Allow on Resource "*". */
+async function checkRoleResourcesScoped(cfg: TfConfig): Promise<string[]> {
+  const findings: string[] = [];
+  for (const role of Object.keys(cfg.resource.aws_iam_role ?? {})) {
+    const { statements, findings: f } = await rolePolicyStatements(cfg, role);
+    findings.push(...f);
+    for (const s of statements) {
+      if (s.effect === 'Allow' && (s.resources.includes('*') || s.notResources.length > 0)) {
+        findings.push(`aws_iam_role.${role} ${s.where}: Allow on Resource "*"`);
+      }
+    }
+  }
+  return findings;
+}
+
+/**
+ * Identity store key policy: kms:Decrypt is allowed to the reidentify role only (not root, not ingest);
+ * the writers (ingest, triage) get GenerateDataKey/Encrypt and nothing else; nobody may create grants or re-encrypt.
+ */
+async function checkIdentityKeyPolicy(cfg: TfConfig): Promise<string[]> {
+  const key = cfg.resource.aws_kms_key?.identity;
+  if (!key) return ['aws_kms_key.identity: missing'];
+  const { statements, findings } = await policyStatements(cfg, key.policy, 'aws_kms_key.identity.policy');
+  const reidentify = '${aws_iam_role.reidentify.arn}';
+  let decryptGranted = false;
+  for (const s of statements) {
+    if (s.effect !== 'Allow') continue;
+    const ids = s.principals.flatMap((p) => p.identifiers);
+    if (['kms:Decrypt', 'kms:ReEncryptFrom', 'kms:CreateGrant'].some((a) => statementAllows(s, a))) {
+      if (statementAllows(s, 'kms:Decrypt') && ids.length === 1 && ids[0] === reidentify && s.principals[0].type === 'AWS') {
+        decryptGranted = true;
+        if (s.actions.some((a) => a !== 'kms:Decrypt')) {
+          findings.push(`${s.where}: the reidentify statement must allow exactly kms:Decrypt (got ${s.actions.join(', ')})`);
+        }
+      } else {
+        findings.push(`${s.where}: allows decrypt/re-encrypt/grants to ${ids.join(', ') || '(no principal)'} (only the reidentify role may decrypt)`);
+      }
+    }
+    for (const writer of ['ingest', 'triage']) {
+      if (ids.some((id) => refersTo(id, `aws_iam_role.${writer}`))) {
+        const extra = s.actions.filter((a) => a !== 'kms:GenerateDataKey' && a !== 'kms:Encrypt');
+        if (extra.length > 0) findings.push(`${s.where}: ${writer} may only GenerateDataKey/Encrypt, also gets ${extra.join(', ')}`);
+      }
+    }
+  }
+  if (!decryptGranted) findings.push('aws_kms_key.identity: no statement lets the reidentify role decrypt');
+  return findings;
+}
+
+/** Roles other than reidentify: no decrypt of the identity key, no reads of the identity bucket; reidentify can do both. */
+async function checkIdentityAccessByRole(cfg: TfConfig): Promise<string[]> {
+  const findings: string[] = [];
+  const keyAddr = 'aws_kms_key.identity';
+  const bucketAddr = 'aws_s3_bucket.identity';
+  const onKey = (s: Statement): boolean => s.resources.some((r) => r === '*' || refersTo(r, keyAddr));
+  const onBucket = (s: Statement): boolean => s.resources.some((r) => r === '*' || refersTo(r, bucketAddr));
+  for (const role of Object.keys(cfg.resource.aws_iam_role ?? {})) {
+    const { statements, findings: f } = await rolePolicyStatements(cfg, role);
+    findings.push(...f);
+    const decrypts = statements.some((s) => onKey(s) && (statementAllows(s, 'kms:Decrypt') || statementAllows(s, 'kms:ReEncryptFrom')));
+    const reads = statements.some((s) => onBucket(s) && (statementAllows(s, 's3:GetObject') || statementAllows(s, 's3:GetObjectVersion')));
+    if (role === 'reidentify') {
+      if (!decrypts) findings.push('aws_iam_role.reidentify: cannot kms:Decrypt the identity key');
+      if (!reads) findings.push('aws_iam_role.reidentify: cannot s3:GetObject the identity bucket');
+    } else {
+      if (decrypts) findings.push(`aws_iam_role.${role}: may kms:Decrypt the identity key`);
+      if (reads) findings.push(`aws_iam_role.${role}: may read the identity bucket`);
+    }
+  }
+  return findings;
+}
+
+/** No role can delete, unlock or re-lock audit records (belt and braces with Object Lock). */
+async function checkAuditAppendOnly(cfg: TfConfig): Promise<string[]> {
+  const findings: string[] = [];
+  const forbidden = ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:PutObjectRetention', 's3:PutObjectLegalHold', 's3:BypassGovernanceRetention', 's3:PutBucketObjectLockConfiguration', 's3:PutLifecycleConfiguration', 's3:PutBucketPolicy', 's3:DeleteBucket'];
+  for (const role of Object.keys(cfg.resource.aws_iam_role ?? {})) {
+    const { statements, findings: f } = await rolePolicyStatements(cfg, role);
+    findings.push(...f);
+    for (const s of statements) {
+      if (!s.resources.some((r) => r === '*' || refersTo(r, 'aws_s3_bucket.audit'))) continue;
+      const hits = forbidden.filter((a) => statementAllows(s, a));
+      if (hits.length > 0) findings.push(`aws_iam_role.${role} ${s.where}: ${hits.join(', ')} on the audit bucket`);
+    }
+  }
+  return findings;
+}
+
+/** The ETL role's policies do not mention the identity store at all (bucket, key, or anything named identity). */
+async function checkEtlIsolation(cfg: TfConfig): Promise<string[]> {
+  const { statements, findings } = await rolePolicyStatements(cfg, 'etl');
+  if (statements.length === 0) findings.push('aws_iam_role.etl: no policy statements found');
+  for (const s of statements) {
+    const text = [...s.actions, ...s.resources, ...s.notResources, ...s.conditions.flatMap((c) => [c.variable, ...c.values])];
+    const hit = text.find((t) => /identity/i.test(t) || t === '*');
+    if (hit) findings.push(`aws_iam_role.etl ${s.where}: mentions the identity store or everything (${hit})`);
+  }
+  return findings;
+}
+
+/** Least privilege of the logs-only functions. */
+async function checkLogsOnlyRoles(cfg: TfConfig, roles: string[]): Promise<string[]> {
+  const findings: string[] = [];
+  for (const role of roles) {
+    const { statements, findings: f } = await rolePolicyStatements(cfg, role);
+    findings.push(...f);
+    for (const s of statements) {
+      const other = s.actions.filter((a) => !/^logs:(CreateLogStream|PutLogEvents)$/.test(a));
+      if (s.effect === 'Allow' && other.length > 0) findings.push(`aws_iam_role.${role} ${s.where}: beyond logs: ${other.join(', ')}`);
+    }
+  }
+  return findings;
+}
+
+/** The queue subscribed to SNS has a DLQ redrive with maxReceiveCount, a queue policy scoped to the topic, KMS. */
+async function checkQueues(cfg: TfConfig): Promise<string[]> {
+  const findings: string[] = [];
+  const queues = cfg.resource.aws_sqs_queue ?? {};
+  const subscribed = Object.values(cfg.resource.aws_sns_topic_subscription ?? {}).flatMap((s) => referencedNames(s.endpoint, 'aws_sqs_queue'));
+  if (subscribed.length === 0) findings.push('no SQS queue is subscribed to an SNS topic');
+  for (const name of subscribed) {
+    const q = queues[name];
+    if (!q) {
+      findings.push(`aws_sqs_queue.${name}: missing`);
+      continue;
+    }
+    const redrive = await decodeJsonencode(q.redrive_policy);
+    const dlqs = isObj(redrive) ? referencedNames(redrive.deadLetterTargetArn, 'aws_sqs_queue') : [];
+    if (!isObj(redrive) || dlqs.length !== 1 || dlqs[0] === name || !queues[dlqs[0]]) {
+      findings.push(`aws_sqs_queue.${name}: redrive_policy must send to another aws_sqs_queue (dead-letter queue)`);
+    }
+    if (!isObj(redrive) || redrive.maxReceiveCount === undefined) findings.push(`aws_sqs_queue.${name}: redrive_policy has no maxReceiveCount`);
+    const policies = resourcesFor(cfg, 'aws_sqs_queue_policy', 'queue_url', `aws_sqs_queue.${name}`);
+    let snsAllowed = false;
+    for (const [pname, body] of policies) {
+      const r = await policyStatements(cfg, body.policy, `aws_sqs_queue_policy.${pname}`);
+      findings.push(...r.findings);
+      snsAllowed ||= r.statements.some(
+        (s) =>
+          statementAllows(s, 'sqs:SendMessage') &&
+          s.principals.some((p) => p.type === 'Service' && p.identifiers.includes('sns.amazonaws.com')) &&
+          s.conditions.some((c) => c.variable === 'aws:SourceArn' && c.values.some((v) => refersTo(v, 'aws_sns_topic'))),
+      );
+    }
+    if (!snsAllowed) findings.push(`aws_sqs_queue.${name}: no queue policy letting only the SNS topic (aws:SourceArn) send`);
+  }
+  for (const [name, q] of Object.entries(queues)) {
+    if (!referencedNames(q.kms_master_key_id, 'aws_kms_key').length) findings.push(`aws_sqs_queue.${name}: not encrypted with a customer key`);
+  }
+  for (const [name, t] of Object.entries(cfg.resource.aws_sns_topic ?? {})) {
+    if (!referencedNames(t.kms_master_key_id, 'aws_kms_key').length) findings.push(`aws_sns_topic.${name}: not encrypted with a customer key`);
+  }
+  return findings;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Formatting (the canonical `terraform fmt` layout, as implemented by hclwrite's formatter)
+// ---------------------------------------------------------------------------------------------------------
+
+type TokKind = 'open' | 'close' | 'interp' | 'interpEnd' | 'eq' | 'comment' | 'heredoc' | 'other';
+interface Tok {
+  kind: TokKind;
+  start: number;
+  end: number;
+}
+
+/** Lexes one line of HCL into the tokens that matter for layout: brackets, the `=` of attributes, comments. */
+function lexLine(line: string): { toks: Tok[]; heredocMarker?: string } {
+  const toks: Tok[] = [];
+  // stack of open contexts: 'code-brace' (a { in code), 'interp' (${ or %{ in a string)
+  const stack: ('brace' | 'interp')[] = [];
+  let inString = false;
+  let i = 0;
+  let heredocMarker: string | undefined;
+  while (i < line.length) {
+    const c = line[i];
+    if (inString) {
+      if (c === '\\') {
+        i += 2;
+        continue;
+      }
+      if ((c === '$' || c === '%') && line[i + 1] === '{' && line[i - 1] !== c) {
+        toks.push({ kind: 'interp', start: i, end: i + 2 });
+        stack.push('interp');
+        inString = false;
+        i += 2;
+        continue;
+      }
+      if (c === '"') {
+        toks.push({ kind: 'other', start: i, end: i + 1 });
+        inString = false;
+      }
+      i += 1;
+      continue;
+    }
+    if (c === ' ' || c === '\t' || c === '\r') {
+      i += 1;
+      continue;
+    }
+    if (c === '#' || (c === '/' && (line[i + 1] === '/' || line[i + 1] === '*'))) {
+      toks.push({ kind: 'comment', start: i, end: line.length });
+      break;
+    }
+    if (c === '"') {
+      toks.push({ kind: 'other', start: i, end: i + 1 });
+      inString = true;
+      i += 1;
+      continue;
+    }
+    if (c === '<' && line[i + 1] === '<' && /^<<-?[A-Za-z_]/.test(line.slice(i))) {
+      const m = /^<<-?([A-Za-z_][\w-]*)/.exec(line.slice(i));
+      heredocMarker = m ? m[1] : undefined;
+      toks.push({ kind: 'heredoc', start: i, end: line.length });
+      break;
+    }
+    if (c === '{' || c === '[' || c === '(') {
+      if (c === '{') stack.push('brace');
+      toks.push({ kind: 'open', start: i, end: i + 1 });
+      i += 1;
+      continue;
+    }
+    if (c === '}' || c === ']' || c === ')') {
+      if (c === '}') {
+        const top = stack.pop();
+        if (top === 'interp') {
+          toks.push({ kind: 'interpEnd', start: i, end: i + 1 });
+          inString = true;
+          i += 1;
+          continue;
+        }
+      }
+      toks.push({ kind: 'close', start: i, end: i + 1 });
+      i += 1;
+      continue;
+    }
+    if (c === '=') {
+      const next = line[i + 1];
+      if (next === '=' || next === '>') {
+        toks.push({ kind: 'other', start: i, end: i + 2 });
+        i += 2;
+        continue;
+      }
+      toks.push({ kind: 'eq', start: i, end: i + 1 });
+      i += 1;
+      continue;
+    }
+    if ((c === '!' || c === '<' || c === '>') && line[i + 1] === '=') {
+      toks.push({ kind: 'other', start: i, end: i + 2 });
+      i += 2;
+      continue;
+    }
+    // identifiers, numbers, operators: one token per run of word characters, else per character
+    let j = i + 1;
+    if (/[\w.\-*]/.test(c)) while (j < line.length && /[\w.\-*]/.test(line[j])) j += 1;
+    toks.push({ kind: 'other', start: i, end: j });
+    i = j;
+  }
+  return { toks, heredocMarker };
+}
+
+function bracketChange(t: Tok): number {
+  return t.kind === 'open' || t.kind === 'interp' ? 1 : t.kind === 'close' || t.kind === 'interpEnd' ? -1 : 0;
+}
+
+interface LineInfo {
+  n: number;
+  text: string;
+  toks: Tok[];
+  inHeredoc: boolean;
+  assignEq?: Tok; // the `=` of a single-line attribute (hclwrite's "assign" cell)
+  leadEnd?: number; // column just after the attribute name
+  comment?: Tok; // trailing comment after other tokens (hclwrite's "comment" cell)
+  contentEnd?: number; // column just after the last non-comment token
+}
+
+/**
+ * Findings for the layout rules `terraform fmt` enforces and that can be checked textually:
+ * LF line endings, no tabs, no trailing whitespace, one final newline; 2-space indentation by bracket depth
+ * (hclwrite's indent stack); `=` of consecutive single-line attributes aligned one column after the longest
+ * name (a blank line, a comment line, a block line or a multi-line value ends the group); one space after
+ * `=`; trailing comments of consecutive lines aligned; block headers with single spaces.
+ */
+function formatFindings(file: string, content: string): string[] {
+  const findings: string[] = [];
+  if (content.includes('\r')) findings.push(`${file}: CR characters (use LF line endings)`);
+  if (content.length > 0 && !content.endsWith('\n')) findings.push(`${file}: no final newline`);
+  if (content.endsWith('\n\n')) findings.push(`${file}: blank lines at end of file`);
+  const rawLines = content.replace(/\r/g, '').split('\n');
+  if (rawLines[rawLines.length - 1] === '') rawLines.pop();
+
+  const lines: LineInfo[] = [];
+  let heredocEnd: string | undefined;
+  rawLines.forEach((text, idx) => {
+    const n = idx + 1;
+    if (text.includes('\t')) findings.push(`${file}:${n}: tab character`);
+    if (/[ \t]+$/.test(text)) findings.push(`${file}:${n}: trailing whitespace`);
+    if (heredocEnd !== undefined) {
+      lines.push({ n, text, toks: [], inHeredoc: true });
+      if (text.trim() === heredocEnd) heredocEnd = undefined;
+      return;
+    }
+    const { toks, heredocMarker } = lexLine(text);
+    if (heredocMarker) heredocEnd = heredocMarker;
+    const info: LineInfo = { n, text, toks, inHeredoc: false };
+    const nonComment = toks.filter((t) => t.kind !== 'comment');
+    if (toks.length > 1 && toks[toks.length - 1].kind === 'comment') info.comment = toks[toks.length - 1];
+    if (nonComment.length > 0) info.contentEnd = nonComment[nonComment.length - 1].end;
+    const eqIdx = toks.findIndex((t) => t.kind === 'eq');
+    if (eqIdx > 0) {
+      let net = 0;
+      for (const t of toks.slice(eqIdx)) {
+        net += bracketChange(t);
+        if (t.kind === 'heredoc') break;
+      }
+      if (net === 0) {
+        info.assignEq = toks[eqIdx];
+        info.leadEnd = toks[eqIdx - 1].end;
+      }
+    }
+    lines.push(info);
+  });
+
+  // Indentation (hclwrite formatIndent).
+  const indents: number[] = [];
+  for (const l of lines) {
+    if (l.inHeredoc || l.toks.length === 0) continue;
+    let net = 0;
+    for (const t of l.toks) net += bracketChange(t);
+    let expected: number;
+    if (net > 0) {
+      expected = 2 * indents.length;
+      indents.push(net);
+    } else if (net < 0) {
+      let closed = -net;
+      while (closed > 0 && indents.length > 0) {
+        const top = indents[indents.length - 1];
+        if (closed > top) {
+          closed -= top;
+          indents.pop();
+        } else if (closed < top) {
+          indents[indents.length - 1] -= closed;
+          closed = 0;
+        } else {
+          indents.pop();
+          closed = 0;
+        }
+      }
+      expected = 2 * indents.length;
+    } else {
+      expected = 2 * indents.length;
+    }
+    const actual = /^ */.exec(l.text)?.[0].length ?? 0;
+    if (actual !== expected) findings.push(`${file}:${l.n}: indented ${actual} spaces, expected ${expected}`);
+  }
+
+  // `=` alignment within chains of consecutive single-line attributes (hclwrite formatCells).
+  const closeChain = (chain: LineInfo[], expectedCol: (c: LineInfo[]) => number, actualCol: (l: LineInfo) => number, what: string): void => {
+    if (chain.length === 0) return;
+    const col = expectedCol(chain);
+    for (const l of chain) {
+      if (actualCol(l) !== col) findings.push(`${file}:${l.n}: ${what} at column ${actualCol(l) + 1}, expected ${col + 1}`);
+    }
+  };
+  let chain: LineInfo[] = [];
+  for (const l of [...lines, undefined]) {
+    if (l && l.assignEq && !l.inHeredoc) {
+      chain.push(l);
+      continue;
+    }
+    closeChain(chain, (c) => Math.max(...c.map((x) => x.leadEnd ?? 0)) + 1, (x) => x.assignEq?.start ?? -1, '"="');
+    chain = [];
+  }
+  // trailing comments of consecutive lines
+  chain = [];
+  for (const l of [...lines, undefined]) {
+    if (l && l.comment && !l.inHeredoc) {
+      chain.push(l);
+      continue;
+    }
+    closeChain(chain, (c) => Math.max(...c.map((x) => x.contentEnd ?? 0)) + 1, (x) => x.comment?.start ?? -1, 'comment');
+    chain = [];
+  }
+
+  for (const l of lines) {
+    if (l.inHeredoc) continue;
+    // exactly one space after any attribute `=` (aligned or not)
+    const eqs = l.toks.filter((t) => t.kind === 'eq');
+    if (eqs.length > 0) {
+      const eq = eqs[0];
+      if (l.text[eq.end] !== ' ' || l.text[eq.end + 1] === ' ') findings.push(`${file}:${l.n}: expected exactly one space after "="`);
+      if (!l.assignEq && eq.start > 0 && (l.text[eq.start - 1] !== ' ' || l.text[eq.start - 2] === ' ')) {
+        findings.push(`${file}:${l.n}: expected exactly one space before "=" of a multi-line value`);
+      }
+    }
+    // terraform fmt unwraps interpolation-only strings ("${var.x}" -> var.x) and unquotes type names
+    if (l.assignEq) {
+      const value = l.toks.slice(l.toks.indexOf(l.assignEq) + 1).filter((t) => t.kind !== 'comment');
+      const open = value[0];
+      const close = value[value.length - 1];
+      if (value.length >= 4 && l.text[open.start] === '"' && value[1].kind === 'interp' && value[1].start === open.end && l.text[close.start] === '"') {
+        let depth = 0;
+        let end = -1;
+        for (let k = 1; k < value.length; k += 1) {
+          depth += bracketChange(value[k]);
+          if (depth === 0) {
+            end = k;
+            break;
+          }
+        }
+        if (end === value.length - 2 && value[end].end === close.start) findings.push(`${file}:${l.n}: interpolation-only string (terraform fmt unwraps "\${x}" to x)`);
+      }
+    }
+    if (/^\s*type\s*=\s*"(string|number|bool|list|map|set|any)"\s*$/.test(l.text)) findings.push(`${file}:${l.n}: quoted type name (terraform fmt unquotes it)`);
+    // block headers: `type "label" "label" {` or `type {}` with single spaces
+    const trimmed = l.text.trim();
+    if (/^[A-Za-z_][\w-]*(\s+"[^"]*")*\s*\{\s*\}?$/.test(trimmed) && !/^[A-Za-z_][\w-]*(\s"[^"]*")* \{\}?$/.test(trimmed)) {
+      findings.push(`${file}:${l.n}: block header spacing (expected single spaces: type "label" {)`);
+    }
+  }
+  return findings;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------------------
+
+const REQUIRED_SSM = [
+  'lake_bucket',
+  'marts_bucket',
+  'identity_bucket',
+  'triage_bucket',
+  'audit_bucket',
+  'lake_kms_key_arn',
+  'identity_kms_key_arn',
+  'audit_kms_key_arn',
+  'triage_kms_key_arn',
+  'hmac_kms_key_arn',
+  'glue_database',
+  'ingest_topic_arn',
+  'etl_queue_arn',
+  'etl_dlq_arn',
+  'versions_table',
+  'ingest_role_arn',
+  'etl_role_arn',
+  'metadata_role_arn',
+  'authorizer_role_arn',
+  'triage_role_arn',
+  'reidentify_role_arn',
+  'oidc_issuer',
+  'oidc_audience',
+];
+
+const FUNCTIONS = ['ingest', 'metadata', 'authorizer', 'etl', 'triage', 'reidentify'];
+
+let mod: TfConfig;
+let root: TfConfig;
+let bootstrap: TfConfig;
+
+beforeAll(async () => {
+  mod = await loadConfig(MODULE_DIR);
+  root = await loadConfig(TF_DIR);
+  bootstrap = await loadConfig(BOOTSTRAP_DIR);
+});
+
+describe('terraform files parse', () => {
+  const files = listFiles(TF_DIR, ['.tf', '.tfvars', '.hcl']);
+
+  test('the expected layout exists', () => {
+    const rel = files.map((f) => path.relative(TF_DIR, f));
+    for (const f of ['main.tf', 'variables.tf', 'outputs.tf', 'versions.tf', 'backend.tf', 'bootstrap/main.tf']) expect(rel).toContain(f);
+    for (const env of ['dev', 'staging', 'prod']) {
+      expect(rel).toContain(`env/${env}.tfvars`);
+      expect(rel).toContain(`env/${env}.backend.hcl`);
+    }
+    expect(rel.filter((f) => f.startsWith('modules/tributary/')).length).toBeGreaterThanOrEqual(5);
+  });
+
+  test.each(files.map((f) => [path.relative(TF_DIR, f), f]))('%s parses as HCL', async (_rel, file) => {
+    const j = await parseFile(file);
+    expect(Object.keys(j).length).toBeGreaterThan(0);
+  });
+
+  test('the parser rejects broken HCL (so the parse checks above can fail)', async () => {
+    await expect(parse('broken.tf', 'resource "aws_s3_bucket" "x" {\n  bucket =\n}\n')).rejects.toThrow();
+  });
+});
+
+describe('root module, backend and environments', () => {
+  test('aws provider ~> 5 and terraform >= 1.5 are pinned in the root and the module', () => {
+    for (const cfg of [root, mod, bootstrap]) {
+      const tf = cfg.terraform.find((t) => blocks(t, 'required_providers').length > 0);
+      expect(tf).toBeDefined();
+      const aws = blocks(tf, 'required_providers')[0].aws;
+      expect(isObj(aws) && aws.source).toBe('hashicorp/aws');
+      expect(isObj(aws) && aws.version).toBe('~> 5.0');
+      expect(String(tf?.required_version)).toMatch(/>=\s*1\.5/);
+    }
+  });
+
+  test('the backend is a partial S3 configuration and each environment has a backend file with a lock table', async () => {
+    const backend = root.terraform.flatMap((t) => blocks(t, 'backend'));
+    expect(backend).toHaveLength(1);
+    expect(blocks(backend[0], 's3')).toEqual([{}]);
+    for (const env of ['dev', 'staging', 'prod']) {
+      const b = await parseFile(path.join(TF_DIR, 'env', `${env}.backend.hcl`));
+      expect(Object.keys(b).sort()).toEqual(['bucket', 'dynamodb_table', 'encrypt', 'key', 'kms_key_id', 'region']);
+      expect(b.encrypt).toBe(true);
+    }
+  });
+
+  test('each tfvars sets its own environment and only variables the root declares', async () => {
+    for (const env of ['dev', 'staging', 'prod']) {
+      const vars = await parseFile(path.join(TF_DIR, 'env', `${env}.tfvars`));
+      expect(vars.environment).toBe(env);
+      for (const k of Object.keys(vars)) expect(Object.keys(root.variable)).toContain(k);
+      for (const [k, v] of Object.entries(root.variable)) {
+        if (!('default' in v)) expect(Object.keys(vars)).toContain(k);
+      }
+    }
+  });
+
+  test('the root passes every variable it declares into the module, and the module declares them', () => {
+    const call = root.module.tributary;
+    expect(call.source).toBe('./modules/tributary');
+    for (const [k, v] of Object.entries(call)) {
+      if (k === 'source') continue;
+      expect(Object.keys(mod.variable)).toContain(k);
+      expect(v).toBe(`\${var.${k}}`);
+    }
+    const local = new Set(['aws_region', 'allowed_account_ids', 'tags']);
+    for (const k of Object.keys(root.variable)) if (!local.has(k)) expect(Object.keys(call)).toContain(k);
+  });
+
+  test('planning requires the workspace named after the environment', () => {
+    const pre = blocks(blocks(root.data.aws_caller_identity?.current, 'lifecycle')[0], 'precondition');
+    expect(JSON.stringify(pre)).toContain('terraform.workspace == var.environment');
+  });
+});
+
+describe('S3 buckets', () => {
+  test('the module creates the five data buckets', () => {
+    expect(Object.keys(mod.resource.aws_s3_bucket).sort()).toEqual(['audit', 'identity', 'lake', 'marts', 'triage']);
+  });
+
+  test('every bucket (module and bootstrap) has SSE-KMS under its own customer key, a full public access block, versioning and lifecycle', () => {
+    // The identity store deliberately has no S3 Bucket Key (per-object KMS CloudTrail events; see s3.tf).
+    expect(checkBucketEncryptionAndAccess(mod, ['identity'])).toEqual([]);
+    expect(checkBucketEncryptionAndAccess(bootstrap)).toEqual([]);
+  });
+
+  test('every bucket has a TLS-only bucket policy', async () => {
+    expect(await checkBucketTlsPolicies(mod)).toEqual([]);
+    expect(await checkBucketTlsPolicies(bootstrap)).toEqual([]);
+  });
+
+  test('the audit bucket has Object Lock in COMPLIANCE mode with the retention variable', () => {
+    expect(checkObjectLock(mod, 'audit')).toEqual([]);
+    const lock = Object.values(mod.resource.aws_s3_bucket_object_lock_configuration)[0];
+    expect(JSON.stringify(lock)).toContain('${var.audit_retention_days}');
+  });
+
+  test('the identity bucket denies reads to everyone but the reidentify role', async () => {
+    const { statements } = await policyStatements(mod, mod.resource.aws_s3_bucket_policy.identity.policy, 'identity');
+    const deny = statements.find((s) => s.effect === 'Deny' && s.actions.includes('s3:GetObject'));
+    expect(deny?.conditions).toEqual([{ test: 'StringNotEquals', variable: 'aws:PrincipalArn', values: ['${aws_iam_role.reidentify.arn}'] }]);
+  });
+
+  describe('the checks flag a bucket that loses a property', () => {
+    test('dropped SSE configuration', () => {
+      const m = clone(mod);
+      delete m.resource.aws_s3_bucket_server_side_encryption_configuration.lake;
+      expect(checkBucketEncryptionAndAccess(m, ['identity'])).toEqual(['aws_s3_bucket.lake: expected 1 SSE configuration, found 0']);
+    });
+
+    test('AES256 instead of aws:kms, and the AWS-managed key', () => {
+      const m = clone(mod);
+      const def = blocks(blocks(m.resource.aws_s3_bucket_server_side_encryption_configuration.marts, 'rule')[0], 'apply_server_side_encryption_by_default')[0];
+      def.sse_algorithm = 'AES256';
+      def.kms_master_key_id = 'alias/aws/s3';
+      const f = checkBucketEncryptionAndAccess(m, ['identity']);
+      expect(f).toContain('aws_s3_bucket.marts: sse_algorithm is AES256, not aws:kms');
+      expect(f.some((x) => x.startsWith('aws_s3_bucket.marts: kms_master_key_id must reference'))).toBe(true);
+    });
+
+    test('two buckets sharing one key', () => {
+      const m = clone(mod);
+      const def = blocks(blocks(m.resource.aws_s3_bucket_server_side_encryption_configuration.identity, 'rule')[0], 'apply_server_side_encryption_by_default')[0];
+      def.kms_master_key_id = '${aws_kms_key.lake.arn}';
+      expect(checkBucketEncryptionAndAccess(m, ['identity']).join('\n')).toMatch(/shares aws_kms_key\.lake/);
+    });
+
+    test('bucket key disabled (or enabled on the identity store)', () => {
+      const m = clone(mod);
+      blocks(m.resource.aws_s3_bucket_server_side_encryption_configuration.triage, 'rule')[0].bucket_key_enabled = false;
+      blocks(m.resource.aws_s3_bucket_server_side_encryption_configuration.identity, 'rule')[0].bucket_key_enabled = true;
+      expect(checkBucketEncryptionAndAccess(m, ['identity'])).toEqual([
+        'aws_s3_bucket.identity: bucket_key_enabled is not false',
+        'aws_s3_bucket.triage: bucket_key_enabled is not true',
+      ]);
+    });
+
+    test('a public access flag turned off, or the block removed', () => {
+      const m = clone(mod);
+      m.resource.aws_s3_bucket_public_access_block.audit.restrict_public_buckets = false;
+      delete m.resource.aws_s3_bucket_public_access_block.identity;
+      const f = checkBucketEncryptionAndAccess(m, ['identity']);
+      expect(f).toContain('aws_s3_bucket.audit: public access block restrict_public_buckets is not true');
+      expect(f).toContain('aws_s3_bucket.identity: expected 1 public access block, found 0');
+    });
+
+    test('versioning suspended and lifecycle removed', () => {
+      const m = clone(mod);
+      blocks(m.resource.aws_s3_bucket_versioning.lake, 'versioning_configuration')[0].status = 'Suspended';
+      delete m.resource.aws_s3_bucket_lifecycle_configuration.marts;
+      const f = checkBucketEncryptionAndAccess(m, ['identity']);
+      expect(f).toContain('aws_s3_bucket.lake: versioning is not Enabled');
+      expect(f).toContain('aws_s3_bucket.marts: no enabled lifecycle rule');
+    });
+
+    test('TLS deny removed or inverted', async () => {
+      const m = clone(mod);
+      const doc = m.data.aws_iam_policy_document.lake_bucket;
+      doc.statement = blocks(doc, 'statement').filter((s) => s.sid !== 'DenyInsecureTransport');
+      const cond = blocks(blocks(m.data.aws_iam_policy_document.marts_bucket, 'statement')[0], 'condition')[0];
+      cond.values = ['true'];
+      delete m.resource.aws_s3_bucket_policy.audit;
+      const f = await checkBucketTlsPolicies(m);
+      expect(f.some((x) => x.startsWith('aws_s3_bucket.lake: bucket policy has no Deny'))).toBe(true);
+      expect(f.some((x) => x.startsWith('aws_s3_bucket.marts: bucket policy has no Deny'))).toBe(true);
+      expect(f).toContain('aws_s3_bucket.audit: expected 1 bucket policy, found 0');
+      expect(f).toHaveLength(3);
+    });
+
+    test('object lock in GOVERNANCE mode, or not enabled', () => {
+      const m = clone(mod);
+      const lock = Object.values(m.resource.aws_s3_bucket_object_lock_configuration)[0];
+      blocks(blocks(lock, 'rule')[0], 'default_retention')[0].mode = 'GOVERNANCE';
+      m.resource.aws_s3_bucket.audit.object_lock_enabled = false;
+      expect(checkObjectLock(m, 'audit')).toEqual([
+        'aws_s3_bucket.audit: object_lock_enabled is not true',
+        'aws_s3_bucket.audit: object lock mode is GOVERNANCE, not COMPLIANCE',
+      ]);
+    });
+  });
+});
+
+describe('KMS keys', () => {
+  test('every store has its own key; symmetric keys rotate; every key has a policy', () => {
+    expect(Object.keys(mod.resource.aws_kms_key).sort()).toEqual(
+      ['audit', 'hmac', 'identity', 'lake', 'logs', 'marts', 'messaging', 'triage', 'versions'].sort(),
+    );
+    expect(checkKmsKeys(mod)).toEqual([]);
+    expect(checkKmsKeys(bootstrap)).toEqual([]);
+  });
+
+  test('the pseudonym key is HMAC_256 / GENERATE_VERIFY_MAC, per generation, with an alias on the active one', () => {
+    const hmac = mod.resource.aws_kms_key.hmac;
+    expect(hmac.customer_master_key_spec).toBe('HMAC_256');
+    expect(hmac.key_usage).toBe('GENERATE_VERIFY_MAC');
+    expect(hmac.for_each).toBe('${toset(var.hmac_key_versions)}');
+    expect(mod.resource.aws_kms_alias.hmac.target_key_id).toBe('${aws_kms_key.hmac[var.hmac_active_key_version].key_id}');
+  });
+
+  test('only ingest and triage may GenerateMac with the pseudonym key', async () => {
+    const { statements } = await policyStatements(mod, mod.resource.aws_kms_key.hmac.policy, 'hmac');
+    const mac = statements.filter((s) => statementAllows(s, 'kms:GenerateMac'));
+    expect(mac.flatMap((s) => s.principals.flatMap((p) => p.identifiers)).sort()).toEqual([
+      '${aws_iam_role.ingest.arn}',
+      '${aws_iam_role.triage.arn}',
+    ]);
+    for (const role of ['ingest', 'triage']) {
+      const r = await rolePolicyStatements(mod, role);
+      expect(r.statements.some((s) => statementAllows(s, 'kms:GenerateMac') && s.resources.some((x) => refersTo(x, 'aws_kms_key.hmac')))).toBe(true);
+    }
+    for (const role of ['etl', 'metadata', 'authorizer', 'reidentify']) {
+      const r = await rolePolicyStatements(mod, role);
+      expect(r.statements.some((s) => statementAllows(s, 'kms:GenerateMac'))).toBe(false);
+    }
+  });
+
+  test('the checker flags a symmetric key without rotation and an HMAC key claiming rotation', () => {
+    const m = clone(mod);
+    m.resource.aws_kms_key.lake.enable_key_rotation = false;
+    delete m.resource.aws_kms_key.audit.enable_key_rotation;
+    m.resource.aws_kms_key.hmac.enable_key_rotation = true;
+    delete m.resource.aws_kms_key.logs.policy;
+    expect(checkKmsKeys(m).sort()).toEqual(
+      [
+        'aws_kms_key.audit: symmetric key without enable_key_rotation = true',
+        'aws_kms_key.hmac: HMAC_256 keys cannot rotate automatically',
+        'aws_kms_key.lake: symmetric key without enable_key_rotation = true',
+        'aws_kms_key.logs: no key policy (the default grants kms:* to the account)',
+      ].sort(),
+    );
+  });
+});
+
+describe('IAM least privilege', () => {
+  test('one role per function', () => {
+    expect(Object.keys(mod.resource.aws_iam_role).sort()).toEqual([...FUNCTIONS].sort());
+  });
+
+  test('no policy grants "*", s3:* or kms:* (or any service wildcard), and every policy is analysable', async () => {
+    expect(await checkNoWildcardActions(mod)).toEqual([]);
+    expect(await checkNoWildcardActions(bootstrap)).toEqual([]);
+  });
+
+  test('role policies never allow Resource "*"', async () => {
+    expect(await checkRoleResourcesScoped(mod)).toEqual([]);
+  });
+
+  test('the identity key policy: decrypt for reidentify only; writers encrypt only; root administers without decrypt', async () => {
+    expect(await checkIdentityKeyPolicy(mod)).toEqual([]);
+  });
+
+  test('only the reidentify role can decrypt the identity key or read the identity bucket', async () => {
+    expect(await checkIdentityAccessByRole(mod)).toEqual([]);
+  });
+
+  test('ingest can write the identity store (PutObject, GenerateDataKey/Encrypt) but nothing more', async () => {
+    const { statements } = await rolePolicyStatements(mod, 'ingest');
+    const onIdentity = statements.filter((s) => s.resources.some((r) => /identity/.test(r)));
+    expect(onIdentity.flatMap((s) => s.actions).sort()).toEqual(['kms:Encrypt', 'kms:GenerateDataKey', 's3:PutObject']);
+  });
+
+  test('the ETL policy does not mention the identity store at all', async () => {
+    expect(await checkEtlIsolation(mod)).toEqual([]);
+  });
+
+  test('no role can delete or unlock audit records', async () => {
+    expect(await checkAuditAppendOnly(mod)).toEqual([]);
+    const m = clone(mod);
+    const d = m.data.aws_iam_policy_document.ingest;
+    d.statement = [...blocks(d, 'statement'), { sid: 'Tidy', actions: ['s3:Delete*'], resources: ['${aws_s3_bucket.audit.arn}/*'] }];
+    expect(await checkAuditAppendOnly(m)).toEqual([
+      'aws_iam_role.ingest data.aws_iam_policy_document.ingest[Tidy]: s3:DeleteObject, s3:DeleteObjectVersion, s3:DeleteBucket on the audit bucket',
+    ]);
+  });
+
+  test('metadata and authorizer can only write their logs', async () => {
+    expect(await checkLogsOnlyRoles(mod, ['metadata', 'authorizer'])).toEqual([]);
+  });
+
+  describe('the checks flag a policy that loses a property', () => {
+    const addStatement = (m: TfConfig, doc: string, statement: Obj): void => {
+      const d = m.data.aws_iam_policy_document[doc];
+      d.statement = [...blocks(d, 'statement'), statement];
+    };
+
+    test('s3:*, kms:* and * in Allow statements', async () => {
+      const m = clone(mod);
+      addStatement(m, 'ingest', { sid: 'Oops', actions: ['s3:*'], resources: ['${aws_s3_bucket.lake.arn}/*'] });
+      addStatement(m, 'etl', { sid: 'Oops2', actions: ['*'], resources: ['${aws_s3_bucket.marts.arn}'] });
+      addStatement(m, 'kms_identity', {
+        sid: 'Oops3',
+        actions: ['kms:*'],
+        resources: ['*'],
+        principals: [{ type: 'AWS', identifiers: ['${local.root_arn}'] }],
+      });
+      expect((await checkNoWildcardActions(m)).sort()).toEqual(
+        [
+          'data.aws_iam_policy_document.etl[Oops2]: action "*"',
+          'data.aws_iam_policy_document.ingest[Oops]: Allow of service wildcard s3:*',
+          'data.aws_iam_policy_document.kms_identity[Oops3]: Allow of service wildcard kms:*',
+        ].sort(),
+      );
+    });
+
+    test('an inline jsonencode policy is analysed too', async () => {
+      const m = clone(mod);
+      m.resource.aws_iam_role_policy.etl.policy =
+        '${jsonencode({\n    Version = "2012-10-17"\n    Statement = [{\n      Effect   = "Allow"\n      Action   = ["s3:*"]\n      Resource = "${aws_s3_bucket.identity.arn}/*"\n    }]\n  })}';
+      expect(await checkNoWildcardActions(m)).toEqual(['aws_iam_role_policy.etl.policy[0]: Allow of service wildcard s3:*']);
+      expect(await checkEtlIsolation(m)).toEqual(['aws_iam_role.etl aws_iam_role_policy.etl[0]: mentions the identity store or everything (${aws_s3_bucket.identity.arn}/*)']);
+      expect(await checkIdentityAccessByRole(m)).toEqual(['aws_iam_role.etl: may read the identity bucket']);
+    });
+
+    test('an unanalysable policy (heredoc JSON) is reported', async () => {
+      const m = clone(mod);
+      m.resource.aws_iam_role_policy.metadata.policy = '{"Version":"2012-10-17","Statement":[]}';
+      expect(await checkNoWildcardActions(m)).toEqual([
+        'aws_iam_role_policy.metadata.policy: policy is neither an aws_iam_policy_document nor jsonencode({...})',
+      ]);
+    });
+
+    test('Resource "*" in a role policy', async () => {
+      const m = clone(mod);
+      addStatement(m, 'metadata', { sid: 'Wide', actions: ['logs:PutLogEvents'], resources: ['*'] });
+      expect(await checkRoleResourcesScoped(m)).toEqual(['aws_iam_role.metadata data.aws_iam_policy_document.metadata[Wide]: Allow on Resource "*"']);
+    });
+
+    test('root (admin) given kms:Decrypt on the identity key', async () => {
+      const m = clone(mod);
+      const admin = blocks(m.data.aws_iam_policy_document.kms_identity, 'statement')[0];
+      admin.actions = [...asList(resolveLocal(m, admin.actions)), 'kms:Decrypt'];
+      expect(await checkIdentityKeyPolicy(m)).toEqual([
+        'data.aws_iam_policy_document.kms_identity[KeyAdministrationWithoutUse]: allows decrypt/re-encrypt/grants to ${local.root_arn} (only the reidentify role may decrypt)',
+      ]);
+    });
+
+    test('the identity key admin list widened to kms:Create* (CreateGrant)', async () => {
+      const m = clone(mod);
+      m.locals.kms_restricted_admin_actions = ['kms:Create*', 'kms:Describe*'];
+      expect(await checkIdentityKeyPolicy(m)).toHaveLength(1);
+    });
+
+    test('ingest added to the decrypt statement, or writers given more than encrypt', async () => {
+      const m = clone(mod);
+      const st = blocks(m.data.aws_iam_policy_document.kms_identity, 'statement');
+      blocks(st[2], 'principals')[0].identifiers = ['${aws_iam_role.reidentify.arn}', '${aws_iam_role.ingest.arn}'];
+      st[1].actions = ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:DescribeKey'];
+      const f = await checkIdentityKeyPolicy(m);
+      expect(f).toContain(
+        'data.aws_iam_policy_document.kms_identity[ReidentifyDecrypt]: allows decrypt/re-encrypt/grants to ${aws_iam_role.reidentify.arn}, ${aws_iam_role.ingest.arn} (only the reidentify role may decrypt)',
+      );
+      expect(f).toContain('data.aws_iam_policy_document.kms_identity[WritersEncryptOnly]: ingest may only GenerateDataKey/Encrypt, also gets kms:DescribeKey');
+      expect(f).toContain('data.aws_iam_policy_document.kms_identity[ReidentifyDecrypt]: ingest may only GenerateDataKey/Encrypt, also gets kms:Decrypt');
+      expect(f).toContain('aws_kms_key.identity: no statement lets the reidentify role decrypt');
+    });
+
+    test('ingest role given kms:Decrypt on the identity key; ETL given a wildcard kms resource', async () => {
+      const m = clone(mod);
+      addStatement(m, 'ingest', { sid: 'Peek', actions: ['kms:Decrypt'], resources: ['${aws_kms_key.identity.arn}'] });
+      addStatement(m, 'etl', { sid: 'AnyKey', actions: ['kms:Decrypt'], resources: ['*'] });
+      expect(await checkIdentityAccessByRole(m)).toEqual([
+        'aws_iam_role.etl: may kms:Decrypt the identity key',
+        'aws_iam_role.ingest: may kms:Decrypt the identity key',
+      ]);
+    });
+
+    test('reidentify losing its access is flagged too', async () => {
+      const m = clone(mod);
+      const d = m.data.aws_iam_policy_document.reidentify;
+      d.statement = blocks(d, 'statement').filter((s) => s.sid !== 'IdentityKeyDecrypt');
+      expect(await checkIdentityAccessByRole(m)).toEqual(['aws_iam_role.reidentify: cannot kms:Decrypt the identity key']);
+    });
+
+    test('the ETL policy mentioning the identity bucket, even in a condition', async () => {
+      const m = clone(mod);
+      addStatement(m, 'etl', {
+        sid: 'Sneaky',
+        actions: ['s3:ListBucket'],
+        resources: ['${aws_s3_bucket.marts.arn}'],
+        condition: [{ test: 'StringLike', variable: 's3:prefix', values: ['${aws_s3_bucket.identity.bucket}'] }],
+      });
+      expect(await checkEtlIsolation(m)).toEqual([
+        'aws_iam_role.etl data.aws_iam_policy_document.etl[Sneaky]: mentions the identity store or everything (${aws_s3_bucket.identity.bucket})',
+      ]);
+    });
+
+    test('a logs-only role given data access', async () => {
+      const m = clone(mod);
+      addStatement(m, 'authorizer', { sid: 'Data', actions: ['s3:GetObject'], resources: ['${aws_s3_bucket.lake.arn}/*'] });
+      expect(await checkLogsOnlyRoles(m, ['metadata', 'authorizer'])).toEqual(['aws_iam_role.authorizer data.aws_iam_policy_document.authorizer[Data]: beyond logs: s3:GetObject']);
+    });
+  });
+});
+
+describe('messaging, table, catalog, logs', () => {
+  test('the ETL queue has a DLQ redrive, a queue policy for the topic only, and everything is KMS-encrypted', async () => {
+    expect(await checkQueues(mod)).toEqual([]);
+  });
+
+  test('the checker flags a queue without redrive, or redriving to itself', async () => {
+    const m = clone(mod);
+    delete m.resource.aws_sqs_queue.etl.redrive_policy;
+    expect(await checkQueues(m)).toEqual([
+      'aws_sqs_queue.etl: redrive_policy must send to another aws_sqs_queue (dead-letter queue)',
+      'aws_sqs_queue.etl: redrive_policy has no maxReceiveCount',
+    ]);
+    const n = clone(mod);
+    n.resource.aws_sqs_queue.etl.redrive_policy = String(n.resource.aws_sqs_queue.etl.redrive_policy).replace('etl_dlq', 'etl');
+    expect(await checkQueues(n)).toEqual(['aws_sqs_queue.etl: redrive_policy must send to another aws_sqs_queue (dead-letter queue)']);
+    const o = clone(mod);
+    delete o.resource.aws_sqs_queue_policy.etl;
+    delete o.resource.aws_sns_topic.ingest.kms_master_key_id;
+    expect(await checkQueues(o)).toEqual([
+      'aws_sqs_queue.etl: no queue policy letting only the SNS topic (aws:SourceArn) send',
+      'aws_sns_topic.ingest: not encrypted with a customer key',
+    ]);
+  });
+
+  test('the versions table: pk string key, SSE with a customer key, point-in-time recovery', () => {
+    const t = mod.resource.aws_dynamodb_table.versions;
+    expect(t.hash_key).toBe('pk');
+    expect(blocks(t, 'attribute')).toEqual([{ name: 'pk', type: 'S' }]);
+    expect(blocks(t, 'server_side_encryption')).toEqual([{ enabled: true, kms_key_arn: '${aws_kms_key.versions.arn}' }]);
+    expect(blocks(t, 'point_in_time_recovery')).toEqual([{ enabled: true }]);
+  });
+
+  test('Glue database and an Athena workgroup writing encrypted results to the marts bucket', () => {
+    expect(mod.resource.aws_glue_catalog_database.lake.name).toBeDefined();
+    const wg = blocks(mod.resource.aws_athena_workgroup.analytics, 'configuration')[0];
+    expect(wg.enforce_workgroup_configuration).toBe(true);
+    const rc = blocks(wg, 'result_configuration')[0];
+    expect(String(rc.output_location)).toContain('${aws_s3_bucket.marts.bucket}');
+    expect(blocks(rc, 'encryption_configuration')).toEqual([{ encryption_option: 'SSE_KMS', kms_key_arn: '${aws_kms_key.marts.arn}' }]);
+  });
+
+  test('one log group per function, with retention and the logs key, named as Serverless names functions', () => {
+    expect(mod.locals.functions).toBe(`\${toset(${JSON.stringify(FUNCTIONS).replace(/,/g, ', ')})}`);
+    const lg = mod.resource.aws_cloudwatch_log_group.function;
+    expect(lg.for_each).toBe('${local.functions}');
+    expect(lg.name).toBe('/aws/lambda/${local.prefix}-${each.key}');
+    expect(lg.retention_in_days).toBe('${var.log_retention_days}');
+    expect(lg.kms_key_id).toBe('${aws_kms_key.logs.arn}');
+    expect(mod.locals.prefix).toBe('${var.service_name}-${var.environment}');
+  });
+
+  test('the private API endpoint exists only when private_api is true', () => {
+    expect(mod.resource.aws_vpc_endpoint.execute_api.count).toBe('${var.private_api ? 1 : 0}');
+    expect(mod.resource.aws_vpc_endpoint.execute_api.vpc_endpoint_type).toBe('Interface');
+    expect(String(mod.resource.aws_vpc_endpoint.execute_api.service_name)).toMatch(/execute-api$/);
+  });
+});
+
+describe('outputs and SSM parameters for serverless.yml', () => {
+  test('every name serverless.yml needs is an SSM String parameter under /tributary/<environment>/', () => {
+    const core = mod.locals.ssm_core;
+    expect(isObj(core)).toBe(true);
+    for (const name of REQUIRED_SSM) expect(Object.keys(core as Obj)).toContain(name);
+    const p = mod.resource.aws_ssm_parameter.config;
+    expect(p.type).toBe('String');
+    expect(p.for_each).toBe('${local.ssm_parameters}');
+    expect(p.name).toBe('${local.ssm_prefix}/${each.key}');
+    expect(mod.locals.ssm_prefix).toBe('/${var.service_name}/${var.environment}');
+    expect(mod.variable.service_name.default).toBe('tributary');
+    expect(String(mod.locals.ssm_parameters)).toContain('local.ssm_core');
+  });
+
+  test('every SSM name is also an output of the module and of the root', () => {
+    for (const name of REQUIRED_SSM) {
+      expect(Object.keys(mod.output)).toContain(name);
+      expect(root.output[name]?.value).toBe(`\${module.tributary.${name}}`);
+    }
+  });
+});
+
+describe('terraform fmt layout', () => {
+  const files = listFiles(TF_DIR, ['.tf', '.tfvars', '.hcl']);
+
+  test.each(files.map((f) => [path.relative(TF_DIR, f), f]))('%s is canonically formatted', (rel, file) => {
+    expect(formatFindings(rel, fs.readFileSync(file, 'utf8'))).toEqual([]);
+  });
+
+  test('accepts known terraform fmt output', () => {
+    // From the Terraform style guide and the hcl2json README (both fmt-formatted).
+    const ok = [
+      'resource "aws_instance" "example" {',
+      '  ami           = "abc123"',
+      '  instance_type = "t2.micro"',
+      '',
+      '  network_interface {',
+      '    # ...',
+      '  }',
+      '}',
+      '',
+      'variable "name" {',
+      '  description = "Name to be used on all the resources as identifier"',
+      '  type        = string',
+      '  default     = ""',
+      '}',
+      '',
+      'locals {',
+      '  a = 1',
+      '  tags = merge(var.tags, {',
+      '    Name = "x"',
+      '  })',
+      '  list = [',
+      '    "a",',
+      '  ]',
+      '  m = { for k, v in var.m : k => v if v != "" }',
+      '  s = "${var.a}-${var.b}"',
+      '}',
+      '',
+    ].join('\n');
+    expect(formatFindings('ok.tf', ok)).toEqual([]);
+  });
+
+  test('flags misaligned, over-aligned and unaligned "="', () => {
+    const bad = ['locals {', '  a = 1', '  bbb = 2', '}', ''].join('\n');
+    expect(formatFindings('bad.tf', bad)).toEqual(['bad.tf:2: "=" at column 5, expected 7']);
+    // A blank line ends the group: aligning across it is not what terraform fmt does.
+    const over = ['locals {', '  a   = 1', '', '  bbb = 2', '}', ''].join('\n');
+    expect(formatFindings('over.tf', over)).toEqual(['over.tf:2: "=" at column 7, expected 5']);
+    const twoSpaces = ['locals {', '  a =  1', '}', ''].join('\n');
+    expect(formatFindings('spaces.tf', twoSpaces)).toEqual(['spaces.tf:2: expected exactly one space after "="']);
+  });
+
+  test('flags wrong indentation, tabs, trailing whitespace, CRLF and block header spacing', () => {
+    expect(formatFindings('i.tf', 'locals {\n   a = 1\n}\n')).toEqual(['i.tf:2: indented 3 spaces, expected 2']);
+    expect(formatFindings('n.tf', 'a = {\n  b = {\n    c = 1\n  }\n  }\n')).toEqual(['n.tf:5: indented 2 spaces, expected 0']);
+    expect(formatFindings('t.tf', 'locals {\n\ta = 1\n}\n')).toEqual(['t.tf:2: tab character', 't.tf:2: indented 0 spaces, expected 2']);
+    expect(formatFindings('w.tf', 'locals {\n  a = 1 \n}\n')).toEqual(['w.tf:2: trailing whitespace']);
+    expect(formatFindings('c.tf', 'locals {\r\n  a = 1\r\n}\r\n')).toEqual(['c.tf: CR characters (use LF line endings)']);
+    expect(formatFindings('h.tf', 'resource  "a" "b" {\n}\n')).toEqual(['h.tf:1: block header spacing (expected single spaces: type "label" {)']);
+    expect(formatFindings('e.tf', 'locals {\n  a = 1\n}')).toEqual(['e.tf: no final newline']);
+  });
+
+  test('flags the expression rewrites terraform fmt makes: interpolation-only strings, quoted type names', () => {
+    expect(formatFindings('i.tf', 'locals {\n  a = "${var.x}"\n}\n')).toEqual(['i.tf:2: interpolation-only string (terraform fmt unwraps "${x}" to x)']);
+    expect(formatFindings('ok.tf', 'locals {\n  a = "${var.x}-${var.y}"\n  b = "${var.x}/*"\n  c = "p/${var.x}"\n}\n')).toEqual([]);
+    expect(formatFindings('t.tf', 'variable "a" {\n  type = "string"\n}\n')).toEqual(['t.tf:2: quoted type name (terraform fmt unquotes it)']);
+  });
+
+  test('aligns trailing comments of consecutive lines', () => {
+    expect(formatFindings('ok.tf', 'locals {\n  a   = 1 # one\n  bcd = 2 # two\n}\n')).toEqual([]);
+    expect(formatFindings('bad.tf', 'locals {\n  a   = 1 # one\n  bcd = 22 # two\n}\n')).toEqual(['bad.tf:2: comment at column 11, expected 12']);
+  });
+
+  test('"=" inside strings, comparisons and for expressions is not an attribute "="', () => {
+    expect(formatFindings('ok.tf', 'locals {\n  x = "a=b"\n  yy = var.a == "=" ? 1 : 2\n}\n')).toEqual(['ok.tf:2: "=" at column 5, expected 6']);
+  });
+});
