@@ -9,6 +9,8 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { startLocalIssuer } from '../src/adapters/local/issuer';
+
 const ROOT = path.resolve(__dirname, '../..');
 const BUCKETS = ['tributary-lake', 'tributary-identity', 'tributary-triage', 'tributary-audit', 'tributary-marts'];
 
@@ -17,6 +19,8 @@ export interface StackOptions {
   port: number;
   s3Port: number;
   snsPort: number;
+  /** Port of the local OIDC issuer (JWKS); 0 picks a free one. */
+  issuerPort?: number;
   dataDir: string;
   /** Extra environment for the API process. */
   env?: NodeJS.ProcessEnv;
@@ -32,6 +36,7 @@ export interface Stack {
   baseUrl: string;
   s3Endpoint: string;
   snsEndpoint: string;
+  issuer: string;
   logFile: string;
   stop(): Promise<void>;
 }
@@ -62,6 +67,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     s3.once('message', () => resolve());
     s3.once('exit', (code) => reject(new Error(`s3 server exited with code ${code}`)));
   });
+  const issuer = await startLocalIssuer({ dataDir: o.dataDir, port: o.issuerPort ?? 3099 });
   const s3Endpoint = `http://127.0.0.1:${o.s3Port}`;
   const snsEndpoint = `http://127.0.0.1:${o.snsPort}`;
   const args = [
@@ -93,6 +99,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       S3_ENDPOINT: s3Endpoint,
       SNS_ENDPOINT: snsEndpoint,
       SNS_PORT: String(o.snsPort),
+      OIDC_ISSUER: issuer.issuer,
+      OIDC_JWKS_URI: issuer.jwksUri,
       ...o.env,
     },
     stdio: o.quiet ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
@@ -123,6 +131,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
         });
       });
     }
+    await issuer.close().catch(() => undefined);
     if (s3.exitCode === null) {
       s3.kill('SIGTERM');
       await new Promise((r) => s3.once('exit', r));
@@ -135,7 +144,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     await stop();
     throw new Error(`${(err as Error).message}\n${log}`);
   }
-  return { baseUrl, s3Endpoint, snsEndpoint, logFile, stop };
+  return { baseUrl, s3Endpoint, snsEndpoint, issuer: issuer.issuer, logFile, stop };
 }
 
 async function main(): Promise<void> {
@@ -145,6 +154,7 @@ async function main(): Promise<void> {
     port,
     s3Port: Number(process.env.S3_PORT ?? 4569),
     snsPort: Number(process.env.SNS_PORT ?? 4002),
+    issuerPort: Number(process.env.ISSUER_PORT ?? 3099),
     dataDir,
     inProcess: process.env.IN_PROCESS === '1',
     quiet: process.env.VERBOSE !== '1',
@@ -152,6 +162,7 @@ async function main(): Promise<void> {
   console.log(`Tributary local stack (data in ${dataDir})`);
   console.log(`  S3 (s3rver):        ${stack.s3Endpoint}`);
   console.log(`  SNS endpoint:       ${stack.snsEndpoint}`);
+  console.log(`  OIDC issuer (JWKS): ${stack.issuer}   tokens: npm run token -- --source <name> --scope "system/*.cu"`);
   if (process.env.VERBOSE !== '1') console.log(`  API log:            ${stack.logFile} (VERBOSE=1 prints it here)`);
   console.log(`Tributary is ready: ${stack.baseUrl}`);
   let stopping = false;

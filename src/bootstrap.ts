@@ -8,7 +8,11 @@ import path from 'node:path';
 import type { OperationOutcomeIssue, Resource } from 'fhir/r4';
 import { loadConfig, type Config } from './config';
 import { Ingestor, type ResourceValidator } from './core/ingest';
-import type { EventBus, ObjectStore, VersionIndex } from './core/ports';
+import type { AuditLog, EventBus, ObjectStore, VersionIndex } from './core/ports';
+import { createTokenVerifier, type TokenVerifier } from './core/auth';
+import { createLocalAuditLog } from './adapters/local/audit-log';
+import { S3AuditLog } from './adapters/aws/s3-audit-log';
+import { authConfigFromEnv } from './handlers/authorizer';
 import { systemClock } from './core/ports';
 import { createS3Client, S3ObjectStore } from './adapters/aws/s3-object-store';
 import { createSnsClient, SnsEventBus } from './adapters/aws/sns-event-bus';
@@ -24,6 +28,9 @@ export interface App {
   events: EventBus;
   ingestor: Ingestor;
   validate: ResourceValidator;
+  /** Bearer-token verifier; undefined when AUTH=off (local experiments only). */
+  verifier?: TokenVerifier;
+  audit: AuditLog;
 }
 
 let app: App | undefined;
@@ -50,7 +57,10 @@ export function getApp(env: NodeJS.ProcessEnv = process.env): App {
       : new FileVersionIndex(path.join(config.dataDir, 'index'));
   const validate = buildValidator(config);
   const ingestor = new Ingestor({ lake, versions, events, clock: systemClock, validate });
-  app = { config, lake, versions, events, ingestor, validate };
+  const verifier = config.auth.enabled ? createTokenVerifier(authConfigFromEnv(env)) : undefined;
+  const audit: AuditLog =
+    config.runtime === 'aws' ? new S3AuditLog({ client: s3, bucket: config.buckets.audit }) : createLocalAuditLog(config.dataDir);
+  app = { config, lake, versions, events, ingestor, validate, verifier, audit };
   return app;
 }
 

@@ -25,17 +25,17 @@ import { createLogger } from '../core/log';
  * - `TRIBUTARY_JWT_CLOCK_TOLERANCE_SEC` (default 30).
  */
 export function authConfigFromEnv(env: Record<string, string | undefined> = process.env): TokenVerifierOptions {
-  const issuer = env.TRIBUTARY_JWT_ISSUER;
-  if (!issuer) throw new Error('TRIBUTARY_JWT_ISSUER is not set');
+  const issuer = env.TRIBUTARY_JWT_ISSUER || env.OIDC_ISSUER;
+  if (!issuer) throw new Error('OIDC_ISSUER (or TRIBUTARY_JWT_ISSUER) is not set');
   const cfg: TokenVerifierOptions = {
     issuer,
-    audience: env.TRIBUTARY_JWT_AUDIENCE || 'tributary',
-    jwks: env.TRIBUTARY_JWKS_URL || `${issuer.replace(/\/+$/, '')}/.well-known/jwks.json`,
+    audience: env.TRIBUTARY_JWT_AUDIENCE || env.OIDC_AUDIENCE || 'tributary',
+    jwks: env.TRIBUTARY_JWKS_URL || env.OIDC_JWKS_URI || `${issuer.replace(/\/+$/, '')}/.well-known/jwks.json`,
   };
   if (env.TRIBUTARY_JWT_ALGORITHMS) {
     cfg.algorithms = env.TRIBUTARY_JWT_ALGORITHMS.split(',').map((s) => s.trim()).filter(Boolean);
   }
-  if (env.TRIBUTARY_SOURCE_CLAIM) cfg.sourceClaim = env.TRIBUTARY_SOURCE_CLAIM;
+  if (env.TRIBUTARY_SOURCE_CLAIM || env.SOURCE_CLAIM) cfg.sourceClaim = env.TRIBUTARY_SOURCE_CLAIM || env.SOURCE_CLAIM;
   if (env.TRIBUTARY_SCOPE_CLAIM) cfg.scopeClaim = env.TRIBUTARY_SCOPE_CLAIM;
   if (env.TRIBUTARY_JWT_CLOCK_TOLERANCE_SEC) cfg.clockToleranceSec = Number(env.TRIBUTARY_JWT_CLOCK_TOLERANCE_SEC);
   return cfg;

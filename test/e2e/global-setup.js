@@ -13,12 +13,13 @@ module.exports = async function globalSetup() {
     port,
     s3Port: port + 169,
     snsPort: port + 102,
+    issuerPort: port + 199,
     dataDir,
     quiet: true,
     env: { SOURCE_SYSTEM: 'e2e-source', POWERTOOLS_LOG_LEVEL: 'INFO' },
   });
   globalThis.__TRIBUTARY_STACK__ = stack;
-  const info = { baseUrl: stack.baseUrl, s3Endpoint: stack.s3Endpoint, snsEndpoint: stack.snsEndpoint, dataDir, logFile: stack.logFile };
+  const info = { baseUrl: stack.baseUrl, s3Endpoint: stack.s3Endpoint, snsEndpoint: stack.snsEndpoint, issuer: stack.issuer, dataDir, logFile: stack.logFile };
   fs.writeFileSync(path.join(os.tmpdir(), 'tributary-e2e.json'), JSON.stringify(info));
   process.env.TRIBUTARY_E2E = JSON.stringify(info);
 };

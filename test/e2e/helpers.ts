@@ -3,11 +3,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createS3Client, S3ObjectStore } from '../../src/adapters/aws/s3-object-store';
+import { mintToken } from '../../src/adapters/local/issuer';
 
 export interface StackInfo {
   baseUrl: string;
   s3Endpoint: string;
   snsEndpoint: string;
+  issuer: string;
   dataDir: string;
   logFile: string;
 }
@@ -54,7 +56,25 @@ export async function readAll(prefix: string, name = 'tributary-lake'): Promise<
   return out;
 }
 
-/** POST/PUT raw JSON with headers; returns status, headers and parsed body. */
+/** The source system of the default e2e token. */
+export const E2E_SOURCE = 'e2e-source';
+
+/** A real token signed by the stack's local issuer. */
+export function token(source = E2E_SOURCE, scope = 'system/*.write', extra: Record<string, unknown> = {}): Promise<string> {
+  return mintToken({ dataDir: stack().dataDir, issuer: stack().issuer, source, scope, ...extra });
+}
+
+let defaultToken: Promise<string> | undefined;
+/** `Authorization: Bearer …` for the default e2e source (all writes). */
+export async function authHeaders(): Promise<Record<string, string>> {
+  defaultToken ??= token();
+  return { Authorization: `Bearer ${await defaultToken}` };
+}
+
+/**
+ * POST/PUT raw JSON with headers (the default e2e token unless `Authorization` is given; `''` sends none);
+ * returns status, headers and parsed body.
+ */
 export async function send(
   method: string,
   pathOrUrl: string,
@@ -62,9 +82,11 @@ export async function send(
   headers: Record<string, string> = {},
 ): Promise<{ status: number; headers: Headers; json: any; text: string }> {
   const url = pathOrUrl.startsWith('http') ? pathOrUrl : `${stack().baseUrl}${pathOrUrl}`;
+  const h: Record<string, string> = { 'Content-Type': 'application/fhir+json', ...(await authHeaders()), ...headers };
+  if (h.Authorization === '') delete h.Authorization;
   const res = await fetch(url, {
     method,
-    headers: { 'Content-Type': 'application/fhir+json', ...headers },
+    headers: h,
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();

@@ -6,9 +6,12 @@
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const Client = require('fhir-kit-client');
 import type { Bundle, Observation, Patient } from 'fhir/r4';
-import { lakeSnapshot, send, stack, bucket } from './helpers';
+import { authHeaders, lakeSnapshot, send, stack, bucket } from './helpers';
 
-const client = new Client({ baseUrl: stack().baseUrl });
+let client: any;
+beforeAll(async () => {
+  client = new Client({ baseUrl: stack().baseUrl, bearerToken: (await authHeaders()).Authorization.slice(7) });
+});
 
 /** fhir-kit-client rejects on non-2xx; this returns the status and OperationOutcome instead. */
 async function failure(p: Promise<unknown>): Promise<{ status: number; body: any }> {
@@ -65,6 +68,7 @@ describe('FHIR REST over the local stack', () => {
     expect(newKey).toMatch(/^raw\/Observation\/source=e2e-source\/date=\d{4}-\d{2}-\d{2}\/[0-9a-f-]+\.ndjson$/);
     const head = await bucket().head(newKey);
     expect(head?.metadata.source).toBe('e2e-source');
+    expect(head?.metadata.requestid).toMatch(/^[0-9a-f-]{36}$/);
     expect(head?.metadata.requestid).toBe(res.headers.get('x-request-id'));
     expect(head?.checksumSha256).toMatch(/^[A-Za-z0-9+/]{43}=$/);
   });
