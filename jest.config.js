@@ -19,6 +19,8 @@ const common = {
 module.exports = {
   testTimeout: 180000,
   maxWorkers: 2,
+  // e2e files run in a fixed order with the audit-trail check (zz-*) last
+  testSequencer: '<rootDir>/test/e2e/sequencer.js',
   projects: [
     { displayName: 'unit', roots: ['<rootDir>/test/unit', '<rootDir>/test/contract'], ...common },
     {

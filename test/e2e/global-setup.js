@@ -20,6 +20,6 @@ module.exports = async function globalSetup() {
   });
   globalThis.__TRIBUTARY_STACK__ = stack;
   const info = { baseUrl: stack.baseUrl, s3Endpoint: stack.s3Endpoint, snsEndpoint: stack.snsEndpoint, issuer: stack.issuer, dataDir, logFile: stack.logFile };
-  fs.writeFileSync(path.join(os.tmpdir(), 'tributary-e2e.json'), JSON.stringify(info));
+  fs.writeFileSync(path.join(os.tmpdir(), `tributary-e2e-${port}.json`), JSON.stringify(info));
   process.env.TRIBUTARY_E2E = JSON.stringify(info);
 };

@@ -16,7 +16,8 @@ export interface StackInfo {
 
 /** The running stack started by global-setup.js. */
 export function stack(): StackInfo {
-  return JSON.parse(process.env.TRIBUTARY_E2E ?? fs.readFileSync(path.join(os.tmpdir(), 'tributary-e2e.json'), 'utf8'));
+  const port = Number(process.env.E2E_PORT || 3400);
+  return JSON.parse(process.env.TRIBUTARY_E2E ?? fs.readFileSync(path.join(os.tmpdir(), `tributary-e2e-${port}.json`), 'utf8'));
 }
 
 export const SHARED = path.resolve(__dirname, '../../../shared');
