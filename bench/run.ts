@@ -1,0 +1,171 @@
+/**
+ * `npm run bench`: figures, never pass/fail. Starts the real local stack on free ports, then measures in ONE run:
+ * - Synthea transaction-Bundle ingestion end to end (resources/s, p50/p99 request latency);
+ * - single-resource POST rate against a trivial handler's rate under the same serverless-offline (the framework's ceiling);
+ * - cold-start init of the ingest handler module in a fresh process;
+ * - JSON.parse + JSON.stringify round trips of the same resources (the ceiling no ingest path beats);
+ * - and the component benchmarks (validation, pseudonymisation, views/ETL) where present.
+ * Prints one JSON line (and a readable table on stderr).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startStack } from '../scripts/start';
+import { mintToken } from '../src/adapters/local/issuer';
+
+const ROOT = path.resolve(__dirname, '../..');
+const SHARED = path.resolve(ROOT, '../shared');
+const SYNTHEA = path.join(SHARED, 'fhir/synthea/smart-on-fhir-r4');
+
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN;
+};
+const round = (x: number, d = 0): number => Math.round(x * 10 ** d) / 10 ** d;
+
+/** Sends `bodies` with `concurrency` parallel clients; returns wall time and latencies. */
+async function load(url: string, bodies: string[], concurrency: number, headers: Record<string, string>) {
+  const lat: number[] = [];
+  let i = 0;
+  let failures = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (i < bodies.length) {
+        const body = bodies[i++];
+        const s = performance.now();
+        const r = await fetch(url, { method: 'POST', headers, body });
+        await r.arrayBuffer();
+        if (r.status >= 300) failures++;
+        lat.push(performance.now() - s);
+      }
+    }),
+  );
+  return { ms: performance.now() - t0, lat, failures };
+}
+
+/** Cold start: a fresh node loads the handler module and builds the app, then validates one resource. */
+function coldStart(): { moduleInitMs: number; readyMs: number } {
+  const code = `
+    const t0 = process.hrtime.bigint();
+    const api = require(${JSON.stringify(path.join(ROOT, 'dist/src/handlers/api.js'))});
+    const { getApp } = require(${JSON.stringify(path.join(ROOT, 'dist/src/bootstrap.js'))});
+    const app = getApp();
+    const t1 = process.hrtime.bigint();
+    app.validate({ resourceType: 'Patient', gender: 'female' }, 'Patient');
+    const t2 = process.hrtime.bigint();
+    process.stdout.write(JSON.stringify({ moduleInitMs: Number(t1 - t0) / 1e6, readyMs: Number(t2 - t0) / 1e6 }));`;
+  const runs = Array.from({ length: 5 }, () =>
+    JSON.parse(
+      execFileSync(process.execPath, ['-e', code], {
+        env: { ...process.env, AUTH: 'off', TRIBUTARY_RUNTIME: 'local', DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'cold-')), AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: 'true' },
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).toString(),
+    ),
+  );
+  return { moduleInitMs: round(pct(runs.map((r) => r.moduleInitMs), 50), 1), readyMs: round(pct(runs.map((r) => r.readyMs), 50), 1) };
+}
+
+/** JSON.parse + JSON.stringify of each resource, one core. */
+function jsonRoundTrip(resources: string[]): number {
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < 3000) {
+    for (const r of resources) JSON.stringify(JSON.parse(r));
+    n += resources.length;
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+/** The trivial handler under its own serverless-offline on `port`. */
+async function trivialRate(port: number, bodies: string[]): Promise<number> {
+  const child = spawn(
+    process.execPath,
+    [path.join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'offline', 'start', '--config', 'bench/serverless.trivial.yml', '--httpPort', String(port), '--lambdaPort', String(port + 2), '--websocketPort', String(port + 1)],
+    { cwd: ROOT, env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' }, stdio: 'ignore' },
+  );
+  try {
+    for (let i = 0; i < 240; i++) {
+      try {
+        const r = await fetch(`http://127.0.0.1:${port}/fhir/Observation`, { method: 'POST', body: '{}' });
+        if (r.status === 201) break;
+      } catch {
+        /* not up */
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await load(`http://127.0.0.1:${port}/fhir/Observation`, bodies.slice(0, 200), 8, { 'Content-Type': 'application/fhir+json' });
+    const r = await load(`http://127.0.0.1:${port}/fhir/Observation`, bodies, 8, { 'Content-Type': 'application/fhir+json' });
+    return bodies.length / (r.ms / 1000);
+  } finally {
+    child.kill('SIGINT');
+  }
+}
+
+async function optional<T>(file: string, fn: (m: any) => Promise<T>): Promise<T | { skipped: string }> {
+  const p = path.join(__dirname, file);
+  if (!fs.existsSync(p)) return { skipped: `${file} not present` };
+  try {
+    return await fn(require(p));
+  } catch (err) {
+    return { skipped: `failed: ${(err as Error).message}` };
+  }
+}
+
+async function main(): Promise<void> {
+  if (!fs.existsSync(SYNTHEA)) {
+    console.error(`bench needs ../shared/fhir/synthea (absent): nothing to measure`);
+    process.exit(2);
+  }
+  const files = fs.readdirSync(SYNTHEA).filter((f) => f.endsWith('.json')).sort();
+  const bundles = files.map((f) => fs.readFileSync(path.join(SYNTHEA, f), 'utf8'));
+  const parsed = bundles.map((b) => JSON.parse(b));
+  const resources = parsed.flatMap((b) => b.entry.map((e: any) => e.resource));
+  const resourceTexts = resources.map((r) => JSON.stringify(r));
+  const totalResources = resources.length;
+  const observations = resources.filter((r) => r.resourceType === 'Observation').slice(0, 3000);
+  const obsBodies = observations.map((o) => JSON.stringify({ ...o, id: undefined }));
+
+  const port = Number(process.env.BENCH_PORT ?? 3700);
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-bench-'));
+  const stack = await startStack({ port, s3Port: port + 169, snsPort: port + 102, issuerPort: port + 199, dataDir, quiet: true, env: { POWERTOOLS_LOG_LEVEL: 'WARN' } });
+  const results: Record<string, unknown> = {};
+  try {
+    const token = await mintToken({ dataDir, issuer: stack.issuer, source: 'bench', scope: 'system/*.write' });
+    const headers = { 'Content-Type': 'application/fhir+json', Authorization: `Bearer ${token}`, Prefer: 'return=minimal' };
+    // warm the workers
+    await load(`${stack.baseUrl}`, bundles.slice(0, 4), 2, headers);
+    const ingest = await load(`${stack.baseUrl}`, bundles, 2, headers);
+    const single = await load(`${stack.baseUrl}/Observation`, obsBodies, 8, headers);
+    results.ingest = {
+      bundles: bundles.length,
+      resources: totalResources,
+      failures: ingest.failures,
+      resourcesPerSecond: round(totalResources / (ingest.ms / 1000)),
+      p50ms: round(pct(ingest.lat, 50), 1),
+      p99ms: round(pct(ingest.lat, 99), 1),
+    };
+    const singleRate = obsBodies.length / (single.ms / 1000);
+    results.singlePost = { requests: obsBodies.length, failures: single.failures, requestsPerSecond: round(singleRate), p50ms: round(pct(single.lat, 50), 1), p99ms: round(pct(single.lat, 99), 1) };
+  } finally {
+    await stack.stop();
+  }
+  const trivial = await trivialRate(port + 300, obsBodies);
+  results.trivialHandlerRequestsPerSecond = round(trivial);
+  (results.singlePost as Record<string, number>).shareOfTrivial = round((results.singlePost as Record<string, number>).requestsPerSecond / trivial, 2);
+  results.coldStart = coldStart();
+  results.jsonRoundTripPerSecond = round(jsonRoundTrip(resourceTexts.slice(0, 20000)));
+  results.validation = await optional('validation.js', (m) => m.benchValidation(resources.slice(0, 20000)));
+  results.pseudonymisation = await optional('pseudo.js', (m) => m.benchPseudo(parsed));
+  results.views = await optional('views.js', (m) => m.benchViews(resources));
+  results.etl = await optional('etl.js', (m) => m.benchEtl(files.map((f) => path.join(SYNTHEA, f))));
+  results.machine = { cpus: os.cpus().length, node: process.version };
+  console.error(JSON.stringify(results, null, 2));
+  console.log(JSON.stringify(results));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
