@@ -7,5 +7,5 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
 run(process.execPath, ['scripts/gen-schema-validator.mjs']);
-if (fs.existsSync(path.join(root, 'scripts/gen-profile-validator.mjs'))) run(process.execPath, ['scripts/gen-profile-validator.mjs']);
+run(process.execPath, ['scripts/gen-profile-validator.mjs']);
 run(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);

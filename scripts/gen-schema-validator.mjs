@@ -33,6 +33,21 @@ schema.$id = schema.id;
 delete schema.id;
 delete schema.discriminator;
 delete schema.$schema;
+// Erratum: the published 4.0 schema's FHIRVersion enums stop at 4.0.0, so every resource declaring the
+// release it is written for (fhirVersion 4.0.1) fails. Add 4.0.1 to those enums (4 places); nothing else changes.
+let patched = 0;
+const addRelease = (o) => {
+  if (Array.isArray(o)) return o.forEach(addRelease);
+  if (o && typeof o === 'object') {
+    if (Array.isArray(o.enum) && o.enum.includes('4.0.0') && !o.enum.includes('4.0.1')) {
+      o.enum.push('4.0.1');
+      patched++;
+    }
+    for (const k of Object.keys(o)) addRelease(o[k]);
+  }
+};
+addRelease(schema.definitions);
+if (patched !== 4) throw new Error(`expected 4 FHIRVersion enums to patch, found ${patched}`);
 const types = Object.keys(schema.discriminator?.mapping ?? {}).length
   ? Object.keys(schema.discriminator.mapping)
   : schema.oneOf.map((r) => r.$ref.split('/').pop());

@@ -19,6 +19,11 @@ import { createSnsClient, SnsEventBus } from './adapters/aws/sns-event-bus';
 import { DynamoDbVersionIndex, DynamoDBClient } from './adapters/aws/dynamodb-version-index';
 import { FileVersionIndex } from './adapters/local/file-version-index';
 import { validateSchema } from './fhir/validation/schema';
+import { createProfileValidator, loadUserRules, type ProfileValidator, type ValidationLevel } from './fhir/validation/profile';
+
+import { ClientError, badRequest } from './fhir/outcomes';
+import { projectFile } from './paths';
+import { readModel } from './fhir/validation/model';
 
 /** Everything a handler needs, built once. */
 export interface App {
@@ -35,13 +40,35 @@ export interface App {
 
 let app: App | undefined;
 
-/** Validation as configured: the R4 JSON schema (ajv standalone code). */
-export function buildValidator(config: Config): ResourceValidator {
+const LEVELS: readonly string[] = ['strict', 'structure-only', 'minimal'];
+
+/**
+ * Validation as configured, by level (like AWS HealthLake's):
+ * - `strict`: the validator generated from the R4 StructureDefinitions (cardinality, types, formats, required
+ *   bindings, invariants) plus the deployment's user rules, then the official R4 JSON schema (ajv standalone code);
+ * - `structure-only`: the same without bindings, invariants and user rules;
+ * - `minimal`: a known resourceType and JSON structure only.
+ * The profile validator runs first because it reports every issue (the schema stops at the first).
+ */
+export function buildValidator(config: Config, profile: ProfileValidator): ResourceValidator {
   return (resource: Resource, root: string, level?: string): OperationOutcomeIssue[] => {
-    const lvl = level ?? config.validationLevel;
-    void lvl;
-    return validateSchema(resource, root);
+    if (level !== undefined && !LEVELS.includes(level)) {
+      throw new ClientError(badRequest(`X-Validation-Level must be one of ${LEVELS.join(', ')}`));
+    }
+    const lvl = (level ?? config.validationLevel) as ValidationLevel;
+    const issues = profile.validate(resource, lvl, root);
+    if (lvl === 'minimal' || issues.some((i) => i.severity === 'error' || i.severity === 'fatal')) return issues;
+    const schema = validateSchema(resource, root);
+    return schema.length > 0 ? [...schema, ...issues] : issues;
   };
+}
+
+/** The profile validator with the deployment's user rules (validated at start-up: a bad rules file stops the start). */
+export function buildProfileValidator(config: Config): ProfileValidator {
+  const model = readModel();
+  const rulesFile = config.rulesFile ?? projectFile('rules/rules.yaml');
+  const userRules = loadUserRules(rulesFile, new Set(model.resourceTypes));
+  return createProfileValidator({ model, userRules });
 }
 
 /** Builds (once) and returns the application for the current environment. */
@@ -55,7 +82,8 @@ export function getApp(env: NodeJS.ProcessEnv = process.env): App {
     config.runtime === 'aws'
       ? new DynamoDbVersionIndex(new DynamoDBClient({ region: config.region }), config.versionsTable)
       : new FileVersionIndex(path.join(config.dataDir, 'index'));
-  const validate = buildValidator(config);
+  const profile = buildProfileValidator(config);
+  const validate = buildValidator(config, profile);
   const ingestor = new Ingestor({ lake, versions, events, clock: systemClock, validate });
   const verifier = config.auth.enabled ? createTokenVerifier(authConfigFromEnv(env)) : undefined;
   const audit: AuditLog =

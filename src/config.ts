@@ -30,6 +30,10 @@ export interface Config {
   /** Sources whose refused payloads are kept in the triage area (`*` = all). */
   triageSources: string[];
   glueDatabase: string;
+  /** User validation rules file (default: rules/rules.yaml shipped with the code). */
+  rulesFile?: string;
+  /** Pseudonymisation policy file (default: policy/pseudonymisation.yaml shipped with the code). */
+  policyFile?: string;
 }
 
 /** Reads the configuration from an environment (default `process.env`). */
@@ -72,5 +76,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     triageSources: (env.TRIAGE_SOURCES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     glueDatabase: env.GLUE_DATABASE ?? 'tributary',
+    rulesFile: env.RULES_FILE ? path.resolve(env.RULES_FILE) : undefined,
+    policyFile: env.POLICY_FILE ? path.resolve(env.POLICY_FILE) : undefined,
   };
 }

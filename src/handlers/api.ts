@@ -11,14 +11,14 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { getApp } from '../bootstrap';
 import { capabilityStatement } from '../fhir/capability';
-import { ClientError, allOk, methodNotAllowed, notFound, type FhirResponse } from '../fhir/outcomes';
+import { ClientError, allOk, forbidden, methodNotAllowed, notFound, type FhirResponse } from '../fhir/outcomes';
 import { isResourceType, schemaResourceTypes } from '../fhir/validation/schema';
-import { canWrite } from '../fhir/auth/scopes';
+import { canValidate, canWrite } from '../fhir/auth/scopes';
 import { principalFromAuthorizerContext, wwwAuthenticateFor, type Principal as AuthPrincipal } from '../core/auth';
 import { buildAuditEvent, type AuditInteraction } from '../core/audit';
 import { createLogger, requestLogger } from '../core/log';
 import { baseUrlOf, errorToHttp, header, preferOf, readJsonBody, requestIdOf, toHttp } from './http';
-import type { Principal } from '../core/ingest';
+import { validateOnly, type Principal } from '../core/ingest';
 
 const VERSION = '0.1.0';
 const baseLogger = createLogger('tributary');
@@ -36,7 +36,7 @@ interface Handled {
 interface RouteContext {
   requestId: string;
   /** Authenticates the caller (token or authorizer context); throws AuthError (401). */
-  authenticate(): Promise<Principal>;
+  authenticate(): Promise<CallerPrincipal>;
 }
 
 /** Splits `/fhir/Patient/123` into its segments after `fhir`. */
@@ -47,9 +47,17 @@ function segments(event: APIGatewayProxyEvent): string[] {
   return i >= 0 ? parts.slice(i + 1) : parts;
 }
 
-/** Turns a verified token principal into the core's principal (source + scope check). */
-function corePrincipal(p: AuthPrincipal): Principal {
-  return { source: p.source, clientId: p.clientId, canWrite: (type, interaction) => canWrite(p.scopes, type, interaction) };
+/** The core's principal plus the validate-scope check. */
+type CallerPrincipal = Principal & { canValidate?: (type: string) => boolean };
+
+/** Turns a verified token principal into the core's principal (source + scope checks). */
+function corePrincipal(p: AuthPrincipal): CallerPrincipal {
+  return {
+    source: p.source,
+    clientId: p.clientId,
+    canWrite: (type, interaction) => canWrite(p.scopes, type, interaction),
+    canValidate: (type) => canValidate(p.scopes, type),
+  };
 }
 
 /**
@@ -57,7 +65,7 @@ function corePrincipal(p: AuthPrincipal): Principal {
  * context (clients cannot set it). Locally (serverless-offline runs with --noAuth) the handler verifies the
  * bearer token itself with the same verifier. With AUTH=off, the configured SOURCE_SYSTEM is used.
  */
-async function authenticate(event: APIGatewayProxyEvent): Promise<Principal> {
+async function authenticate(event: APIGatewayProxyEvent): Promise<CallerPrincipal> {
   const app = getApp();
   const fromAuthorizer = principalFromAuthorizerContext(event.requestContext?.authorizer as Record<string, unknown> | undefined);
   if (fromAuthorizer) return corePrincipal(fromAuthorizer);
@@ -73,7 +81,7 @@ async function handle(
 ): Promise<APIGatewayProxyResult> {
   const requestId = requestIdOf(event);
   const t0 = Date.now();
-  let principal: Principal | undefined;
+  let principal: CallerPrincipal | undefined;
   let out: Handled;
   try {
     const r = await route({
@@ -170,6 +178,26 @@ export function ingest(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResu
       counts: result.counts,
       objectKeys: result.objectKeys,
     };
+  });
+}
+
+/** POST /fhir/$validate and POST /fhir/{type}/$validate: the OperationOutcome, nothing stored. */
+export function validate(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
+  return handle(event, 'validate', async ({ requestId, authenticate: auth }) => {
+    const app = getApp();
+    const seg = segments(event);
+    const type = seg[0] === '$validate' ? undefined : seg[0];
+    if (type !== undefined && !isResourceType(type)) throw new ClientError(notFound(`Unknown resource type '${type.slice(0, 64)}'`));
+    const principal = await auth();
+    const body = readJsonBody(event, app.config.maxBodyBytes);
+    const bodyType = (body as { resourceType?: unknown })?.resourceType;
+    const checkType = type ?? (typeof bodyType === 'string' ? bodyType : undefined);
+    if (checkType && principal.canValidate && !principal.canValidate(checkType) && !principal.canValidate('Parameters')) {
+      throw new ClientError(forbidden(`Token scopes do not permit $validate of ${checkType}`));
+    }
+    const level = app.config.allowLevelOverride ? header(event, 'x-validation-level') : undefined;
+    const res = validateOnly(app.validate, { type, body, level });
+    return { response: toHttp(res, { requestId, baseUrl: baseUrlOf(event) }) };
   });
 }
 

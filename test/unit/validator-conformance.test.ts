@@ -134,42 +134,7 @@ describe('HL7 validator test cases (R4 core subset)', () => {
   });
 });
 
-/**
- * Official R4 examples that the HL7 reference validator also rejects, with the reason. Everything else
- * in the package (5,306 JSON files with a resourceType: the instance examples and the conformance
- * resources) must validate without errors at `strict`.
- */
-const INVALID_R4_EXAMPLES: Record<string, string> = {
-  'Questionnaire-qs1.json': 'nested items without linkId (Questionnaire.item.linkId is 1..1)',
-  'ActivityDefinition-blood-tubes-supply.json': 'txt-2: whitespace-only narrative',
-  'ActivityDefinition-heart-valve-replacement.json': 'txt-2: whitespace-only narrative',
-  'EventDefinition-example.json': 'txt-2: whitespace-only narrative',
-  'DeviceMetric-example.json': 'DeviceMetric.parent references a DeviceDefinition; only Device is allowed',
-  'DeviceUseStatement-example.json': 'reasonReference to a Procedure, not an allowed target',
-  'MedicationRequest-medrx0301.json': 'dispenseRequest.performer references a Practitioner; only Organization is allowed',
-  'Observation-clinical-gender.json': 'performer references an Encounter, not an allowed target',
-  'CapabilityStatement-knowledge-repository.json': 'searchParam types differ from the core SearchParameter definitions',
-  'CapabilityStatement-measure-processor.json': 'searchParam types differ from the core SearchParameter definitions',
-  'CapabilityStatement-terminology-server.json': 'searchParam types differ from the core SearchParameter definitions',
-  'ImplementationGuide-fhir.json': 'ImplementationGuide.name and .status (1..1) missing',
-  'ig-r4.json': 'ImplementationGuide.name and .status (1..1) missing',
-  'StructureDefinition-Definition.json': 'sdf-4: logical model that is not abstract has no baseDefinition',
-  'StructureDefinition-Event.json': 'sdf-4: logical model that is not abstract has no baseDefinition',
-  'StructureDefinition-FiveWs.json': 'sdf-4: logical model that is not abstract has no baseDefinition',
-  'StructureDefinition-Request.json': 'sdf-4: logical model that is not abstract has no baseDefinition',
-  'SearchParameter-questionnaireresponse-extensions-QuestionnaireResponse-item-subject.json': 'id longer than 64 characters',
-  ...Object.fromEntries(
-    ['codesystem-extensions-CodeSystem', 'valueset-extensions-ValueSet'].flatMap((p) =>
-      ['author', 'effective', 'end', 'keyword', 'workflow'].map((s) => [`SearchParameter-${p}-${s}.json`, 'SearchParameter.base (1..1) missing']),
-    ),
-  ),
-};
-
-/** UK Core examples that the reference validator also rejects. */
-const INVALID_UKCORE: Record<string, string> = {
-  'UKCore-Bundle-NEWS2Observations-Example.json': "Bundle.entry.fullUrl values are relative ('Observation/...'): fullUrl must be absolute",
-  'Extension-UKCore-ConditionEpisode-Example.json': 'an extension carries both valueCode and valueCodeableConcept (only one value[x] allowed)',
-};
+import { INVALID_R4_EXAMPLES, INVALID_UKCORE } from '../fixtures/known-invalid';
 
 describe('no false rejections', () => {
   let v: ProfileValidator;

@@ -114,7 +114,23 @@ export function validateSchema(resource: unknown, root?: string): OperationOutco
   }
   const fn = load()[type as string];
   if (fn(resource)) return [];
-  return (fn.errors ?? []).map((e) => {
+  const errors = fn.errors ?? [];
+  // A resource nested in a "one of all resources" slot (contained, Bundle.entry.resource, Parameters) fails every
+  // branch; ajv then reports the first branch's `resourceType` const. Validate the nested one as its own type.
+  const first = errors[0];
+  if (first && first.keyword === 'const' && first.instancePath.endsWith('/resourceType')) {
+    const nestedPath = first.instancePath.slice(0, -'/resourceType'.length);
+    const nested = nestedPath
+      .slice(1)
+      .split('/')
+      .reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined), resource);
+    const nestedType = (nested as { resourceType?: unknown } | undefined)?.resourceType;
+    if (nested !== resource && isResourceType(nestedType)) {
+      const inner = validateSchema(nested, pointerToExpression(base, nestedPath));
+      if (inner.length > 0) return inner;
+    }
+  }
+  return errors.map((e) => {
     const d = describe(e);
     return {
       severity: 'error' as const,
