@@ -48,10 +48,19 @@ const addRelease = (o) => {
 };
 addRelease(schema.definitions);
 if (patched !== 4) throw new Error(`expected 4 FHIRVersion enums to patch, found ${patched}`);
+// ResourceList (contained resources, Bundle.entry.resource, Parameters.parameter.resource) is a oneOf over all
+// 146 resource types: ajv would try every branch. Dispatch on resourceType instead (ajv's `discriminator`),
+// which is what the schema's own top-level `discriminator` says; the set of accepted documents is unchanged.
+schema.definitions.ResourceList = {
+  type: 'object',
+  required: ['resourceType'],
+  discriminator: { propertyName: 'resourceType' },
+  oneOf: schema.definitions.ResourceList.oneOf,
+};
 const types = Object.keys(schema.discriminator?.mapping ?? {}).length
   ? Object.keys(schema.discriminator.mapping)
   : schema.oneOf.map((r) => r.$ref.split('/').pop());
-const ajv = new Ajv({ strict: false, allErrors: false, inlineRefs: false, messages: false, code: { source: true, optimize: 1 }, unicodeRegExp: false });
+const ajv = new Ajv({ discriminator: true, strict: false, allErrors: false, inlineRefs: false, messages: false, code: { source: true, optimize: 1 }, unicodeRegExp: false });
 ajv.addSchema(schema);
 const refs = {};
 for (const t of types) refs[t] = `${schema.$id}#/definitions/${t}`;
