@@ -158,6 +158,7 @@ export function ingest(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResu
       );
     }
     if (method !== 'POST' && method !== 'PUT') throw new ClientError(methodNotAllowed(`${method} is not supported`));
+    if (type === 'metadata') throw new ClientError(methodNotAllowed('The CapabilityStatement is read with GET /fhir/metadata'));
     const principal = await auth();
     if (type !== undefined && !isResourceType(type)) throw new ClientError(notFound(`Unknown resource type '${type.slice(0, 64)}'`));
     const body = readJsonBody(event, app.config.maxBodyBytes);
