@@ -24,6 +24,15 @@ import { createProfileValidator, loadUserRules, type ProfileValidator, type Vali
 import { ClientError, badRequest } from './fhir/outcomes';
 import { projectFile } from './paths';
 import { readModel } from './fhir/validation/model';
+import { nhsNumberIssues } from './fhir/nhs-number-check';
+import { createPseudonymiser, loadPolicyFile } from './fhir/pseudo';
+import { PseudonymiseTransform, VersionIndexPatientResolver } from './core/pseudonymise';
+import type { IdentityVault, KeyService } from './core/ports';
+import { LocalKeyService } from './adapters/local/key-service';
+import { KmsKeyService } from './adapters/aws/kms-key-service';
+import { createLocalIdentityVault } from './adapters/local/identity-vault';
+import { createKmsIdentityVault } from './adapters/aws/identity-vault';
+import { KMSClient } from '@aws-sdk/client-kms';
 
 /** Everything a handler needs, built once. */
 export interface App {
@@ -33,6 +42,10 @@ export interface App {
   events: EventBus;
   ingestor: Ingestor;
   validate: ResourceValidator;
+  identityStore: ObjectStore;
+  /** The identity vault (built asynchronously at cold start). */
+  identity: IdentityVault;
+  transform: PseudonymiseTransform;
   /** Bearer-token verifier; undefined when AUTH=off (local experiments only). */
   verifier?: TokenVerifier;
   audit: AuditLog;
@@ -59,7 +72,9 @@ export function buildValidator(config: Config, profile: ProfileValidator): Resou
     const issues = profile.validate(resource, lvl, root);
     if (lvl === 'minimal' || issues.some((i) => i.severity === 'error' || i.severity === 'fatal')) return issues;
     const schema = validateSchema(resource, root);
-    return schema.length > 0 ? [...schema, ...issues] : issues;
+    if (schema.length > 0) return [...schema, ...issues];
+    const nhs = nhsNumberIssues(resource, root);
+    return nhs.length > 0 ? [...nhs, ...issues] : issues;
   };
 }
 
@@ -84,12 +99,40 @@ export function getApp(env: NodeJS.ProcessEnv = process.env): App {
       : new FileVersionIndex(path.join(config.dataDir, 'index'));
   const profile = buildProfileValidator(config);
   const validate = buildValidator(config, profile);
-  const ingestor = new Ingestor({ lake, versions, events, clock: systemClock, validate });
+  const identityStore = new S3ObjectStore(s3, config.buckets.identity, { kmsKeyId: config.kms.identity });
+  const kms = config.runtime === 'aws' ? new KMSClient({ region: config.region }) : undefined;
+  const keys: Promise<KeyService> =
+    config.runtime === 'aws'
+      ? Promise.resolve(new KmsKeyService({ client: kms!, keyId: requireSetting(config.kms.hmac, 'HMAC_KMS_KEY_ARN') }))
+      : LocalKeyService.open(config.dataDir);
+  const policyFile = config.policyFile ?? projectFile('policy/pseudonymisation.yaml');
+  const transform = new PseudonymiseTransform(
+    Promise.all([loadPolicyFile(policyFile), keys]).then(([policy, k]) =>
+      createPseudonymiser({ policy, keys: k, patientResolver: new VersionIndexPatientResolver(versions) }),
+    ),
+  );
+  const vaultReady: Promise<IdentityVault> =
+    config.runtime === 'aws'
+      ? Promise.resolve(
+          createKmsIdentityVault({ store: identityStore, kmsKeyId: requireSetting(config.kms.identity, 'IDENTITY_KMS_KEY_ARN'), kmsClient: kms! }),
+        )
+      : createLocalIdentityVault({ store: identityStore, dataDir: config.dataDir });
+  vaultReady.catch(() => undefined);
+  const identity: IdentityVault = {
+    put: async (p, s, r) => (await vaultReady).put(p, s, r),
+    get: async (p) => (await vaultReady).get(p),
+  };
+  const ingestor = new Ingestor({ lake, versions, events, clock: systemClock, validate, transform, identity });
   const verifier = config.auth.enabled ? createTokenVerifier(authConfigFromEnv(env)) : undefined;
   const audit: AuditLog =
     config.runtime === 'aws' ? new S3AuditLog({ client: s3, bucket: config.buckets.audit }) : createLocalAuditLog(config.dataDir);
-  app = { config, lake, versions, events, ingestor, validate, verifier, audit };
+  app = { config, lake, versions, events, ingestor, validate, verifier, audit, identityStore, identity, transform };
   return app;
+}
+
+function requireSetting(value: string | undefined, name: string): string {
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
 }
 
 /** Test hook: forget the cached app so the next `getApp` rebuilds it. */

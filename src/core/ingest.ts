@@ -63,6 +63,8 @@ export interface TransformResult {
   /** Lake copies, in input order. */
   resources: Resource[];
   identities: { pseudonym: string; source: string; record: unknown }[];
+  /** Lake id of each input resource (same order). */
+  lakeIds?: (string | undefined)[];
 }
 
 /** The lake transform applied to every accepted request before storage (pseudonymisation, issue #3). */
@@ -357,15 +359,20 @@ export class Ingestor {
     // the lake copy: pseudonymised, with provenance (source + request id) in meta.source
     let lakeResources = entries.map((e) => e.resource);
     let identities: TransformResult['identities'] = [];
+    let lakeIds: (string | undefined)[] = [];
     if (this.deps.transform) {
-      const t = await this.deps.transform.apply(structuredClone(lakeResources), { source, requestId: req.requestId });
+      // the engine does not mutate its input: the client's view of each resource stays as it was
+      const t = await this.deps.transform.apply(lakeResources, { source, requestId: req.requestId });
       lakeResources = t.resources;
       identities = t.identities;
+      lakeIds = t.lakeIds ?? [];
     }
     const metaSource = `urn:tributary:source:${source}#${req.requestId}`;
     const byType = new Map<string, { lines: string[]; ids: { id: string; versionId: string }[] }>();
-    lakeResources.forEach((r) => {
-      const lr = { ...r, meta: { ...(r.meta ?? {}), source: metaSource } } as Resource;
+    lakeResources.forEach((r, i) => {
+      // version and time are the server's, whatever the policy does to meta
+      const meta = { ...(r.meta ?? {}), versionId: entries[i].versionId, lastUpdated, source: metaSource };
+      const lr = { ...r, meta } as Resource;
       let g = byType.get(lr.resourceType);
       if (!g) byType.set(lr.resourceType, (g = { lines: [], ids: [] }));
       g.lines.push(JSON.stringify(lr));
@@ -396,10 +403,10 @@ export class Ingestor {
         committed.push(s.key);
       }
       await versions.commit(
-        entries.map((e) => ({
+        entries.map((e, i) => ({
           key: `${e.type}/${e.id}`,
           expected: e.previous,
-          record: { versionId: e.versionId!, source, lastUpdated },
+          record: { versionId: e.versionId!, source, lastUpdated, ...(lakeIds[i] ? { lakeId: lakeIds[i] } : {}) },
         })),
       );
     } catch (err) {

@@ -50,6 +50,8 @@ export interface VersionRecord {
   /** Source system that created the resource (updates are allowed only from it). */
   source: string;
   lastUpdated: string;
+  /** Id of the resource in the lake (pseudonym of a Patient, keyed hash otherwise), when pseudonymised. */
+  lakeId?: string;
 }
 
 /**

@@ -11,9 +11,9 @@ module.exports = async function globalSetup() {
   const port = Number(process.env.E2E_PORT || 3400);
   const stack = await startStack({
     port,
-    s3Port: port + 169,
-    snsPort: port + 102,
-    issuerPort: port + 199,
+    s3Port: port + 67,
+    snsPort: port + 57,
+    issuerPort: port + 77,
     dataDir,
     quiet: true,
     env: { SOURCE_SYSTEM: 'e2e-source', POWERTOOLS_LOG_LEVEL: 'INFO' },

@@ -29,7 +29,7 @@ export class DynamoDbVersionIndex implements VersionIndex {
       for (let attempt = 0; request && Object.keys(request).length > 0 && attempt < 8; attempt++) {
         const r = await this.client.send(new BatchGetItemCommand({ RequestItems: request }));
         for (const item of r.Responses?.[this.table] ?? []) {
-          out.set(item.pk.S!, { versionId: item.v.S!, source: item.s.S!, lastUpdated: item.t.S! });
+          out.set(item.pk.S!, { versionId: item.v.S!, source: item.s.S!, lastUpdated: item.t.S!, ...(item.l?.S ? { lakeId: item.l.S } : {}) });
         }
         request = r.UnprocessedKeys as typeof request;
       }
@@ -41,7 +41,13 @@ export class DynamoDbVersionIndex implements VersionIndex {
     return {
       Put: {
         TableName: this.table,
-        Item: { pk: { S: e.key }, v: { S: e.record.versionId }, s: { S: e.record.source }, t: { S: e.record.lastUpdated } },
+        Item: {
+          pk: { S: e.key },
+          v: { S: e.record.versionId },
+          s: { S: e.record.source },
+          t: { S: e.record.lastUpdated },
+          ...(e.record.lakeId ? { l: { S: e.record.lakeId } } : {}),
+        },
         ...(e.expected === undefined
           ? { ConditionExpression: 'attribute_not_exists(pk)' }
           : { ConditionExpression: 'v = :expected', ExpressionAttributeValues: { ':expected': { S: e.expected } } }),

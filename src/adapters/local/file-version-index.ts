@@ -39,8 +39,8 @@ export class FileVersionIndex implements VersionIndex {
       this.partial = lines.pop() ?? '';
       for (const line of lines) {
         if (!line) continue;
-        const e = JSON.parse(line) as { k: string; v: string; s: string; t: string };
-        this.map.set(e.k, { versionId: e.v, source: e.s, lastUpdated: e.t });
+        const e = JSON.parse(line) as { k: string; v: string; s: string; t: string; l?: string };
+        this.map.set(e.k, { versionId: e.v, source: e.s, lastUpdated: e.t, ...(e.l ? { lakeId: e.l } : {}) });
       }
     } finally {
       fs.closeSync(fd);
@@ -85,7 +85,7 @@ export class FileVersionIndex implements VersionIndex {
         if (cur !== e.expected) throw new VersionConflict(e.key);
       }
       const text = entries
-        .map((e) => JSON.stringify({ k: e.key, v: e.record.versionId, s: e.record.source, t: e.record.lastUpdated }))
+        .map((e) => JSON.stringify({ k: e.key, v: e.record.versionId, s: e.record.source, t: e.record.lastUpdated, l: e.record.lakeId }))
         .join('\n');
       fs.appendFileSync(this.file, text + '\n');
       this.refresh();
