@@ -123,3 +123,24 @@ export async function main(argv: string[], deps: ReidentifyDeps): Promise<number
   out(JSON.stringify({ pseudonym, records }, null, 2));
   return 0;
 }
+
+/**
+ * `npm run reidentify -- <pseudonym> [--purpose CODE]`: the configured identity vault (locally: the running
+ * stack's s3rver and the wrapping key under DATA_DIR; in AWS: the identity bucket and KMS key, with the
+ * reidentify role's credentials) and audit trail. "Who" is REIDENTIFY_WHO or the operating-system user@host.
+ */
+if (require.main === module) {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const os = require('node:os') as typeof import('node:os');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { getApp } = require('../src/bootstrap') as typeof import('../src/bootstrap');
+  const app = getApp();
+  const who = process.env.REIDENTIFY_WHO || `${os.userInfo().username}@${os.hostname()}`;
+  main(process.argv.slice(2), { vault: app.identity, audit: app.audit, who }).then(
+    (code) => process.exit(code),
+    (e) => {
+      process.stderr.write(`reidentify failed: ${(e as Error).message}\n`);
+      process.exit(1);
+    },
+  );
+}
