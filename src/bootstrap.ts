@@ -33,6 +33,9 @@ import { KmsKeyService } from './adapters/aws/kms-key-service';
 import { createLocalIdentityVault } from './adapters/local/identity-vault';
 import { createKmsIdentityVault } from './adapters/aws/identity-vault';
 import { KMSClient } from '@aws-sdk/client-kms';
+import { TriageArea, type Sealer } from './core/triage';
+import { localTriageSealer } from './adapters/local/envelope-sealer';
+import { kmsSealer } from './adapters/aws/kms-sealer';
 
 /** Everything a handler needs, built once. */
 export interface App {
@@ -46,6 +49,9 @@ export interface App {
   /** The identity vault (built asynchronously at cold start). */
   identity: IdentityVault;
   transform: PseudonymiseTransform;
+  triage: TriageArea;
+  /** Is the triage area enabled for this source (TRIAGE_SOURCES)? */
+  triageEnabled(source: string): boolean;
   /** Bearer-token verifier; undefined when AUTH=off (local experiments only). */
   verifier?: TokenVerifier;
   audit: AuditLog;
@@ -126,7 +132,19 @@ export function getApp(env: NodeJS.ProcessEnv = process.env): App {
   const verifier = config.auth.enabled ? createTokenVerifier(authConfigFromEnv(env)) : undefined;
   const audit: AuditLog =
     config.runtime === 'aws' ? new S3AuditLog({ client: s3, bucket: config.buckets.audit }) : createLocalAuditLog(config.dataDir);
-  app = { config, lake, versions, events, ingestor, validate, verifier, audit, identityStore, identity, transform };
+  const sealerReady: Promise<Sealer> =
+    config.runtime === 'aws'
+      ? Promise.resolve(kmsSealer(kms!, requireSetting(config.kms.triage, 'TRIAGE_KMS_KEY_ARN')))
+      : localTriageSealer(config.dataDir);
+  sealerReady.catch(() => undefined);
+  const sealer: Sealer = {
+    seal: async (p, c) => (await sealerReady).seal(p, c),
+    open: async (b, c) => (await sealerReady).open(b, c),
+  };
+  const triageStore = new S3ObjectStore(s3, config.buckets.triage, { kmsKeyId: config.kms.triage });
+  const triage = new TriageArea(triageStore, sealer, events, systemClock);
+  const triageEnabled = (source: string): boolean => config.triageSources.includes('*') || config.triageSources.includes(source);
+  app = { config, lake, versions, events, ingestor, validate, verifier, audit, identityStore, identity, transform, triage, triageEnabled };
   return app;
 }
 

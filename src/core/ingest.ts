@@ -12,6 +12,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, FhirResource, OperationOutcome, OperationOutcomeIssue, Resource } from 'fhir/r4';
 import {
   ClientError,
+  ValidationError,
   badRequest,
   conflict,
   created,
@@ -93,6 +94,8 @@ export interface WriteResult {
   /** Resource counts by type that were committed. */
   counts: Record<string, number>;
   interaction: 'create' | 'update' | 'batch' | 'transaction';
+  /** Batch entries refused by validation (for the triage area). */
+  validationFailures?: { index: number; method: 'POST' | 'PUT'; type: string; id?: string; resource: Resource; outcome: OperationOutcome }[];
 }
 
 interface Entry {
@@ -106,6 +109,8 @@ interface Entry {
   root: string; // FHIRPath of the resource
   entryPath: string; // FHIRPath of the entry (or the resource)
   error?: OperationOutcome;
+  /** The error came from validation (content), not from the request's form, scopes or versions. */
+  invalid?: boolean;
   // filled when accepted
   versionId?: string;
   previous?: string;
@@ -172,7 +177,7 @@ export class Ingestor {
     this.authorise(req.principal, e);
     if (e.error) throw new ClientError(e.error);
     this.validate([e], req.validationLevel);
-    if (e.error) throw new ClientError(e.error);
+    if (e.error) throw new ValidationError(e.error);
     await this.resolveVersions(req.principal, [e]);
     if (e.error) throw new ClientError(e.error);
     this.assign([e], req);
@@ -220,6 +225,9 @@ export class Ingestor {
       type: isTx ? 'transaction-response' : 'batch-response',
       entry: entries.map((e) => this.responseEntry(e)),
     };
+    const validationFailures = entries
+      .filter((e) => e.invalid && e.error)
+      .map((e) => ({ index: e.index, method: e.method, type: e.type, id: e.id, resource: e.resource, outcome: e.error! }));
     const nOk = ok.length;
     const summary = outcomeWithIssues(200, [
       {
@@ -228,7 +236,13 @@ export class Ingestor {
         diagnostics: `${nOk} of ${entries.length} entries stored`,
       },
     ]);
-    return { response: [summary, response], objectKeys: stored.objectKeys, counts: stored.counts, interaction: isTx ? 'transaction' : 'batch' };
+    return {
+      response: [summary, response],
+      objectKeys: stored.objectKeys,
+      counts: stored.counts,
+      interaction: isTx ? 'transaction' : 'batch',
+      ...(validationFailures.length > 0 ? { validationFailures } : {}),
+    };
   }
 
   private readEntry(be: BundleEntry, i: number): Entry {
@@ -279,7 +293,8 @@ export class Ingestor {
         diagnostics: `${e.entryPath}: ${i.diagnostics ?? ''}`,
       })),
     );
-    throw new ClientError(outcomeWithIssues(status, issues.map((i) => ({ ...i, details: undefined }))));
+    const o = outcomeWithIssues(status, issues.map((i) => ({ ...i, details: undefined })));
+    throw bad.every((e) => e.invalid) ? new ValidationError(o) : new ClientError(o);
   }
 
   // ---------------------------------------------------------------- checks
@@ -298,6 +313,7 @@ export class Ingestor {
       const errors = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal');
       if (errors.length > 0) {
         e.error = outcomeWithIssues(errors.some((i) => i.code === 'processing' || i.code === 'business-rule') ? 422 : 400, issues);
+        e.invalid = true;
       }
     }
   }

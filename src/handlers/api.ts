@@ -11,7 +11,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { getApp } from '../bootstrap';
 import { capabilityStatement } from '../fhir/capability';
-import { ClientError, allOk, forbidden, methodNotAllowed, notFound, type FhirResponse } from '../fhir/outcomes';
+import { ClientError, ValidationError, allOk, forbidden, methodNotAllowed, notFound, type FhirResponse } from '../fhir/outcomes';
 import { isResourceType, schemaResourceTypes } from '../fhir/validation/schema';
 import { canValidate, canWrite } from '../fhir/auth/scopes';
 import { principalFromAuthorizerContext, wwwAuthenticateFor, type Principal as AuthPrincipal } from '../core/auth';
@@ -162,17 +162,31 @@ export function ingest(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResu
     const principal = await auth();
     if (type !== undefined && !isResourceType(type)) throw new ClientError(notFound(`Unknown resource type '${type.slice(0, 64)}'`));
     const body = readJsonBody(event, app.config.maxBodyBytes);
-    const result = await app.ingestor.write({
-      requestId,
-      method,
-      type,
-      id,
-      body,
-      ifMatch: header(event, 'if-match'),
-      ifNoneExist: header(event, 'if-none-exist'),
-      principal,
-      validationLevel: app.config.allowLevelOverride ? header(event, 'x-validation-level') : undefined,
-    });
+    const ifMatch = header(event, 'if-match');
+    const triage = app.triageEnabled(principal.source);
+    let result;
+    try {
+      result = await app.ingestor.write({
+        requestId,
+        method,
+        type,
+        id,
+        body,
+        ifMatch,
+        ifNoneExist: header(event, 'if-none-exist'),
+        principal,
+        validationLevel: app.config.allowLevelOverride ? header(event, 'x-validation-level') : undefined,
+      });
+    } catch (err) {
+      // still refused, but kept (encrypted) in the triage area for a later recheck
+      if (triage && err instanceof ValidationError) await app.triage.hold(requestId, principal, { method, type, id, body, ifMatch }, err.outcome);
+      throw err;
+    }
+    if (triage && result.validationFailures) {
+      for (const f of result.validationFailures) {
+        await app.triage.hold(`${requestId}-${f.index}`, principal, { method: f.method, type: f.type, id: f.id, body: f.resource }, f.outcome);
+      }
+    }
     return {
       response: toHttp(result.response, { requestId, baseUrl: baseUrlOf(event), prefer: preferOf(event) }),
       interaction: result.interaction,

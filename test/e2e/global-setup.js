@@ -16,7 +16,7 @@ module.exports = async function globalSetup() {
     issuerPort: port + 77,
     dataDir,
     quiet: true,
-    env: { SOURCE_SYSTEM: 'e2e-source', POWERTOOLS_LOG_LEVEL: 'INFO' },
+    env: { SOURCE_SYSTEM: 'e2e-source', POWERTOOLS_LOG_LEVEL: 'INFO', TRIAGE_SOURCES: 'triage-src' },
   });
   globalThis.__TRIBUTARY_STACK__ = stack;
   const info = { baseUrl: stack.baseUrl, s3Endpoint: stack.s3Endpoint, snsEndpoint: stack.snsEndpoint, issuer: stack.issuer, dataDir, logFile: stack.logFile };

@@ -14,7 +14,7 @@ import type { KeyService } from '../../core/ports';
 import { ClientError, outcome } from '../outcomes';
 import { Cat, CompiledPolicy, Special, type Choice, type ElemPlan, type NodePlan } from './compile';
 import { generalizeDate, generalizePostalCode } from './generalize';
-import { personValues } from './leaks';
+import { personValues, referencedPersonNames } from './leaks';
 import { buildMatcher, type IdentifierValue, type ValueMatcher } from './matcher';
 import { NHS_NUMBER_SYSTEM, isValidNhsNumber, normaliseNhsNumber } from './nhs-number';
 import type { Policy, PolicyParameters } from './policy';
@@ -414,6 +414,7 @@ class Run {
       }
       if (r.resourceType === 'Patient') patients.push({ r, unit, kind, ...(container ? { container } : {}) });
       personValues(r, values);
+      referencedPersonNames(r, values);
       if (Array.isArray(r.contained)) for (const c of r.contained) visit(c, unit, 'contained', r);
       if (r.resourceType === 'Bundle' && Array.isArray(r.entry)) {
         for (const en of r.entry) {

@@ -73,6 +73,32 @@ export function personValues(resource: unknown, out: IdentifierValue[]): void {
   }
 }
 
+const PERSON_REF = /^(?:Patient|RelatedPerson|Person|Practitioner)\/|^urn:uuid:|^(?:Patient|RelatedPerson|Person|Practitioner)\?/;
+
+/**
+ * Appends the `display` of every Reference in `resource` that points at a person (Patient, RelatedPerson,
+ * Person, Practitioner, or a urn:uuid / conditional reference) as a name, whole and word by word (3+ letters):
+ * a resource sent without its patient still names them there, and the same name may recur in its free text.
+ */
+export function referencedPersonNames(resource: unknown, out: IdentifierValue[]): void {
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) {
+      for (const x of v) walk(x);
+      return;
+    }
+    if (!isObj(v)) return;
+    if (str(v.display) && typeof v.reference === 'string' && PERSON_REF.test(v.reference)) {
+      out.push({ kind: 'name', value: v.display });
+      for (const w of v.display.split(/[\s,.]+/)) if (w.length >= 3) out.push({ kind: 'name', value: w });
+    }
+    for (const k of Object.keys(v)) {
+      const x = v[k];
+      if (x && typeof x === 'object' && k !== 'contained') walk(x);
+    }
+  };
+  walk(resource);
+}
+
 /** Options of {@link collectIdentifiers}. */
 export interface CollectOptions {
   /** Also collect every resource id and Bundle fullUrl in the input (source ids must not reach the lake). Default false. */
