@@ -59,7 +59,7 @@ function coldStart(): { moduleInitMs: number; readyMs: number } {
   const runs = Array.from({ length: 5 }, () =>
     JSON.parse(
       execFileSync(process.execPath, ['-e', code], {
-        env: { ...process.env, AUTH: 'off', TRIBUTARY_RUNTIME: 'local', DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'cold-')), AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: 'true' },
+        env: { ...process.env, AUTH: 'off', TRIBUTARY_RUNTIME: 'local', DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'cold-')), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
         stdio: ['ignore', 'pipe', 'ignore'],
       }).toString(),
     ),

@@ -91,7 +91,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       SLS_TELEMETRY_DISABLED: '1',
       SLS_NOTIFICATIONS_MODE: 'off',
       SLS_DEPRECATION_DISABLE: '*',
-      AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: 'true',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'LOCAL',
       AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'LOCAL',
       TRIBUTARY_RUNTIME: 'local',

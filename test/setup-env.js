@@ -1,3 +1,3 @@
 // Quiet structured logs and SDK notices in tests.
 process.env.POWERTOOLS_LOG_LEVEL = process.env.POWERTOOLS_LOG_LEVEL || 'SILENT';
-process.env.AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING = 'true';
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
