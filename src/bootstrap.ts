@@ -5,10 +5,20 @@
  * Everything is built once per cold start and reused by every invocation.
  */
 import path from 'node:path';
+import { GlueClient } from '@aws-sdk/client-glue';
+import { Etl } from './core/etl';
+import type { Catalog } from './core/catalog';
+import { createLogger } from './core/log';
+import { GlueCatalog } from './adapters/aws/glue-catalog';
+import { DuckDbCatalog, localCatalogFile, localLocator } from './adapters/local/duckdb-catalog';
+import { DuckDbParquetCodec } from './adapters/local/parquet-writer';
+import { MirroredObjectStore } from './adapters/local/mirrored-object-store';
+import { loadViews, type LoadedView } from './fhir/views';
+import fs from 'node:fs';
 import type { OperationOutcomeIssue, Resource } from 'fhir/r4';
 import { loadConfig, type Config } from './config';
 import { Ingestor, type ResourceValidator } from './core/ingest';
-import type { AuditLog, EventBus, ObjectStore, VersionIndex } from './core/ports';
+import type { AuditLog, EventBus, IdentityVault, KeyService, ObjectStore, VersionIndex } from './core/ports';
 import { createTokenVerifier, type TokenVerifier } from './core/auth';
 import { createLocalAuditLog } from './adapters/local/audit-log';
 import { S3AuditLog } from './adapters/aws/s3-audit-log';
@@ -27,7 +37,6 @@ import { readModel } from './fhir/validation/model';
 import { nhsNumberIssues } from './fhir/nhs-number-check';
 import { createPseudonymiser, loadPolicyFile } from './fhir/pseudo';
 import { PseudonymiseTransform, VersionIndexPatientResolver } from './core/pseudonymise';
-import type { IdentityVault, KeyService } from './core/ports';
 import { LocalKeyService } from './adapters/local/key-service';
 import { KmsKeyService } from './adapters/aws/kms-key-service';
 import { createLocalIdentityVault } from './adapters/local/identity-vault';
@@ -155,5 +164,70 @@ function requireSetting(value: string | undefined, name: string): string {
 
 /** Test hook: forget the cached app so the next `getApp` rebuilds it. */
 export function resetApp(): void {
+  app = undefined;
+}
+
+// ---------------------------------------------------------------- the ETL and the marts tools
+
+/** Everything the ETL handler and the marts scripts need. */
+export interface EtlApp {
+  config: Config;
+  lake: ObjectStore;
+  marts: ObjectStore;
+  catalog: Catalog;
+  codec: DuckDbParquetCodec;
+  views: LoadedView[];
+  etl: Etl;
+  /** Local runtime: the catalogue file (`npm run query` reads it). */
+  catalogFile?: string;
+}
+
+/** The mart views folder: `VIEWS_DIR`, else `views/` of the project (from `src/` or `dist/src/`), else `./views`. */
+export function viewsDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.VIEWS_DIR) return path.resolve(env.VIEWS_DIR);
+  const candidates = [path.resolve(__dirname, '../views'), path.resolve(__dirname, '../../views'), path.resolve('views')];
+  return candidates.find((d) => fs.existsSync(path.join(d, 'patient.json'))) ?? candidates[0]!;
+}
+
+let etlApp: EtlApp | undefined;
+
+/** Builds the ETL's adapters for a configuration (no caching; see {@link getEtlApp}). */
+export function buildEtlApp(config: Config, env: NodeJS.ProcessEnv = process.env): EtlApp {
+  const s3 = createS3Client({ region: config.region, endpoint: config.s3Endpoint });
+  const lake = new S3ObjectStore(s3, config.buckets.lake, { kmsKeyId: config.kms.lake });
+  const views = loadViews(viewsDir(env));
+  const codec = new DuckDbParquetCodec();
+  let marts: ObjectStore;
+  let catalog: Catalog;
+  let catalogFile: string | undefined;
+  if (config.runtime === 'aws') {
+    marts = new S3ObjectStore(s3, config.buckets.marts, { kmsKeyId: config.kms.marts });
+    catalog = new GlueCatalog(new GlueClient({ region: config.region }), config.glueDatabase);
+  } else {
+    marts = new MirroredObjectStore(new S3ObjectStore(s3, config.buckets.marts), config.dataDir, ['marts/']);
+    catalogFile = localCatalogFile(config.dataDir);
+    catalog = new DuckDbCatalog({
+      file: catalogFile,
+      database: config.glueDatabase,
+      locate: localLocator({ dataDir: config.dataDir, martsBucket: config.buckets.marts }),
+    });
+  }
+  const logger = createLogger('tributary-etl');
+  const log = {
+    info: (message: string, extra?: Record<string, unknown>) => logger.info(message, extra ?? {}),
+    warn: (message: string, extra?: Record<string, unknown>) => logger.warn(message, extra ?? {}),
+  };
+  const etl = new Etl({ lake, marts, codec, views, catalog, log });
+  return { config, lake, marts, catalog, codec, views, etl, catalogFile };
+}
+
+/** Builds (once) and returns the ETL app for the environment. */
+export function getEtlApp(env: NodeJS.ProcessEnv = process.env): EtlApp {
+  etlApp ??= buildEtlApp(loadConfig(env), env);
+  return etlApp;
+}
+
+/** Test hook: forget the cached app. */
+export function resetEtlApp(): void {
   app = undefined;
 }

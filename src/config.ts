@@ -16,7 +16,7 @@ export interface Config {
   s3Endpoint?: string;
   snsEndpoint?: string;
   buckets: { lake: string; identity: string; triage: string; audit: string; marts: string };
-  kms: { lake?: string; identity?: string; hmac?: string; triage?: string; audit?: string };
+  kms: { lake?: string; identity?: string; hmac?: string; triage?: string; audit?: string; marts?: string };
   ingestTopicArn: string;
   versionsTable: string;
   /** Source system recorded when authentication is off (local development only). */
@@ -60,6 +60,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       hmac: env.HMAC_KMS_KEY_ARN,
       triage: env.TRIAGE_KMS_KEY_ARN,
       audit: env.AUDIT_KMS_KEY_ARN,
+      marts: env.MARTS_KMS_KEY_ARN,
     },
     ingestTopicArn: env.INGEST_TOPIC_ARN ?? 'arn:aws:sns:eu-west-2:123456789012:tributary-ingest',
     versionsTable: env.VERSIONS_TABLE ?? 'tributary-versions',

@@ -12,7 +12,7 @@
  * from the lake key. Logs counts and keys only.
  */
 import type { SQSBatchResponse } from 'aws-lambda';
-import { getEtlApp } from '../bootstrap-etl';
+import { getEtlApp } from '../bootstrap';
 import { createLogger } from '../core/log';
 import type { IngestEvent } from '../core/ports';
 import type { EtlResult } from '../core/etl';

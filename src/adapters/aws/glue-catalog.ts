@@ -20,6 +20,7 @@ import {
   CreateDatabaseCommand,
   CreateTableCommand,
   EntityNotFoundException,
+  GetDatabaseCommand,
   GetPartitionsCommand,
   GetTableCommand,
   UpdateTableCommand,
@@ -152,7 +153,17 @@ export class GlueCatalog implements Catalog {
     return { ...(this.opts.catalogId ? { CatalogId: this.opts.catalogId } : {}), DatabaseName: this.database };
   }
 
+  /**
+   * GetDatabase first (the ETL role may read but not create databases: Terraform creates it), CreateDatabase only
+   * when it is missing; AlreadyExists from a concurrent creator is fine.
+   */
   async ensureDatabase(): Promise<void> {
+    try {
+      await this.client.send(new GetDatabaseCommand({ ...(this.opts.catalogId ? { CatalogId: this.opts.catalogId } : {}), Name: this.database }));
+      return;
+    } catch (err) {
+      if (!isName(err, 'EntityNotFoundException', EntityNotFoundException)) throw new CatalogError(`GetDatabase ${this.database} failed`, { cause: err });
+    }
     try {
       await this.client.send(
         new CreateDatabaseCommand({

@@ -15,8 +15,8 @@
  * (`{DATA_DIR}/s3/{bucket}/{key}._S3rver_object`).
  *
  * Concurrency: DuckDB lets one process open a database file read-write, and no other process may open it
- * meanwhile, not even read-only. So every call opens the file, does its few statements and closes it (a few
- * milliseconds), retrying while another process holds it; calls inside one process are serialised. Readers
+ * meanwhile, not even read-only. So the file is opened only while calls are waiting (calls of one process made
+ * together share one opening), then closed, and opening retries while another process holds it. Readers
  * (`npm run query`) use {@link openCatalogSnapshot}: attach read-only, copy the view definitions into an
  * in-memory database, detach — the file is held for milliseconds, never for the length of a query.
  */

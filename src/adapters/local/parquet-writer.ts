@@ -64,6 +64,15 @@ export function defaultTmpDir(): string {
   }
 }
 
+const tempDirs = new Set<string>();
+let exitHook = false;
+/** Removes a temp folder when the process exits (one listener for all codecs). */
+function removeAtExit(dir: string): void {
+  if (!exitHook) process.once('exit', () => tempDirs.forEach((d) => fsSync.rmSync(d, { recursive: true, force: true })));
+  exitHook = true;
+  tempDirs.add(dir);
+}
+
 /** DuckDB-backed Parquet encoder/merger. */
 export class DuckDbParquetCodec implements ParquetCodec {
   private instance?: Promise<DuckDBInstance>;
@@ -81,6 +90,7 @@ export class DuckDbParquetCodec implements ParquetCodec {
     if (idle) return idle;
     this.instance ??= (async () => {
       await fs.mkdir(this.tmpDir, { recursive: true });
+      removeAtExit(this.tmpDir);
       const db = await DuckDBInstance.create(':memory:', {
         threads: String(this.opts.threads ?? 1),
         memory_limit: this.opts.memoryLimit ?? '512MB',
@@ -232,6 +242,7 @@ export class DuckDbParquetCodec implements ParquetCodec {
     this.instance = undefined;
     if (i) (await i).closeSync();
     await fs.rm(this.tmpDir, { recursive: true, force: true });
+    tempDirs.delete(this.tmpDir);
   }
 }
 

@@ -1,0 +1,230 @@
+/**
+ * Benchmark of the ETL (issue 4): Synthea transaction Bundles are turned into lake objects exactly as the ingest
+ * path stores them (one NDJSON object per Bundle and resource type, `meta.versionId`/`lastUpdated`/`source` set),
+ * then every object's IngestEvent goes through the real ETL (views + lineage + DuckDB Parquet encoding) with
+ * in-memory buckets, so no network is measured. Beside it, in the same run and on the same NDJSON objects,
+ * DuckDB's own NDJSON → Parquet conversion (schema inferred by DuckDB), per object and in bulk, for scale.
+ * Reports figures only; nothing is asserted.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { Etl, type EtlResult } from '../src/core/etl';
+import type { IngestEvent } from '../src/core/ports';
+import { MemoryObjectStore } from '../src/adapters/local/memory-object-store';
+import { DuckDbParquetCodec, sqlString } from '../src/adapters/local/parquet-writer';
+import { loadViews } from '../src/fhir/views';
+
+/** The project's `views/` folder, from `bench/` in the sources or `dist/bench/` in the build. */
+function defaultViewsDir(): string {
+  const candidates = [path.resolve(__dirname, '../views'), path.resolve(__dirname, '../../views'), path.resolve('views')];
+  return candidates.find((d) => fs.existsSync(path.join(d, 'patient.json'))) ?? candidates[0]!;
+}
+
+/** Figures of one {@link benchEtl} run. */
+export interface EtlBench {
+  /** Lake objects (= events) processed per pass. */
+  objects: number;
+  /** Resources in them. */
+  resources: number;
+  /** Mart rows written per pass (all `{view}_history` tables + `resource_versions`). */
+  martRows: number;
+  /** Mart rows of the views only (without `resource_versions`). */
+  viewRows: number;
+  /** Parquet files written per pass. */
+  files: number;
+  /** ETL mart rows per second of wall time (second pass: warm, and a re-delivery of every event). */
+  rowsPerSecond: number;
+  /** The first (cold) pass, rows per second: includes DuckDB start and JIT warm-up. */
+  coldRowsPerSecond: number;
+  /** Wall time of the measured pass, milliseconds. */
+  millis: number;
+  /** DuckDB alone: NDJSON → Parquet (schema inferred), one COPY per lake object, resources per second. */
+  duckdbPerObjectRowsPerSecond: number;
+  /** DuckDB alone: NDJSON → Parquet (schema inferred), one COPY per resource type over all objects, resources per second. */
+  duckdbBulkRowsPerSecond: number;
+  /** Rows per table of one pass. */
+  rowsByTable: Record<string, number>;
+  /** Batches in flight at once in the measured pass. */
+  concurrency: number;
+  /** Events per batch (an SQS batch; 1 = one event per invocation, the local SNS path without coalescing). */
+  batchSize: number;
+  /** ETL mart rows per second of process CPU time (the one-core figure, steadier on a shared machine). */
+  rowsPerCpuSecond: number;
+}
+
+/** Builds the lake objects and events of Bundles, as `Ingestor.store` would (one object per Bundle and type). */
+export function lakeObjects(bundles: any[], source = 'bench'): { key: string; body: string; event: IngestEvent }[] {
+  const out: { key: string; body: string; event: IngestEvent }[] = [];
+  const now = new Date('2024-05-01T12:00:00Z').toISOString();
+  for (const b of bundles) {
+    const requestId = randomUUID();
+    const byType = new Map<string, any[]>();
+    for (const e of b.entry ?? []) {
+      const r = e.resource;
+      if (!r?.resourceType) continue;
+      const id = r.id ?? String(e.fullUrl ?? randomUUID()).replace(/^urn:uuid:/, '');
+      const lr = { ...r, id, meta: { ...(r.meta ?? {}), versionId: '1', lastUpdated: now, source: `urn:tributary:source:${source}#${requestId}` } };
+      const list = byType.get(r.resourceType) ?? [];
+      list.push(lr);
+      byType.set(r.resourceType, list);
+    }
+    for (const [type, list] of byType) {
+      const body = list.map((r) => JSON.stringify(r)).join('\n') + '\n';
+      const key = `raw/${type}/source=${source}/date=${now.slice(0, 10)}/${requestId}.ndjson`;
+      out.push({
+        key,
+        body,
+        event: {
+          type: 'tributary.ingest.committed',
+          requestId,
+          source,
+          resourceType: type,
+          bucket: 'bench-lake',
+          objectKey: key,
+          count: list.length,
+          checksumSha256: createHash('sha256').update(body).digest('base64'),
+          ingestedAt: now,
+          resources: list.map((r) => ({ id: r.id, versionId: '1' })),
+        },
+      });
+    }
+  }
+  return out;
+}
+
+async function runPass(etl: Etl, events: IngestEvent[], batchSize: number, concurrency: number): Promise<EtlResult[]> {
+  const results: EtlResult[] = [];
+  const batches: IngestEvent[][] = [];
+  for (let i = 0; i < events.length; i += batchSize) batches.push(events.slice(i, i + batchSize));
+  const worker = async (): Promise<void> => {
+    for (let b = batches.shift(); b; b = batches.shift()) {
+      for (const r of await etl.processBatch(b)) {
+        if (r instanceof Error) throw r;
+        results.push(r);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return results;
+}
+
+/**
+ * Runs the ETL over the Bundles in `files` (paths of Synthea transaction Bundles): one cold pass, one measured
+ * pass, then DuckDB's own NDJSON → Parquet over the same objects.
+ * @param opts.batchSize - events per batch (default 10, SQS's default batch size).
+ * @param opts.concurrency - batches in flight at once (default 1: one Lambda invocation at a time).
+ */
+export async function benchEtl(
+  files: string[],
+  opts: { viewsDir?: string; concurrency?: number; threads?: number; batchSize?: number } = {},
+): Promise<EtlBench> {
+  const bundles = files.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')));
+  const objects = lakeObjects(bundles);
+  const lake = new MemoryObjectStore('bench-lake');
+  for (const o of objects) await lake.put(o.key, o.body);
+  const marts = new MemoryObjectStore('bench-marts');
+  const codec = new DuckDbParquetCodec({ threads: opts.threads ?? 1 });
+  const etl = new Etl({ lake, marts, codec, views: loadViews(opts.viewsDir ?? defaultViewsDir()) });
+  const events = objects.map((o) => o.event);
+  const concurrency = opts.concurrency ?? 1;
+  const batchSize = opts.batchSize ?? 10;
+
+  let t = performance.now();
+  const cold = await runPass(etl, events, batchSize, concurrency);
+  const coldMillis = performance.now() - t;
+  const cpu0 = process.cpuUsage();
+  t = performance.now();
+  const results = await runPass(etl, events, batchSize, concurrency);
+  const millis = performance.now() - t;
+  const cpu = process.cpuUsage(cpu0);
+  await codec.close();
+
+  const rowsByTable: Record<string, number> = {};
+  let martRows = 0;
+  let files_ = 0;
+  for (const r of results) {
+    for (const [k, n] of Object.entries(r.rows)) {
+      rowsByTable[k] = (rowsByTable[k] ?? 0) + n;
+      martRows += n;
+    }
+    files_ += r.written.length;
+  }
+  const coldRows = cold.reduce((s, r) => s + Object.values(r.rows).reduce((a, b) => a + b, 0), 0);
+  const duck = await duckdbAlone(objects);
+  return {
+    objects: objects.length,
+    resources: objects.reduce((s, o) => s + o.event.count, 0),
+    martRows,
+    viewRows: martRows - (rowsByTable.resource_versions ?? 0),
+    files: files_,
+    rowsPerSecond: Math.round((martRows * 1000) / millis),
+    rowsPerCpuSecond: Math.round((martRows * 1000 * 1000) / (cpu.user + cpu.system)),
+    coldRowsPerSecond: Math.round((coldRows * 1000) / coldMillis),
+    millis: Math.round(millis),
+    duckdbPerObjectRowsPerSecond: duck.perObject,
+    duckdbBulkRowsPerSecond: duck.bulk,
+    rowsByTable,
+    concurrency,
+    batchSize,
+  };
+}
+
+/** DuckDB's own NDJSON → Parquet rates (resources per second) on the same lake objects. */
+async function duckdbAlone(objects: { key: string; body: string; event: IngestEvent }[]): Promise<{ perObject: number; bulk: number }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-bench-'));
+  const db = await DuckDBInstance.create(':memory:', { threads: '1' });
+  const conn = await db.connect();
+  try {
+    const resources = objects.reduce((s, o) => s + o.event.count, 0);
+    // per object, the same granularity as the ETL
+    let t = performance.now();
+    for (const o of objects) {
+      const f = path.join(dir, 'o.ndjson');
+      fs.writeFileSync(f, o.body);
+      await conn.run(
+        `COPY (SELECT * FROM read_json(${sqlString(f)}, format = 'newline_delimited', union_by_name = true)) TO ${sqlString(path.join(dir, 'o.parquet'))} (FORMAT parquet, COMPRESSION zstd)`,
+      );
+    }
+    const perObject = Math.round((resources * 1000) / (performance.now() - t));
+    // bulk: one file per type
+    const byType = new Map<string, string[]>();
+    for (const o of objects) {
+      const l = byType.get(o.event.resourceType) ?? [];
+      l.push(o.body);
+      byType.set(o.event.resourceType, l);
+    }
+    const paths: [string, string][] = [];
+    for (const [type, bodies] of byType) {
+      const f = path.join(dir, `${type}.ndjson`);
+      fs.writeFileSync(f, bodies.join(''));
+      paths.push([type, f]);
+    }
+    t = performance.now();
+    for (const [type, f] of paths) {
+      await conn.run(
+        `COPY (SELECT * FROM read_json(${sqlString(f)}, format = 'newline_delimited', union_by_name = true, sample_size = -1)) TO ${sqlString(path.join(dir, `${type}.parquet`))} (FORMAT parquet, COMPRESSION zstd)`,
+      );
+    }
+    const bulk = Math.round((resources * 1000) / (performance.now() - t));
+    return { perObject, bulk };
+  } finally {
+    conn.closeSync();
+    db.closeSync();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  const dir = process.argv[2] ?? path.resolve(__dirname, '../../shared/fhir/synthea/smart-on-fhir-r4');
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => path.join(dir, f));
+  benchEtl(files, { concurrency: Number(process.env.CONCURRENCY ?? 1), batchSize: Number(process.env.BATCH ?? 10) }).then(
+    (r) => console.log(JSON.stringify(r, null, 2)),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

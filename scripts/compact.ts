@@ -1,0 +1,80 @@
+/**
+ * `npm run compact -- <view> [--source S] [--date YYYY-MM-DD]`: merges the small Parquet files of each partition
+ * of a mart (one file per lake object, as the ETL writes them) into one file per partition, without losing or
+ * duplicating rows. `<view>` is a mart view name (its `{view}_history` files are compacted), `resource_versions`,
+ * or `--all`. Partitions come from the catalogue; `--source` / `--date` narrow them.
+ *
+ * A re-delivered event after compaction adds nothing: compaction records the lake keys it merged in
+ * `compaction/source=…/date=….json` and the ETL skips those keys (see `compactPartition` in src/core/etl.ts).
+ * Compact partitions that no longer receive data (past days); do not run two compactions of one partition at once.
+ */
+import { getEtlApp } from '../src/bootstrap';
+import { compactPartition, etlTables, type CompactionResult } from '../src/core/etl';
+import { historyTableName, VERSIONS_TABLE } from '../src/core/catalog';
+
+function parse(argv: string[]): { target?: string; all: boolean; source?: string; date?: string } {
+  const o = { all: false } as ReturnType<typeof parse>;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--all') o.all = true;
+    else if (a === '--source') o.source = argv[++i];
+    else if (a === '--date') o.date = argv[++i];
+    else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
+    else o.target = a;
+  }
+  return o;
+}
+
+/**
+ * Compacts and returns what was done per partition.
+ * @throws Error for an unknown view.
+ */
+export async function compact(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<CompactionResult[]> {
+  const args = parse(argv);
+  const app = getEtlApp(env);
+  const tables = etlTables(app.views, app.marts.name);
+  const wanted = args.all
+    ? tables
+    : tables.filter((t) => t.name === args.target || t.name === historyTableName(args.target ?? '') || (args.target === VERSIONS_TABLE && t.name === VERSIONS_TABLE));
+  if (wanted.length === 0) throw new Error(`unknown view '${args.target ?? ''}' (views: ${app.views.map((v) => v.name).join(', ')}, ${VERSIONS_TABLE})`);
+  const results: CompactionResult[] = [];
+  for (const t of wanted) {
+    const parts = (await app.catalog.listPartitions(t.name)).filter((p) => (!args.source || p.source === args.source) && (!args.date || p.date === args.date));
+    for (const p of parts) results.push(await compactPartition({ marts: app.marts, codec: app.codec }, t, p));
+  }
+  return results;
+}
+
+/** CLI entry point; returns the exit code. */
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+  if (argv.length === 0 || argv.includes('--help')) {
+    out('usage: npm run compact -- <view | resource_versions | --all> [--source S] [--date YYYY-MM-DD]\n');
+    return argv.length === 0 ? 2 : 0;
+  }
+  try {
+    const results = await compact(argv, env);
+    for (const r of results) {
+      out(
+        r.inputs === 0
+          ? `${r.table} source=${r.partition.source} date=${r.partition.date}: nothing to merge\n`
+          : `${r.table} source=${r.partition.source} date=${r.partition.date}: ${r.inputs} files → 1 (${r.rows} rows, ${r.lakeKeys} lake objects)\n`,
+      );
+    }
+    return 0;
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  } finally {
+    await getEtlApp(env).codec.close();
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err) => {
+      console.error(err instanceof Error ? err.message : err);
+      process.exit(1);
+    },
+  );
+}
