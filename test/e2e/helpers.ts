@@ -37,14 +37,22 @@ export function bucket(name = 'tributary-lake'): S3ObjectStore {
   return new S3ObjectStore(createS3Client({ endpoint: stack().s3Endpoint }), name);
 }
 
+/** Lines per lake object: objects under `raw/` are written once per key, so each is read once. */
+const lineCache = new Map<string, number>();
+
 /** Every key under `raw/` and the number of NDJSON lines in them. */
 export async function lakeSnapshot(): Promise<{ keys: string[]; lines: number }> {
   const b = bucket();
   const keys = await b.list('raw/');
   let lines = 0;
   for (const k of keys) {
-    const body = Buffer.from((await b.get(k)) ?? new Uint8Array()).toString('utf8');
-    lines += body.split('\n').filter(Boolean).length;
+    let n = lineCache.get(k);
+    if (n === undefined) {
+      const body = Buffer.from((await b.get(k)) ?? new Uint8Array()).toString('utf8');
+      n = body.split('\n').filter(Boolean).length;
+      lineCache.set(k, n);
+    }
+    lines += n;
   }
   return { keys, lines };
 }
@@ -96,6 +104,16 @@ export async function send(
     json = text ? JSON.parse(text) : undefined;
   } catch {
     json = undefined;
+  }
+  // every response of the e2e suite must be one openapi.yaml documents (status, headers, body schema)
+  const base = new URL(stack().baseUrl);
+  const u = new URL(url);
+  if (u.host === base.host && u.pathname.startsWith(base.pathname)) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { openApiProblems } = require('./openapi-validator') as typeof import('./openapi-validator');
+    const rel = u.pathname.slice(base.pathname.length) || '/';
+    const problems = openApiProblems(method, rel, res.status, res.headers, text);
+    if (problems.length > 0) throw new Error(`response does not match openapi.yaml: ${problems.join('; ')}`);
   }
   return { status: res.status, headers: res.headers, json, text };
 }
