@@ -188,7 +188,12 @@ export function ingest(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResu
       }
     }
     return {
-      response: toHttp(result.response, { requestId, baseUrl: baseUrlOf(event), prefer: preferOf(event) }),
+      response: toHttp(result.response, {
+        requestId,
+        baseUrl: baseUrlOf(event),
+        prefer: preferOf(event),
+        bundleResponse: result.interaction === 'batch' || result.interaction === 'transaction',
+      }),
       interaction: result.interaction,
       counts: result.counts,
       objectKeys: result.objectKeys,

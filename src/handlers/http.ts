@@ -102,12 +102,19 @@ function preferBundle(bundle: Bundle, prefer: PreferReturn): Bundle {
 /** Maps a use case's `[outcome, resource?]` to an HTTP response, with Location/ETag/Last-Modified for stored resources. */
 export function toHttp(
   [outcome, resource]: FhirResponse,
-  opts: { requestId: string; baseUrl: string; prefer?: PreferReturn; extraHeaders?: Record<string, string> },
+  opts: {
+    requestId: string;
+    baseUrl: string;
+    prefer?: PreferReturn;
+    extraHeaders?: Record<string, string>;
+    /** The resource is a batch-/transaction-response to `POST /fhir` (not a Bundle stored by a create). */
+    bundleResponse?: boolean;
+  },
 ): APIGatewayProxyResult {
   const status = getStatus(outcome);
   const headers: Record<string, string> = { 'Content-Type': FHIR_JSON, 'X-Request-Id': opts.requestId, ...opts.extraHeaders };
   let body: Resource | undefined = resource ?? outcome;
-  if (resource && resource.resourceType === 'Bundle' && /-response$/.test((resource as Bundle).type)) {
+  if (resource && opts.bundleResponse && resource.resourceType === 'Bundle') {
     body = preferBundle(resource as Bundle, opts.prefer ?? 'representation');
   } else if (resource && resource.id && resource.meta?.versionId && (status === 200 || status === 201)) {
     const vid = resource.meta.versionId;
