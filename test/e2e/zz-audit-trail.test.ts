@@ -84,7 +84,12 @@ test('no log line, audit record or lake object contains an identifier the suite 
   // (one copy of the Synthea set is enough: the lake objects and mart files of the default e2e source, which
   // holds synthea.test.ts's 36,308 resources and the REST tests' writes; the marts test re-ingests the same data)
   const lake = [...(await readAll('raw/'))].filter(([k]) => k.includes(`/source=${E2E_SOURCE}/`)).map(([, v]) => v).join('\n');
-  const crossRequest = values.filter((v) => typeof v === 'string' || (v.kind !== 'city' && v.kind !== 'name'));
+  // Five-digit US ZIP codes (Synthea) are left out of the cross-request scan too: they collide with codes in other
+  // requests' clinical data (the HL7 ChargeItemDefinition example bills German EBM code "01510", a Massachusetts
+  // ZIP). Each ZIP is still hunted in its own request's objects (pseudonymisation.test.ts, pseudo-corpus.test.ts).
+  const crossRequest = values.filter(
+    (v) => typeof v === 'string' || (v.kind !== 'city' && v.kind !== 'name' && !(v.kind === 'postcode' && /^\d{5}$/.test(v.value.trim()))),
+  );
   // the marts, when the ETL has written any: every row of every Parquet file, as JSON text
   let marts = '';
   const martsDir = path.join(dataDir, 'marts');
