@@ -324,6 +324,34 @@ describe('policy methods on a patient', () => {
     expect(r.stats.scrubbedStrings).toBe(3);
   });
 
+  test('names in Reference.display of people are scrubbed; displays of references to other things are kept', async () => {
+    const p = await engine();
+    const bundle = txn(
+      { fullUrl: 'urn:uuid:aaaaaaaa-0000-4000-8000-000000000001', resource: { resourceType: 'Practitioner', id: 'pr' }, request: { method: 'POST', url: 'Practitioner' } },
+      {
+        fullUrl: 'urn:uuid:aaaaaaaa-0000-4000-8000-000000000002',
+        resource: { resourceType: 'Observation', status: 'final', code: { text: 'Hemoglobin [Mass/volume] in Blood' }, subject: { reference: 'Patient/p9', display: 'Oluwaseun Featherstonehaugh' } },
+        request: { method: 'POST', url: 'Observation' },
+      },
+      {
+        resource: {
+          resourceType: 'DiagnosticReport',
+          status: 'final',
+          code: { text: 'Seen by Zebedee Quixote: Hemoglobin normal, Featherstonehaugh informed' },
+          result: [{ reference: 'urn:uuid:aaaaaaaa-0000-4000-8000-000000000002', display: 'Hemoglobin [Mass/volume] in Blood' }],
+          performer: [{ reference: 'urn:uuid:aaaaaaaa-0000-4000-8000-000000000001', display: 'Dr. Zebedee Quixote' }],
+        },
+        request: { method: 'POST', url: 'DiagnosticReport' },
+      },
+    );
+    const r = await p.pseudonymise(bundle, { source: 'gp' });
+    const [, obs, report] = r.resources as any[];
+    // an Observation's display is not a name: the lab test's own text stays whole
+    expect(obs.code.text).toBe('Hemoglobin [Mass/volume] in Blood');
+    // the practitioner (urn:uuid resolving to a Practitioner in the request) and the patient are hunted
+    expect(report.code.text).toBe('Seen by [redacted] [redacted]: Hemoglobin normal, [redacted] informed');
+  });
+
   test('with an IdentityLookup, text in resources sent without their patient is scrubbed of the identity record', async () => {
     const keys = countingKeys();
     const first = await (await engine(parsePolicy(POLICY_TEXT), keys)).pseudonymise(full(), { source: 'gp' });

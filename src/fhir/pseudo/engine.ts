@@ -14,7 +14,7 @@ import type { KeyService } from '../../core/ports';
 import { ClientError, outcome } from '../outcomes';
 import { Cat, CompiledPolicy, Special, type Choice, type ElemPlan, type NodePlan } from './compile';
 import { generalizeDate, generalizePostalCode } from './generalize';
-import { personValues, referencedPersonNames } from './leaks';
+import { PERSON_TYPES, personValues, referencedPersonNames } from './leaks';
 import { buildMatcher, type IdentifierValue, type ValueMatcher } from './matcher';
 import { NHS_NUMBER_SYSTEM, isValidNhsNumber, normaliseNhsNumber } from './nhs-number';
 import type { Policy, PolicyParameters } from './policy';
@@ -237,7 +237,8 @@ export class Pseudonymiser {
   readonly compiled: CompiledPolicy;
   private idKey: Buffer | undefined;
   private idKeyPromise: Promise<Buffer> | undefined;
-  private readonly hashCache = new Map<string, string>();
+  private readonly hashCache = new Map<string, Map<string, string>>();
+  private hashCacheSize = 0;
   private readonly params: PolicyParameters;
   private readonly publicTypes: Set<string>;
 
@@ -274,38 +275,49 @@ export class Pseudonymiser {
     return createHmac('sha256', this.idKey!).update(input).digest();
   }
 
-  private cached(key: string, make: () => string): string {
-    let v = this.hashCache.get(key);
+  /**
+   * Memoised keyed hashes: a short namespace (kind, source, type) then the value itself as the key, so a
+   * lookup hashes the (already hashed) id string rather than a freshly concatenated one.
+   */
+  private cached(ns: string, value: string, make: () => string): string {
+    let m = this.hashCache.get(ns);
+    if (m === undefined) {
+      m = new Map();
+      this.hashCache.set(ns, m);
+    }
+    let v = m.get(value);
     if (v === undefined) {
       v = make();
-      if (this.hashCache.size >= 200_000) this.hashCache.clear();
-      this.hashCache.set(key, v);
+      if (++this.hashCacheSize > 400_000) {
+        this.hashCache.clear();
+        this.hashCacheSize = 1;
+        m = new Map();
+        this.hashCache.set(ns, m);
+      }
+      m.set(value, v);
     }
     return v;
   }
 
   /** Keyed hash of a source's resource id: same source + type + id → same lake id; other sources differ. */
   hashId(source: string, type: string, id: string): string {
-    const k = `i\u0000${source}\u0000${type}/${id}`;
-    return this.cached(k, () => this.params.hashPrefix + base32(this.hmac(k).subarray(0, 20)));
+    return this.cached(`i\u0000${source}\u0000${type}`, id, () => this.params.hashPrefix + base32(this.hmac(`i\u0000${source}\u0000${type}/${id}`).subarray(0, 20)));
   }
 
   /** Keyed hash of an identifier value; namespaced by its system (or by source when it has none). */
   hashIdentifier(source: string, system: string | undefined, value: string): string {
-    const k = system ? `s\u0000${system}|${value}` : `s\u0000\u0000${source}|${value}`;
-    return this.cached(k, () => this.params.hashPrefix + base32(this.hmac(k).subarray(0, 20)));
+    const ns = system ? `s\u0000${system}` : `s\u0000\u0000${source}`;
+    return this.cached(ns, value, () => this.params.hashPrefix + base32(this.hmac(`${ns}|${value}`).subarray(0, 20)));
   }
 
   /** Keyed hash of any other string (opaque references, hashed strings), namespaced by source. */
   hashString(source: string, value: string): string {
-    const k = `x\u0000${source}\u0000${value}`;
-    return this.cached(k, () => this.params.hashPrefix + base32(this.hmac(k).subarray(0, 20)));
+    return this.cached(`x\u0000${source}`, value, () => this.params.hashPrefix + base32(this.hmac(`x\u0000${source}\u0000${value}`).subarray(0, 20)));
   }
 
   /** A UUID derived from a string (for urn:uuid values), namespaced by source. */
   uuidFor(source: string, value: string): string {
-    const k = `u\u0000${source}\u0000${value}`;
-    return this.cached(k, () => uuidFrom(this.hmac(k)));
+    return this.cached(`u\u0000${source}`, value, () => uuidFrom(this.hmac(`u\u0000${source}\u0000${value}`)));
   }
 
   /** The pseudonym for a MAC input (`nhs:9434765919`, `id:system|value`, `src:source|Patient/id`). */
@@ -407,6 +419,7 @@ class Run {
     const values: IdentifierValue[] = [...(this.ctx.knownIdentities ?? [])];
     const patients: { r: Json; unit: Unit; kind: 'top' | 'nested' | 'contained'; container?: Json }[] = [];
     const nested: { r: Json; fullUrl?: string }[] = [];
+    const visited: Json[] = [];
     const visit = (r: Json, unit: Unit, kind: 'top' | 'nested' | 'contained', container?: Json): void => {
       if (!r || typeof r !== 'object') return;
       if (typeof r.resourceType !== 'string') {
@@ -414,7 +427,7 @@ class Run {
       }
       if (r.resourceType === 'Patient') patients.push({ r, unit, kind, ...(container ? { container } : {}) });
       personValues(r, values);
-      referencedPersonNames(r, values);
+      visited.push(r);
       if (Array.isArray(r.contained)) for (const c of r.contained) visit(c, unit, 'contained', r);
       if (r.resourceType === 'Bundle' && Array.isArray(r.entry)) {
         for (const en of r.entry) {
@@ -439,9 +452,14 @@ class Run {
       }
     };
     for (const u of this.units) if (u.resource) visit(u.resource, u, 'top');
+    // Names in Reference.display of references to people (urn:uuid ones only when they resolve to a person here).
+    const personUrls = new Set<string>();
+    for (const u of this.units) if (typeof u.entry?.fullUrl === 'string' && PERSON_TYPES.has(u.resource?.resourceType)) personUrls.add(u.entry.fullUrl);
+    for (const n of nested) if (n.fullUrl !== undefined && PERSON_TYPES.has(n.r.resourceType as string)) personUrls.add(n.fullUrl);
+    for (const r of visited) referencedPersonNames(r, values, personUrls);
     if (values.length > 0) {
       this.matcher = buildMatcher(values);
-      if (!this.matcher.regex) this.matcher = undefined;
+      if (this.matcher.empty) this.matcher = undefined;
       const bd = values.filter((v) => v.kind === 'birthDate').map((v) => v.value);
       if (bd.length && this.p.datesEqualToBirthDate === 'generalize') this.birthDates = new Set(bd);
     }
@@ -1090,7 +1108,7 @@ class Run {
     if (!kept || kept.length === 0 || this.absentPatients.size === 0) return;
     const values = await this.opts.identityLookup!.lookup([...this.absentPatients]);
     const m = buildMatcher(values);
-    if (!m.regex) return;
+    if (m.empty) return;
     for (const [obj, key] of kept) {
       const o = obj as Record<string | number, unknown>;
       const v = o[key];

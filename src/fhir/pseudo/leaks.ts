@@ -73,30 +73,43 @@ export function personValues(resource: unknown, out: IdentifierValue[]): void {
   }
 }
 
-const PERSON_REF = /^(?:Patient|RelatedPerson|Person|Practitioner)\/|^urn:uuid:|^(?:Patient|RelatedPerson|Person|Practitioner)\?/;
+const PERSON_REF = /(?:^|\/)(?:Patient|RelatedPerson|Person|Practitioner)(?:\/[^/]+(?:\/_history\/[^/]+)?$|\?)/;
 
 /**
- * Appends the `display` of every Reference in `resource` that points at a person (Patient, RelatedPerson,
- * Person, Practitioner, or a urn:uuid / conditional reference) as a name, whole and word by word (3+ letters):
- * a resource sent without its patient still names them there, and the same name may recur in its free text.
+ * Appends the `display` of every Reference in `resource` that points at a person as a name, whole and word by
+ * word (3+ letters): a resource sent without its patient still names them there, and the same name may recur in
+ * its free text. A reference points at a person when it is a literal or conditional reference to a Patient,
+ * RelatedPerson, Person or Practitioner, when its `type` is one of them, or when it is a `urn:uuid:` reference
+ * listed in `personUrls` (the fullUrls of person resources in the same request). Displays of references to
+ * anything else (a DiagnosticReport's results, an Encounter's location) are not names and are left alone.
  */
-export function referencedPersonNames(resource: unknown, out: IdentifierValue[]): void {
-  const walk = (v: unknown): void => {
-    if (Array.isArray(v)) {
-      for (const x of v) walk(x);
-      return;
+export function referencedPersonNames(resource: unknown, out: IdentifierValue[], personUrls: ReadonlySet<string> = new Set()): void {
+  let seen: Set<string> | undefined;
+  const isPersonRef = (v: Json): boolean => {
+    if (typeof v.type === 'string' && PERSON_TYPES.has(v.type)) return true;
+    const ref = v.reference;
+    if (typeof ref !== 'string') return false;
+    return ref.startsWith('urn:') ? personUrls.has(ref) : PERSON_REF.test(ref);
+  };
+  const walk = (v: Json): void => {
+    const display = v.display;
+    if (typeof display === 'string' && display.trim() !== '' && isPersonRef(v)) {
+      seen ??= new Set();
+      if (!seen.has(display)) {
+        seen.add(display);
+        out.push({ kind: 'name', value: display });
+        for (const w of display.split(/[\s,.]+/)) if (w.length >= 3) out.push({ kind: 'name', value: w });
+      }
     }
-    if (!isObj(v)) return;
-    if (str(v.display) && typeof v.reference === 'string' && PERSON_REF.test(v.reference)) {
-      out.push({ kind: 'name', value: v.display });
-      for (const w of v.display.split(/[\s,.]+/)) if (w.length >= 3) out.push({ kind: 'name', value: w });
-    }
-    for (const k of Object.keys(v)) {
+    for (const k in v) {
       const x = v[k];
-      if (x && typeof x === 'object' && k !== 'contained') walk(x);
+      if (typeof x !== 'object' || x === null || k === 'contained') continue;
+      if (Array.isArray(x)) {
+        for (const y of x) if (typeof y === 'object' && y !== null && !Array.isArray(y)) walk(y as Json);
+      } else walk(x as Json);
     }
   };
-  walk(resource);
+  if (isObj(resource)) walk(resource);
 }
 
 /** Options of {@link collectIdentifiers}. */
