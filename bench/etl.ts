@@ -14,7 +14,8 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { Etl, type EtlResult } from '../src/core/etl';
 import type { IngestEvent } from '../src/core/ports';
 import { MemoryObjectStore } from '../src/adapters/local/memory-object-store';
-import { DuckDbParquetCodec, sqlString } from '../src/adapters/local/parquet-writer';
+import { sqlString } from '../src/adapters/local/parquet-writer';
+import { JsParquetCodec } from '../src/adapters/local/js-parquet-codec';
 import { loadViews } from '../src/fhir/views';
 
 /** The project's `views/` folder, from `bench/` in the sources or `dist/bench/` in the build. */
@@ -126,7 +127,7 @@ export async function benchEtl(
   const lake = new MemoryObjectStore('bench-lake');
   for (const o of objects) await lake.put(o.key, o.body);
   const marts = new MemoryObjectStore('bench-marts');
-  const codec = new DuckDbParquetCodec({ threads: opts.threads ?? 1 });
+  const codec = new JsParquetCodec({ threads: opts.threads ?? 1 });
   const etl = new Etl({ lake, marts, codec, views: loadViews(opts.viewsDir ?? defaultViewsDir()) });
   const events = objects.map((o) => o.event);
   const concurrency = opts.concurrency ?? 1;

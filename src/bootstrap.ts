@@ -11,7 +11,8 @@ import type { Catalog } from './core/catalog';
 import { createLogger } from './core/log';
 import { GlueCatalog } from './adapters/aws/glue-catalog';
 import { DuckDbCatalog, localCatalogFile, localLocator } from './adapters/local/duckdb-catalog';
-import { DuckDbParquetCodec } from './adapters/local/parquet-writer';
+import { JsParquetCodec } from './adapters/local/js-parquet-codec';
+import type { DuckDbParquetCodec } from './adapters/local/parquet-writer';
 import { MirroredObjectStore } from './adapters/local/mirrored-object-store';
 import { loadViews, type LoadedView } from './fhir/views';
 import fs from 'node:fs';
@@ -196,7 +197,7 @@ export function buildEtlApp(config: Config, env: NodeJS.ProcessEnv = process.env
   const s3 = createS3Client({ region: config.region, endpoint: config.s3Endpoint });
   const lake = new S3ObjectStore(s3, config.buckets.lake, { kmsKeyId: config.kms.lake });
   const views = loadViews(viewsDir(env));
-  const codec = new DuckDbParquetCodec();
+  const codec = new JsParquetCodec();
   let marts: ObjectStore;
   let catalog: Catalog;
   let catalogFile: string | undefined;

@@ -8,7 +8,8 @@ import type { IngestEvent, ObjectStore } from '../../src/core/ports';
 import { MemoryObjectStore } from '../../src/adapters/local/memory-object-store';
 import { MirroredObjectStore } from '../../src/adapters/local/mirrored-object-store';
 import { DuckDbCatalog, localCatalogFile, openCatalogSnapshot } from '../../src/adapters/local/duckdb-catalog';
-import { DuckDbParquetCodec, toJsonRows } from '../../src/adapters/local/parquet-writer';
+import { toJsonRows } from '../../src/adapters/local/parquet-writer';
+import { JsParquetCodec } from '../../src/adapters/local/js-parquet-codec';
 import { loadViews, type LoadedView } from '../../src/fhir/views';
 
 export const VIEWS_DIR = path.resolve(__dirname, '../../views');
@@ -61,7 +62,7 @@ export interface Harness {
   inner: MemoryObjectStore;
   marts: MirroredObjectStore;
   catalog: DuckDbCatalog;
-  codec: DuckDbParquetCodec;
+  codec: JsParquetCodec;
   views: LoadedView[];
   etl: Etl;
   warnings: Record<string, unknown>[];
@@ -80,7 +81,7 @@ export function harness(opts: { onViewError?: 'skip' | 'fail'; views?: LoadedVie
     file: localCatalogFile(dir),
     locate: (def) => path.join(dir, def.location.prefix, '*', '*', def.format === 'parquet' ? '*.parquet' : '*.ndjson'),
   });
-  const codec = new DuckDbParquetCodec({ tmpDir: path.join(dir, 'tmp') });
+  const codec = new JsParquetCodec({ tmpDir: path.join(dir, 'tmp') });
   const views = opts.views ?? loadViews(VIEWS_DIR);
   const warnings: Record<string, unknown>[] = [];
   const etl = new Etl({

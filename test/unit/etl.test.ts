@@ -7,6 +7,8 @@ import { commit, harness, type Harness } from './etl-fixtures';
 import { EtlError, compactPartition, etlTables, martKey, parseLakeKey } from '../../src/core/etl';
 import { VERSIONS_TABLE } from '../../src/core/catalog';
 import { DuckDbParquetCodec } from '../../src/adapters/local/parquet-writer';
+import { JsParquetCodec } from '../../src/adapters/local/js-parquet-codec';
+import type { ColumnDef } from '../../src/core/catalog';
 
 const patient = (id: string, extra: Record<string, unknown> = {}) => ({ resourceType: 'Patient', id, gender: 'female', birthDate: '1970', ...extra });
 const bp = (id: string, patientId: string) => ({
@@ -269,21 +271,52 @@ describe('compaction', () => {
   });
 });
 
-describe('DuckDbParquetCodec', () => {
-  test('encodeMany writes one file per group with the same rows as encode', async () => {
-    const codec = new DuckDbParquetCodec({ tmpDir: path.join(h.dir, 'codec') });
-    const cols = [
-      { name: 'a', duckdbType: 'VARCHAR', glueType: 'string' },
-      { name: 'n', duckdbType: 'BIGINT', glueType: 'bigint' },
-      { name: 'l', duckdbType: 'VARCHAR[]', glueType: 'array<string>' },
-    ] as const;
-    const groups = [[{ a: 'x', n: 1, l: ['p'] }], [{ a: 'y', n: null, l: [] }, { a: "it's", n: 3, l: null }], [{ a: 'z', n: 4, l: ['q', 'r'] }]];
-    const files = await codec.encodeMany([...cols], groups);
+describe.each([
+  ['DuckDbParquetCodec (DuckDB COPY)', (dir: string) => new DuckDbParquetCodec({ tmpDir: dir })],
+  ['JsParquetCodec (hyparquet-writer, the ETL default)', (dir: string) => new JsParquetCodec({ tmpDir: dir })],
+])('%s', (_name, make) => {
+  const cols = [
+    { name: 'a', duckdbType: 'VARCHAR', glueType: 'string' },
+    { name: 'n', duckdbType: 'BIGINT', glueType: 'bigint' },
+    { name: 'd', duckdbType: 'DOUBLE', glueType: 'double' },
+    { name: 'b', duckdbType: 'BOOLEAN', glueType: 'boolean' },
+    { name: 'l', duckdbType: 'VARCHAR[]', glueType: 'array<string>' },
+    { name: 'ln', duckdbType: 'BIGINT[]', glueType: 'array<bigint>' },
+  ] as ColumnDef[];
+  const groups = [
+    [{ a: 'x', n: 1, d: 1.5, b: true, l: ['p'], ln: [1, 2] }],
+    [
+      { a: 'y', n: null, d: null, b: null, l: [], ln: [] },
+      { a: "it's ü — 😀", n: 9007199254740991, d: -0.1, b: false, l: null, ln: null },
+      { a: null, n: -3, d: 0, b: true, l: ['q', null], ln: [null] },
+    ],
+    [],
+  ];
+
+  test('encodeMany writes one file per group with the same rows as encode, and DuckDB reads them back exactly', async () => {
+    const codec = make(path.join(h.dir, `codec-${Math.random()}`));
+    const files = await codec.encodeMany!(cols, groups);
     expect(files).toHaveLength(3);
     for (let i = 0; i < 3; i++) {
       expect(await codec.read([files[i]!])).toEqual(groups[i]);
-      expect(await codec.read([await codec.encode([...cols], groups[i]!)])).toEqual(groups[i]);
+      expect(await codec.read([await codec.encode(cols, groups[i]!)])).toEqual(groups[i]);
     }
+    await codec.close();
+  });
+
+  test('the file schema is the column types exactly, the same as DuckDB writes (one schema per table)', async () => {
+    const codec = make(path.join(h.dir, `codec-${Math.random()}`));
+    const describe = "SELECT column_name AS name, column_type AS type FROM (DESCRIBE SELECT * FROM t)";
+    const types = await codec.read([await codec.encode(cols, groups[1]!)], describe);
+    expect(types).toEqual(cols.map((c) => ({ name: c.name, type: c.duckdbType })));
+    // an empty file keeps its schema too
+    expect(await codec.read([await codec.encode(cols, [])], describe)).toEqual(types);
+    await codec.close();
+  });
+
+  test('a value that does not fit its column is refused, not written as something else', async () => {
+    const codec = make(path.join(h.dir, `codec-${Math.random()}`));
+    await expect(codec.encode(cols, [{ a: 'x', n: 'not a number', d: 1, b: true, l: [], ln: [] }])).rejects.toThrow();
     await codec.close();
   });
 });
