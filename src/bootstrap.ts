@@ -5,16 +5,11 @@
  * Everything is built once per cold start and reused by every invocation.
  */
 import path from 'node:path';
-import { GlueClient } from '@aws-sdk/client-glue';
-import { Etl } from './core/etl';
 import type { Catalog } from './core/catalog';
 import { createLogger } from './core/log';
-import { GlueCatalog } from './adapters/aws/glue-catalog';
-import { DuckDbCatalog, localCatalogFile, localLocator } from './adapters/local/duckdb-catalog';
-import { JsParquetCodec } from './adapters/local/js-parquet-codec';
 import type { DuckDbParquetCodec } from './adapters/local/parquet-writer';
-import { MirroredObjectStore } from './adapters/local/mirrored-object-store';
-import { loadViews, type LoadedView } from './fhir/views';
+import type { Etl } from './core/etl';
+import type { LoadedView } from './fhir/views';
 import fs from 'node:fs';
 import type { OperationOutcomeIssue, Resource } from 'fhir/r4';
 import { loadConfig, type Config } from './config';
@@ -194,6 +189,17 @@ let etlApp: EtlApp | undefined;
 
 /** Builds the ETL's adapters for a configuration (no caching; see {@link getEtlApp}). */
 export function buildEtlApp(config: Config, env: NodeJS.ProcessEnv = process.env): EtlApp {
+  // ETL-only modules (DuckDB, Glue, the view compiler, the Parquet writer) are loaded here, on first use, so the
+  // API handlers' cold start never pays for them (about 300 ms of module loading).
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { GlueClient } = require('@aws-sdk/client-glue') as typeof import('@aws-sdk/client-glue');
+  const { Etl } = require('./core/etl') as typeof import('./core/etl');
+  const { GlueCatalog } = require('./adapters/aws/glue-catalog') as typeof import('./adapters/aws/glue-catalog');
+  const { DuckDbCatalog, localCatalogFile, localLocator } = require('./adapters/local/duckdb-catalog') as typeof import('./adapters/local/duckdb-catalog');
+  const { JsParquetCodec } = require('./adapters/local/js-parquet-codec') as typeof import('./adapters/local/js-parquet-codec');
+  const { MirroredObjectStore } = require('./adapters/local/mirrored-object-store') as typeof import('./adapters/local/mirrored-object-store');
+  const { loadViews } = require('./fhir/views') as typeof import('./fhir/views');
+  /* eslint-enable @typescript-eslint/no-require-imports */
   const s3 = createS3Client({ region: config.region, endpoint: config.s3Endpoint });
   const lake = new S3ObjectStore(s3, config.buckets.lake, { kmsKeyId: config.kms.lake });
   const views = loadViews(viewsDir(env));

@@ -23,6 +23,7 @@
  * Pure orchestration over ports: no AWS SDK, no environment, no file system.
  */
 import { createHash } from 'node:crypto';
+import { mapLimit } from './concurrency';
 import type { Clock, IngestEvent, ObjectStore } from './ports';
 import {
   COMPACTION_PREFIX,
@@ -212,19 +213,6 @@ interface Prepared {
 
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
-/** Maps with at most `limit` calls in flight, keeping the order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 interface PreparedView {
   view: MartView;

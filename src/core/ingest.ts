@@ -26,6 +26,7 @@ import {
   type FhirResponse,
 } from '../fhir/outcomes';
 import { etag, parseETag, parseRequestUrl, rewriteReferences } from '../fhir/bundle';
+import { mapLimit } from './concurrency';
 import { VersionConflict, type Clock, type EventBus, type IdentityVault, type IngestEvent, type ObjectStore, type VersionIndex } from './ports';
 
 /** Who is calling: from the verified token (or configuration when authentication is off). */
@@ -120,6 +121,9 @@ interface Entry {
 const SOURCE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** The write path. One instance per cold start; `write` per request. */
+/** Lake and identity-store writes of one request in flight at once. */
+const IO_CONCURRENCY = 8;
+
 export class Ingestor {
   private readonly newId: () => string;
 
@@ -395,29 +399,37 @@ export class Ingestor {
       g.ids.push({ id: lr.id!, versionId: lr.meta!.versionId! });
     });
 
-    // 1. stage: nothing under raw/ yet
-    const staged: { type: string; staging: string; key: string; checksum: string; count: number; ids: { id: string; versionId: string }[] }[] = [];
-    for (const [type, g] of byType) {
+    // 1. stage: nothing under raw/ yet (one object per type, a few in flight at once)
+    const staged = [...byType].map(([type, g]) => {
       const body = g.lines.join('\n') + '\n';
-      const checksum = createHash('sha256').update(body).digest('base64');
-      const staging = `staging/${req.requestId}/${type}.ndjson`;
-      const key = `raw/${type}/source=${source}/date=${date}/${req.requestId}.ndjson`;
-      await lake.put(staging, body, {
-        contentType: 'application/fhir+ndjson',
-        checksumSha256: checksum,
-        metadata: { source, requestid: req.requestId, resourcetype: type, count: String(g.lines.length), policyversion: this.deps.transform?.policyVersion ?? 'none' },
-      });
-      staged.push({ type, staging, key, checksum, count: g.lines.length, ids: g.ids });
+      return {
+        type,
+        body,
+        staging: `staging/${req.requestId}/${type}.ndjson`,
+        key: `raw/${type}/source=${source}/date=${date}/${req.requestId}.ndjson`,
+        checksum: createHash('sha256').update(body).digest('base64'),
+        count: g.lines.length,
+        ids: g.ids,
+      };
+    });
+    try {
+      await mapLimit(staged, IO_CONCURRENCY, (s) =>
+        lake.put(s.staging, s.body, {
+          contentType: 'application/fhir+ndjson',
+          checksumSha256: s.checksum,
+          metadata: { source, requestid: req.requestId, resourcetype: s.type, count: String(s.count), policyversion: this.deps.transform?.policyVersion ?? 'none' },
+        }),
+      );
+    } catch (err) {
+      await lake.delete(staged.map((s) => s.staging)).catch(() => undefined);
+      throw err;
     }
-    const committed: string[] = [];
     try {
       // 2. identity records (separate bucket, encrypted) before anything becomes visible
-      if (this.deps.identity) for (const i of identities) await this.deps.identity.put(i.pseudonym, i.source, i.record);
+      const vault = this.deps.identity;
+      if (vault) await mapLimit(identities, IO_CONCURRENCY, (i) => vault.put(i.pseudonym, i.source, i.record));
       // 3. commit: copy staged objects under raw/, then record the versions (the commit point)
-      for (const s of staged) {
-        await lake.copy(s.staging, s.key);
-        committed.push(s.key);
-      }
+      await mapLimit(staged, IO_CONCURRENCY, (s) => lake.copy(s.staging, s.key));
       await versions.commit(
         entries.map((e, i) => ({
           key: `${e.type}/${e.id}`,
@@ -426,7 +438,8 @@ export class Ingestor {
         })),
       );
     } catch (err) {
-      await lake.delete([...committed, ...staged.map((s) => s.staging)]).catch(() => undefined);
+      // nothing of the request stays: copies (when some were made) and staged objects; the keys are this request's own
+      await lake.delete([...staged.map((s) => s.key), ...staged.map((s) => s.staging)]).catch(() => undefined);
       if (err instanceof VersionConflict) {
         throw new ClientError(conflict('A concurrent request changed this resource; retry with the new version'), { cause: err });
       }

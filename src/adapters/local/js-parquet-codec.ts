@@ -11,8 +11,9 @@
  * Schema mapping (what DuckDB itself writes for the same columns, so every file of a table has one schema):
  * VARCHAR → BYTE_ARRAY (UTF8), BIGINT → INT64, DOUBLE → DOUBLE, BOOLEAN → BOOLEAN, `T[]` → the standard 3-level
  * LIST (`name` OPTIONAL LIST → `list` REPEATED → `element` OPTIONAL T); every column OPTIONAL. Row groups:
- * one per file. Column statistics are left out (min/max of a 20-row file prune nothing; compacted files, written
- * by DuckDB, carry them).
+ * one per file. Column statistics and compression are left out: min/max of a 20-row file prune nothing, and
+ * Snappy on a few hundred bytes per column saves little and costs a third of the encoding time; compaction
+ * (DuckDB, ZSTD, with statistics) rewrites a partition's small files into one compressed file.
  */
 import { ByteWriter, parquetWrite } from 'hyparquet-writer';
 import type { ColumnDef } from '../../core/catalog';
@@ -109,6 +110,7 @@ export function encodeParquet(columns: readonly ColumnDef[], rows: readonly Row[
       schema: parquetSchemaOf(columns) as never,
       columnData: columnData as never,
       statistics: false,
+      codec: 'UNCOMPRESSED',
       rowGroupSize: Math.max(rows.length, 1),
       createdBy: 'tributary (hyparquet-writer)',
     });

@@ -15,6 +15,7 @@ import { ClientError, outcome } from '../outcomes';
 import { Cat, CompiledPolicy, Special, type Choice, type ElemPlan, type NodePlan } from './compile';
 import { generalizeDate, generalizePostalCode } from './generalize';
 import { PERSON_TYPES, personValues, referencedPersonNames } from './leaks';
+import { mapLimit } from '../../core/concurrency';
 import { buildMatcher, type IdentifierValue, type ValueMatcher } from './matcher';
 import { NHS_NUMBER_SYSTEM, isValidNhsNumber, normaliseNhsNumber } from './nhs-number';
 import type { Policy, PolicyParameters } from './policy';
@@ -179,18 +180,6 @@ function uuidFrom(h: Buffer): string {
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 /** FHIRPath-style path of `target` inside `root` (for error expressions; only used on error paths). */
 function findPath(root: unknown, pred: (v: unknown) => boolean, prefix: string): string | undefined {
