@@ -43,7 +43,10 @@ import {
 } from './catalog';
 import type { Row, ViewColumnInfo } from '../fhir/views';
 
-/** Turns rows into Parquet and merges Parquet files (DuckDB locally and in Lambda: `src/adapters/local/parquet-writer.ts`). */
+/**
+ * Turns rows into Parquet and merges Parquet files, locally and in Lambda (`src/adapters/local/js-parquet-codec.ts`:
+ * hyparquet-writer for the ETL's files, DuckDB for merges and reads).
+ */
 export interface ParquetCodec {
   /**
    * One Parquet file holding `rows` with exactly `columns` (names, order, types). Row values are JSON-like:

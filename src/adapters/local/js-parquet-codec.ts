@@ -18,7 +18,7 @@
 import { ByteWriter, parquetWrite } from 'hyparquet-writer';
 import type { ColumnDef } from '../../core/catalog';
 import type { Row } from '../../fhir/views';
-import { DuckDbParquetCodec, ParquetCodecError, type DuckDbParquetOptions } from './parquet-writer';
+import { DuckDbParquetCodec, ParquetCodecError } from './parquet-writer';
 
 /** A Parquet schema element, as hyparquet-writer takes it. */
 interface SchemaElement {
@@ -122,10 +122,6 @@ export function encodeParquet(columns: readonly ColumnDef[], rows: readonly Row[
 
 /** Parquet codec: ETL files written in process by hyparquet-writer, merges and reads by DuckDB. */
 export class JsParquetCodec extends DuckDbParquetCodec {
-  constructor(opts: DuckDbParquetOptions = {}) {
-    super(opts);
-  }
-
   /** One Parquet file holding `rows` with exactly `columns`, written in process. */
   override async encode(columns: readonly ColumnDef[], rows: readonly Row[]): Promise<Uint8Array> {
     return encodeParquet(columns, rows);
