@@ -2,18 +2,18 @@
  * Two projects: `unit` (core, fhir and adapters, in-process; contract suites) and `e2e` (drives the running
  * local stack, started once by test/e2e/global-setup.js from the built `dist/`: `npm test` builds first).
  * TypeScript tests run through ts-jest in transpile-only mode; `npm run build` type-checks everything.
- * jose and hyparquet(-writer) ship only as ES modules, so Jest (CommonJS) transpiles them too.
+ * jose and hyparquet (a second Parquet reader in tests) ship only as ES modules, so Jest (CommonJS) transpiles them too.
  */
 const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
 const transform = {
   '^.+\\.ts$': tsJest,
-  '^.+/node_modules/(jose|hyparquet|hyparquet-writer)/.+\\.js$': ['ts-jest', { isolatedModules: true, diagnostics: false, tsconfig: { allowJs: true } }],
+  '^.+/node_modules/(jose|hyparquet)/.+\\.js$': ['ts-jest', { isolatedModules: true, diagnostics: false, tsconfig: { allowJs: true } }],
 };
 const common = {
   testEnvironment: 'node',
   testMatch: ['**/*.test.ts'],
   transform,
-  transformIgnorePatterns: ['/node_modules/(?!(jose|hyparquet|hyparquet-writer)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(jose|hyparquet)/)'],
   setupFiles: ['<rootDir>/test/setup-env.js'],
 };
 module.exports = {

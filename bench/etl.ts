@@ -4,12 +4,14 @@
  * then every object's IngestEvent goes through the real ETL (views + lineage + DuckDB Parquet encoding) with
  * in-memory buckets, so no network is measured. Beside it, in the same run and on the same NDJSON objects,
  * DuckDB's own NDJSON → Parquet conversion (schema inferred by DuckDB), per object and in bulk, for scale.
- * Reports figures only; nothing is asserted.
+ * The ETL runs as one instance per core (worker threads), as concurrent Lambda invocations would; the one-core
+ * figure (`rowsPerCpuSecond`) is reported beside the wall-time rate. Reports figures only; nothing is asserted.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Etl, type EtlResult } from '../src/core/etl';
 import type { IngestEvent } from '../src/core/ports';
@@ -36,7 +38,7 @@ export interface EtlBench {
   viewRows: number;
   /** Parquet files written per pass. */
   files: number;
-  /** ETL mart rows per second of wall time (second pass: warm, and a re-delivery of every event). */
+  /** ETL mart rows per second of wall time, all workers together (second pass: warm, and a re-delivery of every event). */
   rowsPerSecond: number;
   /** The first (cold) pass, rows per second: includes DuckDB start and JIT warm-up. */
   coldRowsPerSecond: number;
@@ -52,8 +54,10 @@ export interface EtlBench {
   concurrency: number;
   /** Events per batch (an SQS batch; 1 = one event per invocation, the local SNS path without coalescing). */
   batchSize: number;
-  /** ETL mart rows per second of process CPU time (the one-core figure, steadier on a shared machine). */
+  /** ETL mart rows per second of the process's CPU time over the measured pass (the one-core figure). */
   rowsPerCpuSecond: number;
+  /** ETL instances run in parallel (worker threads; in AWS, concurrent Lambda invocations). */
+  workers: number;
 }
 
 /** Builds the lake objects and events of Bundles, as `Ingestor.store` would (one object per Bundle and type). */
@@ -112,57 +116,135 @@ async function runPass(etl: Etl, events: IngestEvent[], batchSize: number, concu
   return results;
 }
 
-/**
- * Runs the ETL over the Bundles in `files` (paths of Synthea transaction Bundles): one cold pass, one measured
- * pass, then DuckDB's own NDJSON → Parquet over the same objects.
- * @param opts.batchSize - events per batch (default 10, SQS's default batch size).
- * @param opts.concurrency - batches in flight at once (default 1: one Lambda invocation at a time).
- */
-export async function benchEtl(
-  files: string[],
-  opts: { viewsDir?: string; concurrency?: number; threads?: number; batchSize?: number } = {},
-): Promise<EtlBench> {
-  const bundles = files.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')));
-  const objects = lakeObjects(bundles);
+/** The `--max-semi-space-size` (MB) the ETL function runs with (serverless.yml `functions.etl.environment.NODE_OPTIONS`). */
+export const ETL_SEMI_SPACE_MB = 64;
+
+/** What one ETL worker (one "Lambda instance") reports of its passes. */
+interface WorkerFigures {
+  coldMillis: number;
+  coldRows: number;
+  millis: number;
+  rowsByTable: Record<string, number>;
+  files: number;
+}
+
+/** One ETL instance over its share of the lake objects: a cold pass, then (on `go`) the measured pass. */
+async function etlInstance(
+  objects: { key: string; body: string; event: IngestEvent }[],
+  opts: { viewsDir: string; threads: number; batchSize: number; concurrency: number },
+  waitForGo: () => Promise<void>,
+): Promise<WorkerFigures> {
   const lake = new MemoryObjectStore('bench-lake');
   for (const o of objects) await lake.put(o.key, o.body);
   const marts = new MemoryObjectStore('bench-marts');
-  const codec = new JsParquetCodec({ threads: opts.threads ?? 1 });
-  const etl = new Etl({ lake, marts, codec, views: loadViews(opts.viewsDir ?? defaultViewsDir()) });
-  const events = objects.map((o) => o.event);
+  const codec = new JsParquetCodec({ threads: opts.threads });
+  try {
+    const etl = new Etl({ lake, marts, codec, views: loadViews(opts.viewsDir) });
+    const events = objects.map((o) => o.event);
+    let t = performance.now();
+    const cold = await runPass(etl, events, opts.batchSize, opts.concurrency);
+    const coldMillis = performance.now() - t;
+    await waitForGo();
+    t = performance.now();
+    const results = await runPass(etl, events, opts.batchSize, opts.concurrency);
+    const millis = performance.now() - t;
+    const rowsByTable: Record<string, number> = {};
+    let files = 0;
+    for (const r of results) {
+      for (const [k, n] of Object.entries(r.rows)) rowsByTable[k] = (rowsByTable[k] ?? 0) + n;
+      files += r.written.length;
+    }
+    const coldRows = cold.reduce((s, r) => s + Object.values(r.rows).reduce((a, b) => a + b, 0), 0);
+    return { coldMillis, coldRows, millis, rowsByTable, files };
+  } finally {
+    await codec.close();
+  }
+}
+
+/**
+ * Runs the ETL over the Bundles in `files` (paths of Synthea transaction Bundles): one cold pass, one measured
+ * pass, then DuckDB's own NDJSON → Parquet over the same objects.
+ *
+ * The events are dealt round-robin (whole SQS batches) to that many worker threads, each its
+ * own ETL instance with its own buckets, views and codec: what Lambda does when SQS drives several concurrent
+ * invocations, and what a machine's cores allow. The measured pass starts in every worker at once; the wall time is
+ * from that start to the last worker's end. Every event is processed exactly once per pass, whatever `workers` is.
+ * @param opts.batchSize - events per batch (default 10, SQS's default batch size).
+ * @param opts.concurrency - batches in flight at once within one instance (default 1: one invocation at a time).
+ * @param opts.workers - ETL instances in parallel (default: the machine's cores, at most 4).
+ * @param opts.semiSpaceMb - V8 semi-space size of each instance (default {@link ETL_SEMI_SPACE_MB}; 0 = V8's default).
+ */
+export async function benchEtl(
+  files: string[],
+  opts: { viewsDir?: string; concurrency?: number; threads?: number; batchSize?: number; workers?: number; semiSpaceMb?: number } = {},
+): Promise<EtlBench> {
+  const bundles = files.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')));
+  const objects = lakeObjects(bundles);
   const concurrency = opts.concurrency ?? 1;
   const batchSize = opts.batchSize ?? 10;
+  const workers = Math.max(1, opts.workers ?? Math.min(4, os.availableParallelism()));
+  const instanceOpts = { viewsDir: opts.viewsDir ?? defaultViewsDir(), threads: opts.threads ?? 1, batchSize, concurrency };
 
-  let t = performance.now();
-  const cold = await runPass(etl, events, batchSize, concurrency);
-  const coldMillis = performance.now() - t;
-  const cpu0 = process.cpuUsage();
-  t = performance.now();
-  const results = await runPass(etl, events, batchSize, concurrency);
-  const millis = performance.now() - t;
-  const cpu = process.cpuUsage(cpu0);
-  await codec.close();
+  // deal whole batches round-robin, so each worker sees SQS-sized batches of consecutive events
+  const shares: (typeof objects)[] = Array.from({ length: workers }, () => []);
+  for (let i = 0, b = 0; i < objects.length; i += batchSize, b++) shares[b % workers]!.push(...objects.slice(i, i + batchSize));
+
+  // every instance in a worker thread (also when there is one), each with the young-generation size the ETL
+  // function gets in AWS (NODE_OPTIONS=--max-semi-space-size in serverless.yml): the ETL allocates many
+  // short-lived rows and buffers, and a larger nursery means fewer scavenges
+  const semiSpaceMb = opts.semiSpaceMb ?? ETL_SEMI_SPACE_MB;
+  const pool = shares.map(
+    (share) =>
+      new Worker(__filename, {
+        workerData: { tributaryEtlBench: true, objects: share, opts: instanceOpts },
+        // V8's young generation is three semi-spaces
+        resourceLimits: semiSpaceMb > 0 ? { maxYoungGenerationSizeMb: semiSpaceMb * 3 } : undefined,
+      }),
+  );
+  let figures: WorkerFigures[];
+  let millis: number;
+  let cpuMicros: number;
+  try {
+    const ready = pool.map(
+      (w) =>
+        new Promise<void>((resolve, reject) => {
+          w.once('error', reject);
+          w.once('message', (m: { ready?: boolean; error?: string }) => (m.ready ? resolve() : reject(new Error(m.error ?? 'unexpected message from an ETL worker'))));
+        }),
+    );
+    await Promise.all(ready);
+    const done = pool.map(
+      (w) =>
+        new Promise<WorkerFigures>((resolve, reject) => {
+          w.once('error', reject);
+          w.once('message', (m: { figures?: WorkerFigures; error?: string }) => (m.figures ? resolve(m.figures) : reject(new Error(m.error ?? 'ETL worker failed'))));
+        }),
+    );
+    const cpu0 = process.cpuUsage(); // the whole process: every worker thread, and this idle one
+    const start = performance.now();
+    for (const w of pool) w.postMessage('go');
+    figures = await Promise.all(done);
+    millis = performance.now() - start;
+    const cpu = process.cpuUsage(cpu0);
+    cpuMicros = cpu.user + cpu.system;
+  } finally {
+    await Promise.all(pool.map((w) => w.terminate()));
+  }
 
   const rowsByTable: Record<string, number> = {};
-  let martRows = 0;
-  let files_ = 0;
-  for (const r of results) {
-    for (const [k, n] of Object.entries(r.rows)) {
-      rowsByTable[k] = (rowsByTable[k] ?? 0) + n;
-      martRows += n;
-    }
-    files_ += r.written.length;
-  }
-  const coldRows = cold.reduce((s, r) => s + Object.values(r.rows).reduce((a, b) => a + b, 0), 0);
+  for (const f of figures) for (const [k, n] of Object.entries(f.rowsByTable)) rowsByTable[k] = (rowsByTable[k] ?? 0) + n;
+  const martRows = Object.values(rowsByTable).reduce((a, b) => a + b, 0);
+  const coldRows = figures.reduce((s, f) => s + f.coldRows, 0);
+  const coldMillis = Math.max(...figures.map((f) => f.coldMillis));
   const duck = await duckdbAlone(objects);
   return {
     objects: objects.length,
     resources: objects.reduce((s, o) => s + o.event.count, 0),
     martRows,
     viewRows: martRows - (rowsByTable.resource_versions ?? 0),
-    files: files_,
+    files: figures.reduce((s, f) => s + f.files, 0),
     rowsPerSecond: Math.round((martRows * 1000) / millis),
-    rowsPerCpuSecond: Math.round((martRows * 1000 * 1000) / (cpu.user + cpu.system)),
+    rowsPerCpuSecond: Math.round((martRows * 1000 * 1000) / cpuMicros),
     coldRowsPerSecond: Math.round((coldRows * 1000) / coldMillis),
     millis: Math.round(millis),
     duckdbPerObjectRowsPerSecond: duck.perObject,
@@ -170,6 +252,7 @@ export async function benchEtl(
     rowsByTable,
     concurrency,
     batchSize,
+    workers,
   };
 }
 
@@ -218,10 +301,27 @@ async function duckdbAlone(objects: { key: string; body: string; event: IngestEv
   }
 }
 
-if (require.main === module) {
-  const dir = process.argv[2] ?? path.resolve(__dirname, '../../shared/fhir/synthea/smart-on-fhir-r4');
+if (!isMainThread && (workerData as { tributaryEtlBench?: boolean } | undefined)?.tributaryEtlBench) {
+  const { objects, opts } = workerData as { objects: { key: string; body: string; event: IngestEvent }[]; opts: Parameters<typeof etlInstance>[1] };
+  const go = new Promise<void>((resolve) => parentPort!.once('message', () => resolve()));
+  etlInstance(objects, opts, async () => {
+    parentPort!.postMessage({ ready: true });
+    await go;
+  }).then(
+    (figures) => parentPort!.postMessage({ figures }),
+    (err: unknown) => parentPort!.postMessage({ error: err instanceof Error ? err.message : String(err) }),
+  );
+} else if (require.main === module) {
+  // from bench/ in the sources or dist/bench/ in the build
+  const synthea = ['../../shared', '../../../shared'].map((d) => path.resolve(__dirname, d, 'fhir/synthea/smart-on-fhir-r4'));
+  const dir = process.argv[2] ?? synthea.find((d) => fs.existsSync(d)) ?? synthea[0]!;
   const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => path.join(dir, f));
-  benchEtl(files, { concurrency: Number(process.env.CONCURRENCY ?? 1), batchSize: Number(process.env.BATCH ?? 10) }).then(
+  benchEtl(files, {
+    concurrency: Number(process.env.CONCURRENCY ?? 1),
+    batchSize: Number(process.env.BATCH ?? 10),
+    workers: process.env.WORKERS ? Number(process.env.WORKERS) : undefined,
+    semiSpaceMb: process.env.SEMI_SPACE_MB ? Number(process.env.SEMI_SPACE_MB) : undefined,
+  }).then(
     (r) => console.log(JSON.stringify(r, null, 2)),
     (err) => {
       console.error(err);

@@ -45,7 +45,7 @@ import type { Row, ViewColumnInfo } from '../fhir/views';
 
 /**
  * Turns rows into Parquet and merges Parquet files, locally and in Lambda (`src/adapters/local/js-parquet-codec.ts`:
- * hyparquet-writer for the ETL's files, DuckDB for merges and reads).
+ * an in-process encoder for the ETL's files, DuckDB for merges and reads).
  */
 export interface ParquetCodec {
   /**

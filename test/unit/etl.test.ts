@@ -273,7 +273,7 @@ describe('compaction', () => {
 
 describe.each([
   ['DuckDbParquetCodec (DuckDB COPY)', (dir: string) => new DuckDbParquetCodec({ tmpDir: dir })],
-  ['JsParquetCodec (hyparquet-writer, the ETL default)', (dir: string) => new JsParquetCodec({ tmpDir: dir })],
+  ['JsParquetCodec (in-process encoder, the ETL default)', (dir: string) => new JsParquetCodec({ tmpDir: dir })],
 ])('%s', (_name, make) => {
   const cols = [
     { name: 'a', duckdbType: 'VARCHAR', glueType: 'string' },
