@@ -56,6 +56,8 @@ export interface EtlBench {
   batchSize: number;
   /** ETL mart rows per second of the process's CPU time over the measured pass (the one-core figure). */
   rowsPerCpuSecond: number;
+  /** The same pass on ONE instance (one core), mart rows per second of wall time. */
+  oneInstanceRowsPerSecond: number;
   /** ETL instances run in parallel (worker threads; in AWS, concurrent Lambda invocations). */
   workers: number;
 }
@@ -116,9 +118,6 @@ async function runPass(etl: Etl, events: IngestEvent[], batchSize: number, concu
   return results;
 }
 
-/** The `--max-semi-space-size` (MB) the ETL function runs with (serverless.yml `functions.etl.environment.NODE_OPTIONS`). */
-export const ETL_SEMI_SPACE_MB = 64;
-
 /** What one ETL worker (one "Lambda instance") reports of its passes. */
 interface WorkerFigures {
   coldMillis: number;
@@ -162,48 +161,18 @@ async function etlInstance(
 }
 
 /**
- * Runs the ETL over the Bundles in `files` (paths of Synthea transaction Bundles): one cold pass, one measured
- * pass, then DuckDB's own NDJSON → Parquet over the same objects.
- *
- * The events are dealt round-robin (whole SQS batches) to that many worker threads, each its
- * own ETL instance with its own buckets, views and codec: what Lambda does when SQS drives several concurrent
- * invocations, and what a machine's cores allow. The measured pass starts in every worker at once; the wall time is
- * from that start to the last worker's end. Every event is processed exactly once per pass, whatever `workers` is.
- * @param opts.batchSize - events per batch (default 10, SQS's default batch size).
- * @param opts.concurrency - batches in flight at once within one instance (default 1: one invocation at a time).
- * @param opts.workers - ETL instances in parallel (default: the machine's cores, at most 4).
- * @param opts.semiSpaceMb - V8 semi-space size of each instance (default {@link ETL_SEMI_SPACE_MB}; 0 = V8's default).
+ * Runs `workers` ETL instances, each in a worker thread (also when there is one, so one and several are measured
+ * alike) over its share of the objects: whole batches dealt round-robin, so each sees SQS-sized batches of
+ * consecutive events. Wall time and the process's CPU time are taken from the common start of the measured pass.
  */
-export async function benchEtl(
-  files: string[],
-  opts: { viewsDir?: string; concurrency?: number; threads?: number; batchSize?: number; workers?: number; semiSpaceMb?: number } = {},
-): Promise<EtlBench> {
-  const bundles = files.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')));
-  const objects = lakeObjects(bundles);
-  const concurrency = opts.concurrency ?? 1;
-  const batchSize = opts.batchSize ?? 10;
-  const workers = Math.max(1, opts.workers ?? Math.min(4, os.availableParallelism()));
-  const instanceOpts = { viewsDir: opts.viewsDir ?? defaultViewsDir(), threads: opts.threads ?? 1, batchSize, concurrency };
-
-  // deal whole batches round-robin, so each worker sees SQS-sized batches of consecutive events
+async function runInstances(
+  objects: { key: string; body: string; event: IngestEvent }[],
+  workers: number,
+  instanceOpts: Parameters<typeof etlInstance>[1],
+): Promise<{ figures: WorkerFigures[]; millis: number; cpuMicros: number }> {
   const shares: (typeof objects)[] = Array.from({ length: workers }, () => []);
-  for (let i = 0, b = 0; i < objects.length; i += batchSize, b++) shares[b % workers]!.push(...objects.slice(i, i + batchSize));
-
-  // every instance in a worker thread (also when there is one), each with the young-generation size the ETL
-  // function gets in AWS (NODE_OPTIONS=--max-semi-space-size in serverless.yml): the ETL allocates many
-  // short-lived rows and buffers, and a larger nursery means fewer scavenges
-  const semiSpaceMb = opts.semiSpaceMb ?? ETL_SEMI_SPACE_MB;
-  const pool = shares.map(
-    (share) =>
-      new Worker(__filename, {
-        workerData: { tributaryEtlBench: true, objects: share, opts: instanceOpts },
-        // V8's young generation is three semi-spaces
-        resourceLimits: semiSpaceMb > 0 ? { maxYoungGenerationSizeMb: semiSpaceMb * 3 } : undefined,
-      }),
-  );
-  let figures: WorkerFigures[];
-  let millis: number;
-  let cpuMicros: number;
+  for (let i = 0, b = 0; i < objects.length; i += instanceOpts.batchSize, b++) shares[b % workers]!.push(...objects.slice(i, i + instanceOpts.batchSize));
+  const pool = shares.map((share) => new Worker(__filename, { workerData: { tributaryEtlBench: true, objects: share, opts: instanceOpts } }));
   try {
     const ready = pool.map(
       (w) =>
@@ -223,13 +192,42 @@ export async function benchEtl(
     const cpu0 = process.cpuUsage(); // the whole process: every worker thread, and this idle one
     const start = performance.now();
     for (const w of pool) w.postMessage('go');
-    figures = await Promise.all(done);
-    millis = performance.now() - start;
+    const figures = await Promise.all(done);
+    const millis = performance.now() - start;
     const cpu = process.cpuUsage(cpu0);
-    cpuMicros = cpu.user + cpu.system;
+    return { figures, millis, cpuMicros: cpu.user + cpu.system };
   } finally {
     await Promise.all(pool.map((w) => w.terminate()));
   }
+}
+
+/**
+ * Runs the ETL over the Bundles in `files` (paths of Synthea transaction Bundles): one cold pass, one measured
+ * pass, then DuckDB's own NDJSON → Parquet over the same objects.
+ *
+ * The events are dealt round-robin (whole SQS batches) to that many worker threads, each its
+ * own ETL instance with its own buckets, views and codec: what Lambda does when SQS drives several concurrent
+ * invocations, and what a machine's cores allow. The measured pass starts in every worker at once; the wall time is
+ * from that start to the last worker's end. Every event is processed exactly once per pass, whatever `workers` is.
+ * @param opts.batchSize - events per batch (default 10, SQS's default batch size).
+ * @param opts.concurrency - batches in flight at once within one instance (default 1: one invocation at a time).
+ * @param opts.workers - ETL instances in parallel (default: the machine's cores, at most 4).
+ */
+export async function benchEtl(
+  files: string[],
+  opts: { viewsDir?: string; concurrency?: number; threads?: number; batchSize?: number; workers?: number } = {},
+): Promise<EtlBench> {
+  const bundles = files.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')));
+  const objects = lakeObjects(bundles);
+  const concurrency = opts.concurrency ?? 1;
+  const batchSize = opts.batchSize ?? 10;
+  const workers = Math.max(1, opts.workers ?? Math.min(4, os.availableParallelism()));
+  const instanceOpts = { viewsDir: opts.viewsDir ?? defaultViewsDir(), threads: opts.threads ?? 1, batchSize, concurrency };
+
+  const run = await runInstances(objects, workers, instanceOpts);
+  // the same work on one instance, for the one-core figure (skipped when that is what was just measured)
+  const one = workers > 1 ? await runInstances(objects, 1, instanceOpts) : run;
+  const { figures, millis, cpuMicros } = run;
 
   const rowsByTable: Record<string, number> = {};
   for (const f of figures) for (const [k, n] of Object.entries(f.rowsByTable)) rowsByTable[k] = (rowsByTable[k] ?? 0) + n;
@@ -245,6 +243,7 @@ export async function benchEtl(
     files: figures.reduce((s, f) => s + f.files, 0),
     rowsPerSecond: Math.round((martRows * 1000) / millis),
     rowsPerCpuSecond: Math.round((martRows * 1000 * 1000) / cpuMicros),
+    oneInstanceRowsPerSecond: Math.round((martRows * 1000) / one.millis),
     coldRowsPerSecond: Math.round((coldRows * 1000) / coldMillis),
     millis: Math.round(millis),
     duckdbPerObjectRowsPerSecond: duck.perObject,
@@ -320,7 +319,6 @@ if (!isMainThread && (workerData as { tributaryEtlBench?: boolean } | undefined)
     concurrency: Number(process.env.CONCURRENCY ?? 1),
     batchSize: Number(process.env.BATCH ?? 10),
     workers: process.env.WORKERS ? Number(process.env.WORKERS) : undefined,
-    semiSpaceMb: process.env.SEMI_SPACE_MB ? Number(process.env.SEMI_SPACE_MB) : undefined,
   }).then(
     (r) => console.log(JSON.stringify(r, null, 2)),
     (err) => {
