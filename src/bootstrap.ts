@@ -16,14 +16,10 @@ import { loadConfig, type Config } from './config';
 import { Ingestor, type ResourceValidator } from './core/ingest';
 import type { AuditLog, EventBus, IdentityVault, KeyService, ObjectStore, VersionIndex } from './core/ports';
 import { createTokenVerifier, type TokenVerifier } from './core/auth';
-import { createLocalAuditLog } from './adapters/local/audit-log';
-import { S3AuditLog } from './adapters/aws/s3-audit-log';
 import { authConfigFromEnv } from './handlers/authorizer';
 import { systemClock } from './core/ports';
 import { createS3Client, S3ObjectStore } from './adapters/aws/s3-object-store';
 import { createSnsClient, SnsEventBus } from './adapters/aws/sns-event-bus';
-import { DynamoDbVersionIndex, DynamoDBClient } from './adapters/aws/dynamodb-version-index';
-import { FileVersionIndex } from './adapters/local/file-version-index';
 import { validateSchema } from './fhir/validation/schema';
 import { createProfileValidator, loadUserRules, type ProfileValidator, type ValidationLevel } from './fhir/validation/profile';
 
@@ -33,14 +29,7 @@ import { readModel } from './fhir/validation/model';
 import { nhsNumberIssues } from './fhir/nhs-number-check';
 import { createPseudonymiser, loadPolicyFile } from './fhir/pseudo';
 import { PseudonymiseTransform, VersionIndexPatientResolver } from './core/pseudonymise';
-import { LocalKeyService } from './adapters/local/key-service';
-import { KmsKeyService } from './adapters/aws/kms-key-service';
-import { createLocalIdentityVault } from './adapters/local/identity-vault';
-import { createKmsIdentityVault } from './adapters/aws/identity-vault';
-import { KMSClient } from '@aws-sdk/client-kms';
 import { TriageArea, type Sealer } from './core/triage';
-import { localTriageSealer } from './adapters/local/envelope-sealer';
-import { kmsSealer } from './adapters/aws/kms-sealer';
 
 /** Everything a handler needs, built once. */
 export interface App {
@@ -97,54 +86,81 @@ export function buildProfileValidator(config: Config): ProfileValidator {
   return createProfileValidator({ model, userRules });
 }
 
-/** Builds (once) and returns the application for the current environment. */
+/* eslint-disable @typescript-eslint/no-require-imports -- adapters are loaded on demand (see getApp) */
+const load = {
+  localAudit: () => require('./adapters/local/audit-log') as typeof import('./adapters/local/audit-log'),
+  s3Audit: () => require('./adapters/aws/s3-audit-log') as typeof import('./adapters/aws/s3-audit-log'),
+  dynamo: () => require('./adapters/aws/dynamodb-version-index') as typeof import('./adapters/aws/dynamodb-version-index'),
+  fileIndex: () => require('./adapters/local/file-version-index') as typeof import('./adapters/local/file-version-index'),
+  localKeys: () => require('./adapters/local/key-service') as typeof import('./adapters/local/key-service'),
+  kmsKeys: () => require('./adapters/aws/kms-key-service') as typeof import('./adapters/aws/kms-key-service'),
+  kms: () => require('@aws-sdk/client-kms') as typeof import('@aws-sdk/client-kms'),
+  localVault: () => require('./adapters/local/identity-vault') as typeof import('./adapters/local/identity-vault'),
+  kmsVault: () => require('./adapters/aws/identity-vault') as typeof import('./adapters/aws/identity-vault'),
+  localSealer: () => require('./adapters/local/envelope-sealer') as typeof import('./adapters/local/envelope-sealer'),
+  kmsSealer: () => require('./adapters/aws/kms-sealer') as typeof import('./adapters/aws/kms-sealer'),
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+/** `fn` called once, on first use (its promise shared; a failure is kept, as a bad key would stay bad). */
+function lazy<T>(fn: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= fn());
+}
+
+/**
+ * Builds (once) and returns the application for the current environment.
+ *
+ * Cold start: only the adapters of the configured runtime are loaded (`aws`: DynamoDB, KMS, S3 audit; `local`:
+ * files), and the identity vault and the triage sealer — the AWS Encryption SDK, the heaviest module here — are
+ * built on their first use, which a request without identifiers or rejected resources never makes. Settings are
+ * still checked here, so a misconfigured function fails at its first start, not at its first Patient.
+ */
 export function getApp(env: NodeJS.ProcessEnv = process.env): App {
   if (app) return app;
   const config = loadConfig(env);
+  const aws = config.runtime === 'aws';
   const s3 = createS3Client({ region: config.region, endpoint: config.s3Endpoint });
   const lake = new S3ObjectStore(s3, config.buckets.lake, { kmsKeyId: config.kms.lake });
   const events = new SnsEventBus(createSnsClient({ region: config.region, endpoint: config.snsEndpoint }), config.ingestTopicArn);
-  const versions: VersionIndex =
-    config.runtime === 'aws'
-      ? new DynamoDbVersionIndex(new DynamoDBClient({ region: config.region }), config.versionsTable)
-      : new FileVersionIndex(path.join(config.dataDir, 'index'));
+  const versions: VersionIndex = aws
+    ? (() => {
+        const { DynamoDbVersionIndex, DynamoDBClient } = load.dynamo();
+        return new DynamoDbVersionIndex(new DynamoDBClient({ region: config.region }), config.versionsTable);
+      })()
+    : new (load.fileIndex().FileVersionIndex)(path.join(config.dataDir, 'index'));
   const profile = buildProfileValidator(config);
   const validate = buildValidator(config, profile);
   const identityStore = new S3ObjectStore(s3, config.buckets.identity, { kmsKeyId: config.kms.identity });
-  const kms = config.runtime === 'aws' ? new KMSClient({ region: config.region }) : undefined;
-  const keys: Promise<KeyService> =
-    config.runtime === 'aws'
-      ? Promise.resolve(new KmsKeyService({ client: kms!, keyId: requireSetting(config.kms.hmac, 'HMAC_KMS_KEY_ARN') }))
-      : LocalKeyService.open(config.dataDir);
+  const kms = aws ? new (load.kms().KMSClient)({ region: config.region }) : undefined;
+  const hmacKey = aws ? requireSetting(config.kms.hmac, 'HMAC_KMS_KEY_ARN') : '';
+  const identityKey = aws ? requireSetting(config.kms.identity, 'IDENTITY_KMS_KEY_ARN') : '';
+  const triageKey = aws ? requireSetting(config.kms.triage, 'TRIAGE_KMS_KEY_ARN') : '';
+  const keys: Promise<KeyService> = aws
+    ? Promise.resolve(new (load.kmsKeys().KmsKeyService)({ client: kms!, keyId: hmacKey }))
+    : load.localKeys().LocalKeyService.open(config.dataDir);
   const policyFile = config.policyFile ?? projectFile('policy/pseudonymisation.yaml');
   const transform = new PseudonymiseTransform(
     Promise.all([loadPolicyFile(policyFile), keys]).then(([policy, k]) =>
       createPseudonymiser({ policy, keys: k, patientResolver: new VersionIndexPatientResolver(versions) }),
     ),
   );
-  const vaultReady: Promise<IdentityVault> =
-    config.runtime === 'aws'
-      ? Promise.resolve(
-          createKmsIdentityVault({ store: identityStore, kmsKeyId: requireSetting(config.kms.identity, 'IDENTITY_KMS_KEY_ARN'), kmsClient: kms! }),
-        )
-      : createLocalIdentityVault({ store: identityStore, dataDir: config.dataDir });
-  vaultReady.catch(() => undefined);
+  const vault = lazy<IdentityVault>(async () =>
+    aws
+      ? load.kmsVault().createKmsIdentityVault({ store: identityStore, kmsKeyId: identityKey, kmsClient: kms! })
+      : load.localVault().createLocalIdentityVault({ store: identityStore, dataDir: config.dataDir }),
+  );
   const identity: IdentityVault = {
-    put: async (p, s, r) => (await vaultReady).put(p, s, r),
-    get: async (p) => (await vaultReady).get(p),
+    put: async (p, s, r) => (await vault()).put(p, s, r),
+    get: async (p) => (await vault()).get(p),
   };
   const ingestor = new Ingestor({ lake, versions, events, clock: systemClock, validate, transform, identity });
   const verifier = config.auth.enabled ? createTokenVerifier(authConfigFromEnv(env)) : undefined;
-  const audit: AuditLog =
-    config.runtime === 'aws' ? new S3AuditLog({ client: s3, bucket: config.buckets.audit }) : createLocalAuditLog(config.dataDir);
-  const sealerReady: Promise<Sealer> =
-    config.runtime === 'aws'
-      ? Promise.resolve(kmsSealer(kms!, requireSetting(config.kms.triage, 'TRIAGE_KMS_KEY_ARN')))
-      : localTriageSealer(config.dataDir);
-  sealerReady.catch(() => undefined);
+  const audit: AuditLog = aws ? new (load.s3Audit().S3AuditLog)({ client: s3, bucket: config.buckets.audit }) : load.localAudit().createLocalAuditLog(config.dataDir);
+  const sealerReady = lazy<Sealer>(async () => (aws ? load.kmsSealer().kmsSealer(kms!, triageKey) : load.localSealer().localTriageSealer(config.dataDir)));
   const sealer: Sealer = {
-    seal: async (p, c) => (await sealerReady).seal(p, c),
-    open: async (b, c) => (await sealerReady).open(b, c),
+    seal: async (p, c) => (await sealerReady()).seal(p, c),
+    open: async (b, c) => (await sealerReady()).open(b, c),
   };
   const triageStore = new S3ObjectStore(s3, config.buckets.triage, { kmsKeyId: config.kms.triage });
   const triage = new TriageArea(triageStore, sealer, events, systemClock);

@@ -3,8 +3,7 @@
  * against the FHIR R4 model that run once at start-up. A bad policy fails start-up with a {@link PolicyError}
  * naming the rule at fault.
  */
-import Ajv from 'ajv';
-import { parse as parseYaml } from 'yaml';
+import type Ajv from 'ajv';
 import { resolveRulePath, type ResolvedPath } from './model';
 
 /** What a rule does to the elements it addresses. */
@@ -166,7 +165,9 @@ function checkMethod(rule: PolicyRule, at: ResolvedPath): string | undefined {
  * @throws {@link PolicyError} naming the first bad rule or field.
  */
 export function validatePolicy(raw: unknown): Policy {
-  validateFn ??= new Ajv({ allErrors: false, strict: true }).compile(POLICY_SCHEMA);
+  // ajv is loaded when a policy is first checked (after the cold start's module loading), not at import
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  validateFn ??= new (require('ajv') as { default: typeof Ajv }).default({ allErrors: false, strict: true }).compile(POLICY_SCHEMA);
   if (!validateFn(raw)) {
     const e = validateFn.errors![0]!;
     const m = /^\/rules\/(\d+)(.*)$/.exec(e.instancePath);
@@ -199,7 +200,8 @@ export function validatePolicy(raw: unknown): Policy {
 export function parsePolicy(text: string): Policy {
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    raw = (require('yaml') as typeof import('yaml')).parse(text);
   } catch (err) {
     throw new PolicyError(`Invalid pseudonymisation policy: not valid YAML: ${(err as Error).message}`);
   }

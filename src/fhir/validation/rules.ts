@@ -56,6 +56,8 @@ export function loadUserRules(fileOrText: string, resourceTypes?: ReadonlySet<st
   const list = Array.isArray(doc) ? doc : (doc as { rules?: unknown }).rules;
   if (list === null || list === undefined) return [];
   if (!Array.isArray(list)) throw new RulesConfigError(`${source}: expected a list of rules (or 'rules:' with a list)`);
+  // no rules (the default file): no FHIRPath engine to load at cold start
+  if (list.length === 0) return [];
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const fhirpath = require('fhirpath') as {
     compile: (p: { base: string; expression: string }, model: unknown) => (r: unknown) => unknown[];
