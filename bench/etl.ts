@@ -19,12 +19,7 @@ import { MemoryObjectStore } from '../src/adapters/local/memory-object-store';
 import { sqlString } from '../src/adapters/local/parquet-writer';
 import { JsParquetCodec } from '../src/adapters/local/js-parquet-codec';
 import { loadViews } from '../src/fhir/views';
-
-/** The project's `views/` folder, from `bench/` in the sources or `dist/bench/` in the build. */
-function defaultViewsDir(): string {
-  const candidates = [path.resolve(__dirname, '../views'), path.resolve(__dirname, '../../views'), path.resolve('views')];
-  return candidates.find((d) => fs.existsSync(path.join(d, 'patient.json'))) ?? candidates[0]!;
-}
+import { projectFile } from '../src/paths';
 
 /** Figures of one {@link benchEtl} run. */
 export interface EtlBench {
@@ -222,7 +217,7 @@ export async function benchEtl(
   const concurrency = opts.concurrency ?? 1;
   const batchSize = opts.batchSize ?? 10;
   const workers = Math.max(1, opts.workers ?? Math.min(4, os.availableParallelism()));
-  const instanceOpts = { viewsDir: opts.viewsDir ?? defaultViewsDir(), threads: opts.threads ?? 1, batchSize, concurrency };
+  const instanceOpts = { viewsDir: opts.viewsDir ?? projectFile('views'), threads: opts.threads ?? 1, batchSize, concurrency };
 
   const run = await runInstances(objects, workers, instanceOpts);
   // the same work on one instance, for the one-core figure (skipped when that is what was just measured)

@@ -2,15 +2,8 @@
  * Benchmark of the ViewDefinition runner: every default mart view (views/*.json) over the given resources,
  * single-threaded. Reports figures only; `npm run bench` prints them.
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import { loadViews } from '../src/fhir/views';
-
-/** The project's `views/` folder, from `bench/` in the sources or `dist/bench/` in the build. */
-function defaultViewsDir(): string {
-  const candidates = [path.resolve(__dirname, '../views'), path.resolve(__dirname, '../../views'), path.resolve('views')];
-  return candidates.find((d) => fs.existsSync(path.join(d, 'patient.json'))) ?? candidates[0]!;
-}
+import { projectFile } from '../src/paths';
 
 /** Figures of one {@link benchViews} run. */
 export interface ViewsBench {
@@ -39,7 +32,7 @@ export async function benchViews(
   resources: any[],
   opts: { viewsDir?: string; minMillis?: number } = {},
 ): Promise<ViewsBench> {
-  const views = loadViews(opts.viewsDir ?? defaultViewsDir());
+  const views = loadViews(opts.viewsDir ?? projectFile('views'));
   const minMillis = opts.minMillis ?? 2000;
   const rowsByView: Record<string, number> = {};
   let rows = 0;

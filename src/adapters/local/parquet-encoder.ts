@@ -111,15 +111,14 @@ class Out {
     }
     return fid;
   }
-  i32(last: number, fid: number, v: number): number {
-    const f = this.field(last, fid, T_I32);
+  /** An i32 (or, with `type` T_I64, an i64) field: both are zigzag varints in the Compact Protocol. */
+  i32(last: number, fid: number, v: number, type = T_I32): number {
+    const f = this.field(last, fid, type);
     this.zigzag(v);
     return f;
   }
   i64(last: number, fid: number, v: number): number {
-    const f = this.field(last, fid, T_I64);
-    this.zigzag(v);
-    return f;
+    return this.i32(last, fid, v, T_I64);
   }
   str(last: number, fid: number, s: string): number {
     const f = this.field(last, fid, T_BINARY);
