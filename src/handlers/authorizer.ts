@@ -8,9 +8,16 @@
  * throws `Error('Unauthorized')`, which API Gateway turns into a 401 (`UNAUTHORIZED` gateway response). An
  * unreachable JWKS throws a different error, which API Gateway reports as a 500 (`AUTHORIZER_FAILURE`).
  *
+ * A refused token never reaches a handler, so the authorizer writes that request's one audit record itself
+ * (status 401, the API Gateway request id as correlation id, no token content). serverless.yml sets the
+ * authorizer cache TTL to 0, so every request runs it and every refused request is audited. If the record
+ * cannot be written, the request fails closed (500), as the handlers do.
+ *
  * This file is the only place of the auth code that reads `process.env` (in {@link authConfigFromEnv}).
  */
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { buildAuditEvent, type AuditInteraction } from '../core/audit';
+import type { AuditLog } from '../core/ports';
 import { authorizerContextOf } from '../core/auth/principal';
 import { createTokenVerifier, TokenError, type TokenVerifier, type TokenVerifierOptions } from '../core/auth/verifier';
 import { createLogger } from '../core/log';
@@ -55,14 +62,35 @@ export function authorizationHeaderOf(event: APIGatewayRequestAuthorizerEvent): 
   return undefined;
 }
 
+/**
+ * The interaction a request was attempting, from its method and path (the body is not available here):
+ * `POST /fhir` → transaction (batch or transaction), `POST /fhir/{type}` → create, `PUT` → update,
+ * `$validate` → validate, anything else → refused.
+ */
+export function interactionOfRequest(method: string | undefined, path: string | undefined): AuditInteraction {
+  const m = (method ?? '').toUpperCase();
+  const segs = (path ?? '').split('/').filter(Boolean);
+  if (segs[0] === 'fhir') segs.shift();
+  if (segs.at(-1) === '$validate' && m === 'POST') return 'validate';
+  if (m === 'POST' && segs.length === 0) return 'transaction';
+  if (m === 'POST' && segs.length === 1) return 'create';
+  if (m === 'PUT' && segs.length === 2) return 'update';
+  return 'refused';
+}
+
 const logger = createLogger('tributary-authorizer');
 
-/** Builds the authorizer handler around a verifier (tests inject one; {@link handler} builds it from the env). */
+/**
+ * Builds the authorizer handler around a verifier and, when given, the audit log that records refused tokens
+ * (tests inject both; {@link handler} builds them from the env).
+ */
 export function createAuthorizerHandler(
   verifier: TokenVerifier,
+  audit?: AuditLog,
 ): (event: APIGatewayRequestAuthorizerEvent) => Promise<APIGatewayAuthorizerResult> {
   return async (event) => {
     const requestId = event.requestContext?.requestId;
+    let refused: TokenError | undefined;
     try {
       const principal = await verifier.verify(authorizationHeaderOf(event));
       return {
@@ -74,20 +102,50 @@ export function createAuthorizerHandler(
         context: authorizerContextOf(principal),
       };
     } catch (err) {
-      if (err instanceof TokenError) {
-        logger.info('token refused', { correlationId: requestId, reason: err.message, kind: err.kind });
-        throw new Error('Unauthorized');
+      if (!(err instanceof TokenError)) {
+        logger.error('authorizer failure', { correlationId: requestId, error: err as Error });
+        throw new Error('Authorizer failure');
       }
-      logger.error('authorizer failure', { correlationId: requestId, error: err as Error });
-      throw new Error('Authorizer failure');
+      refused = err;
     }
+    logger.info('token refused', { correlationId: requestId, reason: refused.message, kind: refused.kind });
+    if (audit) {
+      try {
+        await audit.append(
+          buildAuditEvent({
+            time: new Date(),
+            requestId: requestId ?? 'unknown',
+            interaction: interactionOfRequest(event.httpMethod, event.path),
+            outcomeStatus: 401,
+            outcomeCode: 'login',
+            sourceIp: event.requestContext?.identity?.sourceIp ?? undefined,
+          }),
+        );
+      } catch (err) {
+        // fail closed: a refusal that cannot be audited is reported as a fault, not silently dropped
+        logger.error('audit append failed', { correlationId: requestId, error: (err as Error)?.name });
+        throw new Error('Authorizer failure');
+      }
+    }
+    throw new Error('Unauthorized');
   };
+}
+
+/** The audit log of the `aws` runtime (S3 with object lock, bucket `AUDIT_BUCKET`); undefined when it is not set. */
+export function auditLogFromEnv(env: Record<string, string | undefined> = process.env): AuditLog | undefined {
+  if (!env.AUDIT_BUCKET) return undefined;
+  // loaded only here, so the verifier's cold start does not pay for the S3 client when auditing is off
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { S3AuditLog } = require('../adapters/aws/s3-audit-log') as typeof import('../adapters/aws/s3-audit-log');
+  const { createS3Client } = require('../adapters/aws/s3-object-store') as typeof import('../adapters/aws/s3-object-store');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  return new S3AuditLog({ client: createS3Client({ region: env.AWS_REGION, endpoint: env.S3_ENDPOINT }), bucket: env.AUDIT_BUCKET });
 }
 
 let cached: ((event: APIGatewayRequestAuthorizerEvent) => Promise<APIGatewayAuthorizerResult>) | undefined;
 
 /** Lambda entry point (`src/handlers/authorizer.handler`). The verifier (and its JWKS cache) lives per container. */
 export const handler = (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
-  cached ??= createAuthorizerHandler(createTokenVerifier(authConfigFromEnv()));
+  cached ??= createAuthorizerHandler(createTokenVerifier(authConfigFromEnv()), auditLogFromEnv());
   return cached(event);
 };

@@ -9,6 +9,7 @@ import {
   authConfigFromEnv,
   authorizationHeaderOf,
   createAuthorizerHandler,
+  interactionOfRequest,
   stageWildcardArn,
 } from '../../src/handlers/authorizer';
 import { principalFromAuthorizerContext } from '../../src/core/auth/principal';
@@ -110,5 +111,63 @@ describe('REQUEST authorizer', () => {
     expect(principalFromAuthorizerContext({ clientId: 'c1', scopes: 'system/*.cu' })).toBeUndefined();
     expect(principalFromAuthorizerContext({ source: '../x', clientId: 'c1' })).toBeUndefined();
     expect(principalFromAuthorizerContext(null)).toBeUndefined();
+  });
+});
+
+describe('REQUEST authorizer: audit of refused tokens', () => {
+  /** An AuditLog that keeps what it is given (the chain itself is tested in audit-chain.test.ts). */
+  const memoryAudit = () => {
+    const records: unknown[] = [];
+    return { records, append: async (e: unknown) => void records.push(e) };
+  };
+  const withAudit = (audit: { append(e: unknown): Promise<void> }) =>
+    createAuthorizerHandler(createTokenVerifier({ issuer: 'https://iss', audience: 'tributary', jwks: createLocalJWKSet(jwks) }), audit as never);
+  const fhirEvent = (headers: Record<string, string> | null, method = 'POST', path = '/fhir/Observation') => ({
+    ...event(headers),
+    httpMethod: method,
+    path,
+    requestContext: { requestId: 'req-401', identity: { sourceIp: '203.0.113.9' } } as APIGatewayRequestAuthorizerEvent['requestContext'],
+  });
+
+  it('writes exactly one 401 record per refused request, with the request id and no token content', async () => {
+    const audit = memoryAudit();
+    const bad = await token({ tributary_source: undefined, client_id: 'client-someone-else' }); // refused: no source claim
+    await expect(withAudit(audit)(fhirEvent({ Authorization: `Bearer ${bad}` }))).rejects.toThrow('Unauthorized');
+    await expect(withAudit(audit)(fhirEvent(null, 'PUT', '/fhir/Patient/p1'))).rejects.toThrow('Unauthorized');
+    expect(audit.records).toHaveLength(2);
+    const [first, second] = audit.records as Record<string, any>[];
+    const text = JSON.stringify(first);
+    expect(text).toContain('req-401');
+    expect(first.outcomeDesc).toBe('401 login');
+    expect(first.outcome).toBe('4'); // minor failure: the client's mistake
+    expect(text).toContain('203.0.113.9');
+    expect(text).not.toContain(bad.split('.')[1]!); // no token payload
+    expect(text).not.toContain('someone-else');
+    expect(first.resourceType).toBe('AuditEvent');
+    expect(JSON.stringify(first.subtype)).toContain('"create"');
+    expect(JSON.stringify(second.subtype)).toContain('"update"');
+  });
+
+  it('writes nothing for an accepted token (the handler audits that request)', async () => {
+    const audit = memoryAudit();
+    await withAudit(audit)(fhirEvent({ Authorization: `Bearer ${await token()}` }));
+    expect(audit.records).toHaveLength(0);
+  });
+
+  it('fails closed when the refusal cannot be audited', async () => {
+    const failing = { append: async () => Promise.reject(new Error('audit bucket unreachable')) };
+    await expect(withAudit(failing)(fhirEvent(null))).rejects.toThrow('Authorizer failure');
+  });
+
+  it.each([
+    ['POST', '/fhir', 'transaction'],
+    ['POST', '/fhir/Observation', 'create'],
+    ['PUT', '/fhir/Observation/o1', 'update'],
+    ['POST', '/fhir/Observation/$validate', 'validate'],
+    ['POST', '/fhir/$validate', 'validate'],
+    ['DELETE', '/fhir/Observation/o1', 'refused'],
+    ['GET', '/fhir/Observation', 'refused'],
+  ])('%s %s is audited as %s', (method, path, interaction) => {
+    expect(interactionOfRequest(method, path)).toBe(interaction);
   });
 });
