@@ -7,7 +7,7 @@
  * - and the component benchmarks (validation, pseudonymisation, views/ETL) where present.
  * Prints one JSON line (and a readable table on stderr).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -109,28 +109,69 @@ function jsonRoundTrip(resources: string[]): number {
   return n / ((performance.now() - t0) / 1000);
 }
 
-/** The trivial handler under its own serverless-offline on `port`. */
-async function trivialRate(port: number, bodies: string[]): Promise<number> {
+/**
+ * The framework's ceilings, under their own serverless-offline on `port` (serverless.bench.yml): a trivial handler,
+ * and two store-only floors (bench/floors.ts) writing through the same S3 adapter to their own s3rver: one PutObject
+ * per single POST, and one PutObject per resource type per Bundle. No ingest that stores before it answers can beat
+ * the floors on this machine.
+ */
+export async function ceilings(port: number, bodies: string[], bundles: string[], resources: number) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-floor-'));
+  const s3Port = port + 50;
+  const s3 = fork(path.join(ROOT, 'dist/scripts/s3-server.js'), [String(s3Port), dir, 'tributary-lake'], {
+    execArgv: ['--openssl-legacy-provider'],
+    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    s3.once('message', () => resolve());
+    s3.once('exit', (code) => reject(new Error(`s3 server exited with code ${code}`)));
+  });
   const child = spawn(
     process.execPath,
     [path.join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'offline', 'start', '--config', 'serverless.bench.yml', '--httpPort', String(port), '--lambdaPort', String(port + 2), '--websocketPort', String(port + 1)],
-    { cwd: ROOT, env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' }, stdio: 'ignore' },
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        SLS_TELEMETRY_DISABLED: '1',
+        SLS_NOTIFICATIONS_MODE: 'off',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        AWS_ACCESS_KEY_ID: 'LOCAL',
+        AWS_SECRET_ACCESS_KEY: 'LOCAL',
+        S3_ENDPOINT: `http://127.0.0.1:${s3Port}`,
+        LAKE_BUCKET: 'tributary-lake',
+      },
+      stdio: 'ignore',
+    },
   );
+  const base = `http://127.0.0.1:${port}`;
+  const headers = { 'Content-Type': 'application/fhir+json' };
   try {
     for (let i = 0; i < 240; i++) {
       try {
-        const r = await fetch(`http://127.0.0.1:${port}/fhir/Observation`, { method: 'POST', body: '{}' });
+        const r = await fetch(`${base}/fhir/Observation`, { method: 'POST', body: '{}' });
         if (r.status === 201) break;
       } catch {
         /* not up */
       }
       await new Promise((r) => setTimeout(r, 250));
     }
-    await load(`http://127.0.0.1:${port}/fhir/Observation`, bodies.slice(0, 200), 8, { 'Content-Type': 'application/fhir+json' });
-    const r = await load(`http://127.0.0.1:${port}/fhir/Observation`, bodies, 8, { 'Content-Type': 'application/fhir+json' });
-    return bodies.length / (r.ms / 1000);
+    const rate = async (url: string, xs: string[], conc: number, units: number) => {
+      await load(url, xs.slice(0, Math.min(200, xs.length >> 2)), conc, headers); // warm the workers
+      const r = await load(url, xs, conc, headers);
+      if (r.failures) throw new Error(`${r.failures} failures at ${url}`);
+      return units / (r.ms / 1000);
+    };
+    const trivial = await rate(`${base}/fhir/Observation`, bodies, 8, bodies.length);
+    const onePut = await rate(`${base}/floor/Observation`, bodies, 8, bodies.length);
+    const perTypePut = await rate(`${base}/floor`, bundles, 2, resources);
+    return { trivial, onePut, perTypePut };
   } finally {
     child.kill('SIGINT');
+    await new Promise((r) => child.once('exit', r));
+    s3.kill('SIGTERM');
+    await new Promise((r) => s3.once('exit', r));
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -183,11 +224,17 @@ async function main(): Promise<void> {
     await stack.stop();
   }
   try {
-    const trivial = await trivialRate(port + 300, obsBodies);
-    results.trivialHandlerRequestsPerSecond = round(trivial);
-    (results.singlePost as Record<string, number>).shareOfTrivial = round((results.singlePost as Record<string, number>).requestsPerSecond / trivial, 2);
+    const c = await ceilings(port + 300, obsBodies, bundles, totalResources);
+    results.trivialHandlerRequestsPerSecond = round(c.trivial);
+    (results.singlePost as Record<string, number>).shareOfTrivial = round((results.singlePost as Record<string, number>).requestsPerSecond / c.trivial, 2);
+    // floors: a handler that only stores (one PutObject per POST; one per type per Bundle), same adapter and server kind
+    results.storeOnlyFloors = {
+      onePutRequestsPerSecond: round(c.onePut),
+      onePutShareOfTrivial: round(c.onePut / c.trivial, 2),
+      perTypePutBundleResourcesPerSecond: round(c.perTypePut),
+    };
   } catch (err) {
-    results.trivialHandlerRequestsPerSecond = { skipped: `trivial handler did not start: ${(err as Error).message}` };
+    results.trivialHandlerRequestsPerSecond = { skipped: `bench functions did not start: ${(err as Error).message}` };
   }
   results.coldStart = coldStart();
   results.coldStartAwsRuntime = coldStart('aws');
@@ -201,7 +248,9 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(results));
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
