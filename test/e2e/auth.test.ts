@@ -2,44 +2,112 @@
  * Authentication and authorisation over the running stack, with REAL signed tokens: every bad token is a 401
  * OperationOutcome, a valid token without the scope a 403, and none of them writes anything to the lake, the
  * identity store or the event path. A second source cannot overwrite the first source's resource.
+ *
+ * The refused requests send a Patient with an NHS number, name, birth date and address, so an accepted one
+ * WOULD write a lake object, an identity record and an event; a positive control shows the checks see those
+ * writes. Each check looks only at what the request itself could have written (other test files write to the
+ * same stack at the same time): lake objects, manifests and events by the response's request id, identity
+ * records and events by the person's pseudonym (computed here with the stack's key, and checked against the
+ * lake by the positive control).
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { SignJWT, exportSPKI, generateKeyPair, importJWK } from 'jose';
-import { bucket, lakeSnapshot, send, stack, token } from './helpers';
+import type { Patient } from 'fhir/r4';
+import { LocalKeyService } from '../../src/adapters/local/key-service';
+import { createPseudonymiser, loadPolicyFile, NHS_NUMBER_SYSTEM, type Pseudonymiser } from '../../src/fhir/pseudo';
+import { auditRecords, auditRequestId, bucket, send, stack, subscribeEvents, token, type EventSubscription } from './helpers';
 
-const patient = { resourceType: 'Patient', gender: 'female' };
+/** The source of the tokens of this file's probes (bad tokens claim it too). */
+const PROBE_SOURCE = 'auth-probe';
 
-/** Everything a refused request must leave untouched. */
-async function stores(): Promise<string> {
-  const lake = await lakeSnapshot();
-  const identity = await bucket('tributary-identity').list('');
-  const triage = await bucket('tributary-triage').list('');
-  return JSON.stringify({ lake: lake.keys, lines: lake.lines, identity, triage });
+/** A valid NHS number (Modulus 11 check digit) not used before in this run: a new person for the identity store. */
+const usedNhs = new Set<string>();
+function nhsNumber(): string {
+  for (;;) {
+    const nine = `6${crypto.randomInt(0, 1e8).toString().padStart(8, '0')}`;
+    let sum = 0;
+    for (let i = 0; i < 9; i++) sum += Number(nine[i]) * (10 - i);
+    const check = (11 - (sum % 11)) % 11;
+    if (check === 10 || usedNhs.has(nine)) continue;
+    usedNhs.add(nine);
+    return `${nine}${check}`;
+  }
 }
 
-/** Events reach subscribers through the local SNS endpoint; count what one captured. */
-let events: string[] = [];
-let server: import('node:http').Server;
+/** A Patient an accepted request would write to the lake AND the identity store (and announce as an event). */
+function identifiablePatient(): Patient {
+  return {
+    resourceType: 'Patient',
+    identifier: [{ system: NHS_NUMBER_SYSTEM, value: nhsNumber() }],
+    name: [{ family: 'Quarrendon', given: ['Probity'] }],
+    gender: 'female',
+    birthDate: '1958-02-11',
+    address: [{ line: ['3 Refusal Row'], city: 'Leeds', postalCode: 'LS2 9JT' }],
+  };
+}
+
+let engine: Promise<Pseudonymiser> | undefined;
+/** The pseudonym the stack gives this patient (the same policy and key, from the stack's data dir). */
+async function pseudonymOf(patient: Patient): Promise<string> {
+  engine ??= (async () =>
+    createPseudonymiser({
+      policy: await loadPolicyFile(path.resolve(__dirname, '../../policy/pseudonymisation.yaml')),
+      keys: await LocalKeyService.open(stack().dataDir),
+    }))();
+  const r = await (await engine).pseudonymise(structuredClone(patient), { source: PROBE_SOURCE });
+  expect(r.identities).toHaveLength(1);
+  return r.identities[0].pseudonym;
+}
+
+let sub: EventSubscription;
 beforeAll(async () => {
-  const http = await import('node:http');
-  server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      events.push(body);
-      res.end('ok');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as import('node:net').AddressInfo).port;
-  const { SNSClient, SubscribeCommand } = await import('@aws-sdk/client-sns');
-  const sns = new SNSClient({ region: 'eu-west-2', endpoint: stack().snsEndpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
-  await sns.send(
-    new SubscribeCommand({ TopicArn: 'arn:aws:sns:eu-west-2:123456789012:tributary-ingest', Protocol: 'http', Endpoint: `http://127.0.0.1:${port}/` }),
-  );
+  sub = await subscribeEvents();
 });
-afterAll(() => server?.close());
+afterAll(() => sub?.close());
+
+const sha256 = (b: Uint8Array | undefined): string => crypto.createHash('sha256').update(b ?? new Uint8Array()).digest('hex');
+
+/** What is stored about these people: identity records (key → hash of the ciphertext) and events naming them. */
+async function byPerson(pseudonyms: string[]): Promise<{ identity: Record<string, string>; events: number }> {
+  const store = bucket('tributary-identity');
+  const identity: Record<string, string> = {};
+  for (const p of pseudonyms) for (const k of await store.list(`identity/${p}/`)) identity[k] = sha256(await store.get(k));
+  const events = sub.events.filter((e) => ((e.resources as { id: string }[] | undefined) ?? []).some((r) => pseudonyms.includes(r.id))).length;
+  return { identity, events };
+}
+
+/** What these requests wrote: lake objects, staged copies and commit manifests, triage items, events. */
+async function byRequest(requestIds: string[]): Promise<{ lake: string[]; triage: string[]; events: unknown[] }> {
+  const mine = (k: string): boolean => requestIds.some((id) => k.includes(id));
+  const lake: string[] = [];
+  for (const prefix of ['raw/', 'staging/', 'commits/']) lake.push(...(await bucket().list(prefix)).filter(mine));
+  const triage = (await bucket('tributary-triage').list('')).filter(mine);
+  return { lake, triage, events: sub.events.filter((e) => requestIds.includes(e.requestId as string)) };
+}
+
+/** Every request this file expected to be refused, for the last look at the end. */
+const refused: { requestIds: string[]; pseudonyms: string[] } = { requestIds: [], pseudonyms: [] };
+
+/** The request id of a refused response; checks it is there (the checks below key on it) and audited as refused. */
+function refusedId(r: { status: number; headers: Headers }): string {
+  const id = r.headers.get('x-request-id') ?? '';
+  expect(id).toMatch(/^[0-9a-f-]{36}$/);
+  const audit = auditRecords().filter((a) => auditRequestId(a) === id);
+  expect(audit.map((a) => a.outcomeDesc.slice(0, 3))).toEqual([String(r.status)]);
+  refused.requestIds.push(id);
+  return id;
+}
+
+/** After a refused request: nothing of it in the lake, the identity store (before = after) or the events. */
+async function expectNothingWritten(requestIds: string[], pseudonyms: string[], personBefore: Awaited<ReturnType<typeof byPerson>>): Promise<void> {
+  refused.pseudonyms.push(...pseudonyms);
+  // events are delivered asynchronously: give a wrong one time to arrive (the positive control's arrive in ms)
+  await new Promise((res) => setTimeout(res, 500));
+  expect(await byRequest(requestIds)).toEqual({ lake: [], triage: [], events: [] });
+  expect(await byPerson(pseudonyms)).toEqual(personBefore);
+}
 
 function unsigned(payload: Record<string, unknown>): string {
   const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
@@ -48,15 +116,15 @@ function unsigned(payload: Record<string, unknown>): string {
 
 function claims(extra: Record<string, unknown> = {}): Record<string, unknown> {
   const now = Math.floor(Date.now() / 1000);
-  return { iss: stack().issuer, aud: 'tributary', sub: 'attacker', client_id: 'attacker', tributary_source: 'e2e-source', scope: 'system/*.write', iat: now, exp: now + 600, ...extra };
+  return { iss: stack().issuer, aud: 'tributary', sub: 'attacker', client_id: 'attacker', tributary_source: PROBE_SOURCE, scope: 'system/*.write', iat: now, exp: now + 600, ...extra };
 }
 
 const cases: [string, () => Promise<string | undefined>][] = [
   ['missing token', async () => undefined],
-  ['expired', () => token('e2e-source', 'system/*.write', { now: new Date(Date.now() - 7200_000), expiresIn: 600 })],
-  ['not yet valid', () => token('e2e-source', 'system/*.write', { notBeforeIn: 3600 })],
-  ['wrong issuer', () => token('e2e-source', 'system/*.write', { issuer: 'https://evil.example' })],
-  ['wrong audience', () => token('e2e-source', 'system/*.write', { audience: 'someone-else' })],
+  ['expired', () => token(PROBE_SOURCE, 'system/*.write', { now: new Date(Date.now() - 7200_000), expiresIn: 600 })],
+  ['not yet valid', () => token(PROBE_SOURCE, 'system/*.write', { notBeforeIn: 3600 })],
+  ['wrong issuer', () => token(PROBE_SOURCE, 'system/*.write', { issuer: 'https://evil.example' })],
+  ['wrong audience', () => token(PROBE_SOURCE, 'system/*.write', { audience: 'someone-else' })],
   [
     'wrong signature (another key)',
     async () => {
@@ -78,29 +146,54 @@ const cases: [string, () => Promise<string | undefined>][] = [
   ['garbage', async () => 'not.a.jwt'],
 ];
 
+/**
+ * The positive control: the same kind of Patient with a valid token writes a lake object (and its manifest), an
+ * identity record under the pseudonym computed by pseudonymOf(), and an event, all found by the same
+ * byRequest()/byPerson() the refusals are checked with. Returns the request id.
+ */
+async function acceptedControl(): Promise<string> {
+  const patient = identifiablePatient();
+  const p = await pseudonymOf(patient);
+  expect(await byPerson([p])).toEqual({ identity: {}, events: 0 });
+  const r = await send('POST', '/Patient', patient, { Authorization: `Bearer ${await token(PROBE_SOURCE, 'system/*.write')}` });
+  expect(r.status).toBe(201);
+  const id = r.headers.get('x-request-id')!;
+  expect(await sub.waitFor((e) => e.requestId === id)).toHaveLength(1);
+  const written = await byRequest([id]);
+  expect(written.lake).toEqual([
+    expect.stringMatching(new RegExp(`^raw/Patient/source=${PROBE_SOURCE}/date=[0-9-]+/${id}\\.ndjson$`)),
+    expect.stringMatching(new RegExp(`^commits/date=[0-9-]+/${id}\\.json$`)),
+  ]);
+  expect(written.events).toHaveLength(1);
+  // the lake holds the Patient under the pseudonym computed here, and the identity record is filed under it
+  const line = JSON.parse(Buffer.from((await bucket().get(written.lake[0]))!).toString('utf8'));
+  expect(line.id).toBe(p);
+  const person = await byPerson([p]);
+  expect(Object.keys(person.identity)).toEqual([`identity/${p}/${PROBE_SOURCE}.enc`]);
+  expect(person.events).toBe(1);
+  return id;
+}
+
 describe('bearer tokens', () => {
-  test.each(cases)('%s → 401 OperationOutcome, nothing written anywhere', async (_name, make) => {
-    const before = await stores();
-    const eventsBefore = events.length;
+  test('positive control: a valid token writes the identity record, the lake object and the event the refusals are checked for', async () => {
+    await acceptedControl();
+  });
+
+  test.each(cases)('%s → 401 OperationOutcome, nothing written to the lake, the identity store or the events', async (_name, make) => {
+    const patient = identifiablePatient();
+    const p = await pseudonymOf(patient);
+    const person = await byPerson([p]);
+    expect(person).toEqual({ identity: {}, events: 0 });
     const t = await make();
-    const r = await send('POST', '/Patient', patient, { Authorization: t ? `Bearer ${t}` : '' });
+    const auth = { Authorization: t ? `Bearer ${t}` : '' };
+    const r = await send('POST', '/Patient', patient, auth);
     expect(r.status).toBe(401);
     expect(r.json.resourceType).toBe('OperationOutcome');
     expect(r.json.issue[0].code).toBe('login');
     expect(r.headers.get('www-authenticate')).toMatch(/^Bearer/);
-    const tx = await send('POST', '', { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: patient, request: { method: 'POST', url: 'Patient' } }] }, { Authorization: t ? `Bearer ${t}` : '' });
+    const tx = await send('POST', '', { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: patient, request: { method: 'POST', url: 'Patient' } }] }, auth);
     expect(tx.status).toBe(401);
-    await new Promise((res) => setTimeout(res, 300));
-    expect(await stores()).toBe(before);
-    expect(events.length).toBe(eventsBefore);
-  });
-
-  test('a valid token is accepted and its event reaches an SNS subscriber', async () => {
-    const before = events.length;
-    const r = await send('POST', '/Patient', patient);
-    expect(r.status).toBe(201);
-    for (let i = 0; i < 50 && events.length === before; i++) await new Promise((res) => setTimeout(res, 100));
-    expect(events.length).toBeGreaterThan(before);
+    await expectNothingWritten([refusedId(r), refusedId(tx)], [p], person);
   });
 
   test('metadata needs no token', async () => {
@@ -110,37 +203,47 @@ describe('bearer tokens', () => {
 });
 
 describe('SMART system scopes', () => {
-  test('a token without write scope for the type → 403, nothing written', async () => {
-    const t = await token('e2e-source', 'system/Observation.write system/*.read');
-    const before = await stores();
+  test('a token without write scope for the type → 403, nothing written to the lake, the identity store or the events', async () => {
+    const t = await token(PROBE_SOURCE, 'system/Observation.write system/*.read');
+    const patient = identifiablePatient();
+    const p = await pseudonymOf(patient);
+    const person = await byPerson([p]);
     const r = await send('POST', '/Patient', patient, { Authorization: `Bearer ${t}` });
     expect(r.status).toBe(403);
     expect(r.json.issue[0].code).toBe('forbidden');
-    expect(await stores()).toBe(before);
+    await expectNothingWritten([refusedId(r)], [p], person);
   });
 
-  test('v2 scopes: system/Patient.c may create but not update', async () => {
-    const t = await token('e2e-source', 'system/Patient.c');
+  test('v2 scopes: system/Patient.c may create but not update (the refused update writes nothing, changes no identity record)', async () => {
+    const t = await token(PROBE_SOURCE, 'system/Patient.c');
+    const patient = identifiablePatient();
+    const p = await pseudonymOf(patient);
     const created = await send('POST', '/Patient', patient, { Authorization: `Bearer ${t}` });
     expect(created.status).toBe(201);
-    const put = await send('PUT', `/Patient/${created.json.id}`, { ...patient, id: created.json.id }, { Authorization: `Bearer ${t}` });
+    await sub.waitFor((e) => e.requestId === created.headers.get('x-request-id'));
+    const person = await byPerson([p]);
+    expect(Object.keys(person.identity)).toEqual([`identity/${p}/${PROBE_SOURCE}.enc`]);
+    const put = await send('PUT', `/Patient/${created.json.id}`, { ...patient, id: created.json.id, gender: 'other' }, { Authorization: `Bearer ${t}` });
     expect(put.status).toBe(403);
+    await expectNothingWritten([refusedId(put)], [p], person);
   });
 
-  test('per entry: an entry outside the scopes fails in a batch and fails the whole transaction', async () => {
-    const t = await token('e2e-source', 'system/Patient.write');
-    const entries = [
+  test('per entry: an entry outside the scopes fails in a batch and fails the whole transaction (which writes nothing)', async () => {
+    const t = await token(PROBE_SOURCE, 'system/Patient.write');
+    const entries = (patient: Patient) => [
       { resource: patient, request: { method: 'POST', url: 'Patient' } },
       { resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' } }, request: { method: 'POST', url: 'Observation' } },
     ];
-    const batch = await send('POST', '', { resourceType: 'Bundle', type: 'batch', entry: entries }, { Authorization: `Bearer ${t}` });
+    const batch = await send('POST', '', { resourceType: 'Bundle', type: 'batch', entry: entries(identifiablePatient()) }, { Authorization: `Bearer ${t}` });
     expect(batch.status).toBe(200);
     expect(batch.json.entry.map((e: any) => e.response.status.slice(0, 3))).toEqual(['201', '403']);
-    const before = await stores();
-    const tx = await send('POST', '', { resourceType: 'Bundle', type: 'transaction', entry: entries }, { Authorization: `Bearer ${t}` });
+    const patient = identifiablePatient();
+    const p = await pseudonymOf(patient);
+    const person = await byPerson([p]);
+    const tx = await send('POST', '', { resourceType: 'Bundle', type: 'transaction', entry: entries(patient) }, { Authorization: `Bearer ${t}` });
     expect(tx.status).toBe(403);
     expect(tx.json.issue[0].expression).toEqual(['Bundle.entry[1]']);
-    expect(await stores()).toBe(before);
+    await expectNothingWritten([refusedId(tx)], [p], person);
   });
 });
 
@@ -149,18 +252,37 @@ describe('source binding', () => {
     const id = `owned-${Date.now()}`;
     const a = await token('hospital-a', 'system/*.write');
     const b = await token('hospital-b', 'system/*.write');
-    const first = await send('PUT', `/Patient/${id}`, { resourceType: 'Patient', id, gender: 'female' }, { Authorization: `Bearer ${a}` });
+    const patient = identifiablePatient();
+    const p = await pseudonymOf(patient);
+    const first = await send('PUT', `/Patient/${id}`, { ...patient, id }, { Authorization: `Bearer ${a}` });
     expect(first.status).toBe(201);
-    const before = await stores();
-    const steal = await send('PUT', `/Patient/${id}`, { resourceType: 'Patient', id, gender: 'male' }, { Authorization: `Bearer ${b}` });
+    await sub.waitFor((e) => e.requestId === first.headers.get('x-request-id'));
+    const person = await byPerson([p]);
+    expect(Object.keys(person.identity)).toEqual([`identity/${p}/hospital-a.enc`]);
+    const firstObjects = await byRequest([first.headers.get('x-request-id')!]);
+    const steal = await send('PUT', `/Patient/${id}`, { ...patient, id, gender: 'male' }, { Authorization: `Bearer ${b}` });
     expect(steal.status).toBe(403);
-    expect(await stores()).toBe(before);
+    // nothing of the refused update anywhere; hospital-a's lake objects and identity record are unchanged
+    await expectNothingWritten([refusedId(steal)], [p], person);
+    expect(await byRequest([first.headers.get('x-request-id')!])).toEqual(firstObjects);
     // the owner can still update, and its version continues from 1
-    const again = await send('PUT', `/Patient/${id}`, { resourceType: 'Patient', id, gender: 'other' }, { Authorization: `Bearer ${a}` });
+    const again = await send('PUT', `/Patient/${id}`, { ...patient, id, gender: 'other' }, { Authorization: `Bearer ${a}` });
     expect(again.status).toBe(200);
     expect(again.headers.get('etag')).toBe('W/"2"');
     // the source in the lake comes from the token, not from anything in the request
-    const keys = (await lakeSnapshot()).keys.filter((k) => k.includes('source=hospital-b'));
+    const keys = (await bucket().list('raw/')).filter((k) => k.includes('source=hospital-b'));
     expect(keys).toEqual([]);
+  });
+});
+
+describe('late writes', () => {
+  test('after everything above: still nothing in the lake, the identity store or the events from any refused request', async () => {
+    // a last accepted request, whose event arrives after any event published before it
+    await acceptedControl();
+    expect(refused.requestIds.length).toBeGreaterThanOrEqual(cases.length * 2 + 4);
+    expect(await byRequest(refused.requestIds)).toEqual({ lake: [], triage: [], events: [] });
+    // the people of the refused requests: identity records only for those a request of theirs was accepted for
+    const person = await byPerson(refused.pseudonyms);
+    expect(Object.keys(person.identity).map((k) => k.split('/')[2]).sort()).toEqual([`${PROBE_SOURCE}.enc`, 'hospital-a.enc']);
   });
 });

@@ -3,22 +3,25 @@
  * If-Match, batch, transaction with urn:uuid references, Prefer, CapabilityStatement, and every error case,
  * each checked against what actually landed in the lake (nothing for a refused request).
  */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const Client = require('fhir-kit-client');
 import type { Bundle, Observation, Patient } from 'fhir/r4';
-import { authHeaders, lakeSnapshot, send, stack, bucket } from './helpers';
+import { authHeaders, fhirClient, fhirClientChecks, lakeSnapshot, send, stack, bucket } from './helpers';
 
+/** fhir-kit-client, with every response checked against openapi.yaml (see fhirClient in ./helpers). */
 let client: any;
 beforeAll(async () => {
-  client = new Client({ baseUrl: stack().baseUrl, bearerToken: (await authHeaders()).Authorization.slice(7) });
+  client = fhirClient({ baseUrl: stack().baseUrl, bearerToken: (await authHeaders()).Authorization.slice(7) });
 });
 
-/** fhir-kit-client rejects on non-2xx; this returns the status and OperationOutcome instead. */
+/**
+ * fhir-kit-client rejects on non-2xx; this returns the status and OperationOutcome instead. Any other
+ * rejection (a response off the openapi.yaml contract, a network error) fails the test.
+ */
 async function failure(p: Promise<unknown>): Promise<{ status: number; body: any }> {
   try {
     await p;
   } catch (err: any) {
-    return { status: err.response?.status, body: err.response?.data };
+    if (!err?.response) throw err;
+    return { status: err.response.status, body: err.response.data };
   }
   throw new Error('expected the request to fail');
 }
@@ -265,5 +268,10 @@ describe('FHIR REST over the local stack', () => {
     const r = await failure(client.read({ resourceType: 'Patient', id: '1' }));
     expect(r.status).toBe(405);
     expect(r.body.resourceType).toBe('OperationOutcome');
+  });
+
+  test('every fhir-kit-client response of this file was checked against openapi.yaml', () => {
+    // metadata, three updates, batch, transaction, read (the If-Match 412 and the 405 read included)
+    expect(fhirClientChecks.count).toBeGreaterThanOrEqual(7);
   });
 });
