@@ -113,6 +113,16 @@ output "metadata_role_arn" {
   value       = module.tributary.metadata_role_arn
 }
 
+output "validate_role_arn" {
+  description = "Execution role of the validate function."
+  value       = module.tributary.validate_role_arn
+}
+
+output "not_allowed_role_arn" {
+  description = "Execution role of the notAllowed function."
+  value       = module.tributary.not_allowed_role_arn
+}
+
 output "authorizer_role_arn" {
   description = "Execution role of the authorizer function."
   value       = module.tributary.authorizer_role_arn
@@ -136,6 +146,11 @@ output "oidc_issuer" {
 output "oidc_audience" {
   description = "Expected JWT audience."
   value       = module.tributary.oidc_audience
+}
+
+output "api_endpoint_type" {
+  description = "API Gateway endpoint type serverless.yml deploys: PRIVATE when private_api, else REGIONAL."
+  value       = module.tributary.api_endpoint_type
 }
 
 output "api_vpc_endpoint_id" {

@@ -603,15 +603,63 @@ async function checkEtlIsolation(cfg: TfConfig): Promise<string[]> {
   return findings;
 }
 
-/** Least privilege of the logs-only functions. */
-async function checkLogsOnlyRoles(cfg: TfConfig, roles: string[]): Promise<string[]> {
+/** The Terraform role of a serverless.yml function: `notAllowed` → `not_allowed`. */
+function roleOf(fn: string): string {
+  return fn.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+/** `action resource` pairs a role's Allow statements grant on the audit bucket or the audit key. */
+async function auditGrants(cfg: TfConfig, role: string): Promise<string[]> {
+  const { statements } = await rolePolicyStatements(cfg, role);
+  const pairs = new Set<string>();
+  for (const s of statements) {
+    if (s.effect !== 'Allow') continue;
+    for (const r of s.resources.filter((x) => refersTo(x, 'aws_s3_bucket.audit') || refersTo(x, 'aws_kms_key.audit'))) {
+      for (const a of s.actions) pairs.add(`${a} ${r}`);
+    }
+  }
+  return [...pairs].sort();
+}
+
+/**
+ * Least privilege of the functions that only log and audit (metadata, validate, notAllowed, authorizer): each
+ * Allow statement is either CreateLogStream/PutLogEvents on the function's own log group, or a grant on the audit
+ * bucket or audit key that the ingest role also has; and together they hold all of ingest's audit grants (so the
+ * function can append to the hash chain). Anything else (another bucket or key, another function's log group, a
+ * wider audit action) is a finding.
+ */
+async function checkAuditAppendRoles(cfg: TfConfig, functions: string[]): Promise<string[]> {
   const findings: string[] = [];
-  for (const role of roles) {
+  const ingestAudit = await auditGrants(cfg, 'ingest');
+  if (ingestAudit.length === 0) findings.push('aws_iam_role.ingest: no audit grants to compare with');
+  for (const fn of functions) {
+    const role = roleOf(fn);
     const { statements, findings: f } = await rolePolicyStatements(cfg, role);
     findings.push(...f);
+    const ownLogs = `aws_cloudwatch_log_group.function["${fn}"]`;
     for (const s of statements) {
-      const other = s.actions.filter((a) => !/^logs:(CreateLogStream|PutLogEvents)$/.test(a));
-      if (s.effect === 'Allow' && other.length > 0) findings.push(`aws_iam_role.${role} ${s.where}: beyond logs: ${other.join(', ')}`);
+      if (s.effect !== 'Allow') continue;
+      if (s.notActions.length > 0 || s.notResources.length > 0) {
+        findings.push(`aws_iam_role.${role} ${s.where}: NotAction/NotResource`);
+        continue;
+      }
+      const logsOnly = s.actions.every((a) => /^logs:(CreateLogStream|PutLogEvents)$/.test(a));
+      if (logsOnly) {
+        const other = s.resources.filter((r) => !r.includes(`\${${ownLogs}.arn}`));
+        if (other.length > 0) findings.push(`aws_iam_role.${role} ${s.where}: logs beyond its own log group: ${other.join(', ')}`);
+        continue;
+      }
+      const beyond: string[] = [];
+      for (const r of s.resources) {
+        for (const a of s.actions) if (!ingestAudit.includes(`${a} ${r}`)) beyond.push(`${a} ${r}`);
+      }
+      if (beyond.length > 0) findings.push(`aws_iam_role.${role} ${s.where}: beyond logs and ingest's audit grants: ${beyond.join(', ')}`);
+    }
+    const granted = await auditGrants(cfg, role);
+    const missing = ingestAudit.filter((g) => !granted.includes(g));
+    if (missing.length > 0) findings.push(`aws_iam_role.${role}: cannot append to the audit trail, missing ${missing.join(', ')}`);
+    if (!statements.some((s) => s.effect === 'Allow' && s.resources.some((r) => r.includes(`\${${ownLogs}.arn}`)))) {
+      findings.push(`aws_iam_role.${role}: cannot write its log group ${ownLogs}`);
     }
   }
   return findings;
@@ -948,14 +996,20 @@ const REQUIRED_SSM = [
   'ingest_role_arn',
   'etl_role_arn',
   'metadata_role_arn',
+  'validate_role_arn',
+  'not_allowed_role_arn',
   'authorizer_role_arn',
   'triage_role_arn',
   'reidentify_role_arn',
   'oidc_issuer',
   'oidc_audience',
+  'api_endpoint_type',
 ];
 
-const FUNCTIONS = ['ingest', 'metadata', 'authorizer', 'etl', 'triage', 'reidentify'];
+/** local.functions of the module: every Lambda function (serverless.yml's keys), one role and log group each. */
+const FUNCTIONS = ['ingest', 'metadata', 'validate', 'notAllowed', 'authorizer', 'etl', 'triage', 'reidentify'];
+/** The functions whose role may only write their logs and append to the audit trail. */
+const AUDIT_ONLY_FUNCTIONS = ['metadata', 'validate', 'notAllowed', 'authorizer'];
 
 let mod: TfConfig;
 let root: TfConfig;
@@ -1177,7 +1231,7 @@ describe('KMS keys', () => {
       const r = await rolePolicyStatements(mod, role);
       expect(r.statements.some((s) => statementAllows(s, 'kms:GenerateMac') && s.resources.some((x) => refersTo(x, 'aws_kms_key.hmac')))).toBe(true);
     }
-    for (const role of ['etl', 'metadata', 'authorizer', 'reidentify']) {
+    for (const role of ['etl', 'metadata', 'validate', 'not_allowed', 'authorizer', 'reidentify']) {
       const r = await rolePolicyStatements(mod, role);
       expect(r.statements.some((s) => statementAllows(s, 'kms:GenerateMac'))).toBe(false);
     }
@@ -1202,7 +1256,7 @@ describe('KMS keys', () => {
 
 describe('IAM least privilege', () => {
   test('one role per function', () => {
-    expect(Object.keys(mod.resource.aws_iam_role).sort()).toEqual([...FUNCTIONS].sort());
+    expect(Object.keys(mod.resource.aws_iam_role).sort()).toEqual(FUNCTIONS.map(roleOf).sort());
   });
 
   test('no policy grants "*", s3:* or kms:* (or any service wildcard), and every policy is analysable', async () => {
@@ -1242,8 +1296,33 @@ describe('IAM least privilege', () => {
     ]);
   });
 
-  test('metadata and authorizer can only write their logs', async () => {
-    expect(await checkLogsOnlyRoles(mod, ['metadata', 'authorizer'])).toEqual([]);
+  test('ingest\'s audit grants: append (PutObject), read and list the chain, the audit key; nothing else', async () => {
+    expect(await auditGrants(mod, 'ingest')).toEqual(
+      [
+        's3:PutObject ${aws_s3_bucket.audit.arn}/*',
+        's3:GetObject ${aws_s3_bucket.audit.arn}/*',
+        's3:ListBucket ${aws_s3_bucket.audit.arn}',
+        'kms:GenerateDataKey ${aws_kms_key.audit.arn}',
+        'kms:Decrypt ${aws_kms_key.audit.arn}',
+      ].sort(),
+    );
+  });
+
+  test('metadata, validate, notAllowed and authorizer: their own logs and exactly ingest\'s audit grants, nothing else', async () => {
+    expect(await checkAuditAppendRoles(mod, AUDIT_ONLY_FUNCTIONS)).toEqual([]);
+    for (const fn of AUDIT_ONLY_FUNCTIONS) expect(await auditGrants(mod, roleOf(fn))).toEqual(await auditGrants(mod, 'ingest'));
+  });
+
+  test('the audit-only roles touch no lake, identity, triage or marts bucket, and no other key', async () => {
+    const others = ['lake', 'identity', 'triage', 'marts'].flatMap((x) => [`aws_s3_bucket.${x}`, `aws_kms_key.${x}`]);
+    others.push('aws_kms_key.hmac', 'aws_kms_key.versions', 'aws_kms_key.messaging', 'aws_dynamodb_table.versions', 'aws_sns_topic.ingest');
+    for (const fn of AUDIT_ONLY_FUNCTIONS) {
+      const { statements, findings } = await rolePolicyStatements(mod, roleOf(fn));
+      expect(findings).toEqual([]);
+      expect(statements.length).toBeGreaterThan(0);
+      const hits = statements.flatMap((s) => s.resources.filter((r) => r === '*' || others.some((o) => refersTo(r, o))));
+      expect({ fn, hits }).toEqual({ fn, hits: [] });
+    }
   });
 
   describe('the checks flag a policy that loses a property', () => {
@@ -1353,10 +1432,48 @@ describe('IAM least privilege', () => {
       ]);
     });
 
-    test('a logs-only role given data access', async () => {
+    test('an audit-only role given data access, another log group, or a wider audit action', async () => {
       const m = clone(mod);
       addStatement(m, 'authorizer', { sid: 'Data', actions: ['s3:GetObject'], resources: ['${aws_s3_bucket.lake.arn}/*'] });
-      expect(await checkLogsOnlyRoles(m, ['metadata', 'authorizer'])).toEqual(['aws_iam_role.authorizer data.aws_iam_policy_document.authorizer[Data]: beyond logs: s3:GetObject']);
+      blocks(m.data.aws_iam_policy_document.validate, 'statement')[0].resources = ['${aws_cloudwatch_log_group.function["ingest"].arn}:*'];
+      addStatement(m, 'not_allowed', { sid: 'Versions', actions: ['s3:GetObjectVersion'], resources: ['${aws_s3_bucket.audit.arn}/*'] });
+      expect(await checkAuditAppendRoles(m, AUDIT_ONLY_FUNCTIONS)).toEqual([
+        'aws_iam_role.validate data.aws_iam_policy_document.validate[Logs]: logs beyond its own log group: ${aws_cloudwatch_log_group.function["ingest"].arn}:*',
+        'aws_iam_role.validate: cannot write its log group aws_cloudwatch_log_group.function["validate"]',
+        "aws_iam_role.not_allowed data.aws_iam_policy_document.not_allowed[Versions]: beyond logs and ingest's audit grants: s3:GetObjectVersion ${aws_s3_bucket.audit.arn}/*",
+        "aws_iam_role.authorizer data.aws_iam_policy_document.authorizer[Data]: beyond logs and ingest's audit grants: s3:GetObject ${aws_s3_bucket.lake.arn}/*",
+      ]);
+    });
+
+    test('an audit-only role that cannot append (the audit key statement dropped from the shared document)', async () => {
+      const m = clone(mod);
+      const d = m.data.aws_iam_policy_document.audit_append;
+      d.statement = blocks(d, 'statement').filter((s) => s.sid !== 'AuditKey');
+      expect(await checkAuditAppendRoles(m, AUDIT_ONLY_FUNCTIONS)).toEqual(
+        AUDIT_ONLY_FUNCTIONS.map(
+          (fn) => `aws_iam_role.${roleOf(fn)}: cannot append to the audit trail, missing kms:Decrypt \${aws_kms_key.audit.arn}, kms:GenerateDataKey \${aws_kms_key.audit.arn}`,
+        ),
+      );
+    });
+
+    test('identity access or audit deletion given to the audit-only roles', async () => {
+      const m = clone(mod);
+      addStatement(m, 'audit_append', { sid: 'Peek', actions: ['kms:Decrypt'], resources: ['${aws_kms_key.identity.arn}'] });
+      addStatement(m, 'validate', { sid: 'Read', actions: ['s3:GetObject'], resources: ['${aws_s3_bucket.identity.arn}/*'] });
+      expect((await checkIdentityAccessByRole(m)).sort()).toEqual(
+        [
+          'aws_iam_role.metadata: may kms:Decrypt the identity key',
+          'aws_iam_role.validate: may kms:Decrypt the identity key',
+          'aws_iam_role.validate: may read the identity bucket',
+          'aws_iam_role.not_allowed: may kms:Decrypt the identity key',
+          'aws_iam_role.authorizer: may kms:Decrypt the identity key',
+        ].sort(),
+      );
+      const n = clone(mod);
+      addStatement(n, 'audit_append', { sid: 'Tidy', actions: ['s3:DeleteObject'], resources: ['${aws_s3_bucket.audit.arn}/*'] });
+      expect((await checkAuditAppendOnly(n)).sort()).toEqual(
+        ['metadata', 'validate', 'not_allowed', 'authorizer'].map((r) => `aws_iam_role.${r} data.aws_iam_policy_document.audit_append[Tidy]: s3:DeleteObject on the audit bucket`).sort(),
+      );
     });
   });
 });
@@ -1426,11 +1543,20 @@ describe('outputs and SSM parameters for serverless.yml', () => {
     for (const name of REQUIRED_SSM) expect(Object.keys(core as Obj)).toContain(name);
     const p = mod.resource.aws_ssm_parameter.config;
     expect(p.type).toBe('String');
-    expect(p.for_each).toBe('${local.ssm_parameters}');
+    expect(p.for_each).toBe('${local.ssm_core}');
     expect(p.name).toBe('${local.ssm_prefix}/${each.key}');
     expect(mod.locals.ssm_prefix).toBe('/${var.service_name}/${var.environment}');
     expect(mod.variable.service_name.default).toBe('tributary');
-    expect(String(mod.locals.ssm_parameters)).toContain('local.ssm_core');
+  });
+
+  test('the private API option: endpoint type always published, VPC endpoint ids as a StringList only when private_api', () => {
+    expect((mod.locals.ssm_core as Obj).api_endpoint_type).toBe('${var.private_api ? "PRIVATE" : "REGIONAL"}');
+    expect(mod.variable.private_api.default).toBe(false);
+    const ids = mod.resource.aws_ssm_parameter.api_vpc_endpoint_ids;
+    expect(ids.count).toBe('${var.private_api ? 1 : 0}');
+    expect(ids.type).toBe('StringList');
+    expect(ids.name).toBe('${local.ssm_prefix}/api_vpc_endpoint_ids');
+    expect(ids.value).toBe('${join(",", aws_vpc_endpoint.execute_api[*].id)}');
   });
 
   test('every SSM name is also an output of the module and of the root', () => {

@@ -73,14 +73,28 @@ resource "aws_iam_role" "etl" {
 
 resource "aws_iam_role" "metadata" {
   name                 = "${local.prefix}-metadata"
-  description          = "Tributary CapabilityStatement: logs only."
+  description          = "Tributary CapabilityStatement: its logs and audit append only."
+  assume_role_policy   = data.aws_iam_policy_document.lambda_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+}
+
+resource "aws_iam_role" "validate" {
+  name                 = "${local.prefix}-validate"
+  description          = "Tributary $validate (nothing stored): its logs and audit append only."
+  assume_role_policy   = data.aws_iam_policy_document.lambda_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+}
+
+resource "aws_iam_role" "not_allowed" {
+  name                 = "${local.prefix}-not-allowed"
+  description          = "Tributary refusals of unsupported methods and paths: its logs and audit append only."
   assume_role_policy   = data.aws_iam_policy_document.lambda_assume.json
   permissions_boundary = var.permissions_boundary_arn
 }
 
 resource "aws_iam_role" "authorizer" {
   name                 = "${local.prefix}-authorizer"
-  description          = "Tributary JWT authorizer: logs only."
+  description          = "Tributary JWT authorizer: its logs and audit append only."
   assume_role_policy   = data.aws_iam_policy_document.lambda_assume.json
   permissions_boundary = var.permissions_boundary_arn
 }
@@ -532,8 +546,40 @@ resource "aws_iam_role_policy" "reidentify" {
 }
 
 ################################################################################
-# metadata and authorizer: logs only (the authorizer fetches the issuer's public JWKS over HTTPS)
+# metadata, validate, notAllowed and authorizer: their own logs, and appending to the audit trail
 ################################################################################
+
+# Every API request, accepted or refused, and every token the authorizer refuses, writes one hash-chained audit
+# record (src/adapters/aws/s3-audit-log.ts). To find the chain head: ListObjectsV2 under audit/ (s3:ListBucket,
+# which is also what makes HeadObject of a missing key answer 404 instead of 403), GetObject and HeadObject
+# (s3:GetObject) of the last records; then PutObject with If-None-Match of audit/{sequence}.json. The bucket's
+# default SSE-KMS under the audit key needs GenerateDataKey to write and Decrypt to read. These are exactly the
+# audit statements of ingest, triage and reidentify: nothing about the lake, identity store, triage or marts
+# buckets or their keys, and no delete or retention change (Object Lock COMPLIANCE forbids them anyway).
+data "aws_iam_policy_document" "audit_append" {
+  statement {
+    sid       = "AuditAppend"
+    effect    = "Allow"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = ["${aws_s3_bucket.audit.arn}/*"]
+  }
+
+  statement {
+    sid       = "AuditList"
+    effect    = "Allow"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.audit.arn]
+  }
+
+  statement {
+    sid       = "AuditKey"
+    effect    = "Allow"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [aws_kms_key.audit.arn]
+  }
+}
+
+# metadata: the CapabilityStatement (no token needed)
 
 data "aws_iam_policy_document" "metadata" {
   statement {
@@ -550,6 +596,60 @@ resource "aws_iam_role_policy" "metadata" {
   policy = data.aws_iam_policy_document.metadata.json
 }
 
+resource "aws_iam_role_policy" "metadata_audit" {
+  name   = "audit-append"
+  role   = aws_iam_role.metadata.id
+  policy = data.aws_iam_policy_document.audit_append.json
+}
+
+# validate: $validate runs the validator in memory and stores nothing
+
+data "aws_iam_policy_document" "validate" {
+  statement {
+    sid       = "Logs"
+    effect    = "Allow"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function["validate"].arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "validate" {
+  name   = "validate"
+  role   = aws_iam_role.validate.id
+  policy = data.aws_iam_policy_document.validate.json
+}
+
+resource "aws_iam_role_policy" "validate_audit" {
+  name   = "audit-append"
+  role   = aws_iam_role.validate.id
+  policy = data.aws_iam_policy_document.audit_append.json
+}
+
+# notAllowed: 404/405 for every other method and path
+
+data "aws_iam_policy_document" "not_allowed" {
+  statement {
+    sid       = "Logs"
+    effect    = "Allow"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function["notAllowed"].arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "not_allowed" {
+  name   = "not-allowed"
+  role   = aws_iam_role.not_allowed.id
+  policy = data.aws_iam_policy_document.not_allowed.json
+}
+
+resource "aws_iam_role_policy" "not_allowed_audit" {
+  name   = "audit-append"
+  role   = aws_iam_role.not_allowed.id
+  policy = data.aws_iam_policy_document.audit_append.json
+}
+
+# authorizer: fetches the issuer's public JWKS over HTTPS (no IAM needed), audits every token it refuses
+
 data "aws_iam_policy_document" "authorizer" {
   statement {
     sid       = "Logs"
@@ -563,4 +663,10 @@ resource "aws_iam_role_policy" "authorizer" {
   name   = "authorizer"
   role   = aws_iam_role.authorizer.id
   policy = data.aws_iam_policy_document.authorizer.json
+}
+
+resource "aws_iam_role_policy" "authorizer_audit" {
+  name   = "audit-append"
+  role   = aws_iam_role.authorizer.id
+  policy = data.aws_iam_policy_document.audit_append.json
 }

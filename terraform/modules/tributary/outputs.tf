@@ -113,6 +113,16 @@ output "metadata_role_arn" {
   value       = aws_iam_role.metadata.arn
 }
 
+output "validate_role_arn" {
+  description = "Execution role of the validate function."
+  value       = aws_iam_role.validate.arn
+}
+
+output "not_allowed_role_arn" {
+  description = "Execution role of the notAllowed function."
+  value       = aws_iam_role.not_allowed.arn
+}
+
 output "authorizer_role_arn" {
   description = "Execution role of the authorizer function."
   value       = aws_iam_role.authorizer.arn
@@ -138,6 +148,11 @@ output "oidc_audience" {
   value       = var.oidc_audience
 }
 
+output "api_endpoint_type" {
+  description = "API Gateway endpoint type serverless.yml deploys: PRIVATE when private_api, else REGIONAL."
+  value       = local.ssm_core.api_endpoint_type
+}
+
 output "api_vpc_endpoint_id" {
   description = "execute-api VPC endpoint id (null unless private_api)."
   value       = one(aws_vpc_endpoint.execute_api[*].id)
@@ -150,7 +165,7 @@ output "log_group_names" {
 
 output "ssm_parameter_names" {
   description = "SSM parameter name per configuration value."
-  value       = { for name, parameter in aws_ssm_parameter.config : name => parameter.name }
+  value       = merge({ for name, parameter in aws_ssm_parameter.config : name => parameter.name }, { for parameter in aws_ssm_parameter.api_vpc_endpoint_ids : "api_vpc_endpoint_ids" => parameter.name })
 }
 
 output "ssm_prefix" {

@@ -1,5 +1,7 @@
 # Everything serverless.yml needs, as String parameters under /tributary/<stage>/<name>
 # (read there as ${ssm:/tributary/${sls:stage}/<name>}). No secrets: names, ARNs and URLs only.
+# api_endpoint_type is the REST API's provider.endpointType: PRIVATE (reachable only through the execute-api
+# VPC endpoint of network.tf) when private_api is true, else REGIONAL.
 
 locals {
   ssm_core = {
@@ -25,26 +27,34 @@ locals {
     ingest_role_arn      = aws_iam_role.ingest.arn
     etl_role_arn         = aws_iam_role.etl.arn
     metadata_role_arn    = aws_iam_role.metadata.arn
+    validate_role_arn    = aws_iam_role.validate.arn
+    not_allowed_role_arn = aws_iam_role.not_allowed.arn
     authorizer_role_arn  = aws_iam_role.authorizer.arn
     triage_role_arn      = aws_iam_role.triage.arn
     reidentify_role_arn  = aws_iam_role.reidentify.arn
     oidc_issuer          = var.oidc_issuer
     oidc_audience        = var.oidc_audience
+    api_endpoint_type    = var.private_api ? "PRIVATE" : "REGIONAL"
   }
-
-  # Only present when the optional resource exists (SSM values cannot be empty).
-  ssm_optional = {
-    api_vpc_endpoint_id = one(aws_vpc_endpoint.execute_api[*].id)
-  }
-
-  ssm_parameters = merge(local.ssm_core, { for name, value in local.ssm_optional : name => value if var.private_api })
 }
 
 resource "aws_ssm_parameter" "config" {
-  for_each = local.ssm_parameters
+  for_each = local.ssm_core
 
   name        = "${local.ssm_prefix}/${each.key}"
   description = "Tributary ${var.environment} ${each.key} (managed by Terraform)"
   type        = "String"
   value       = each.value
+}
+
+# The execute-api VPC endpoint ids of a PRIVATE API, as a StringList so that serverless.yml reads a list
+# (provider.vpcEndpointIds and the aws:SourceVpce condition of the API's resource policy). Only present when
+# private_api is true, since SSM values cannot be empty; config/aws.yml then falls back to null.
+resource "aws_ssm_parameter" "api_vpc_endpoint_ids" {
+  count = var.private_api ? 1 : 0
+
+  name        = "${local.ssm_prefix}/api_vpc_endpoint_ids"
+  description = "Tributary ${var.environment} api_vpc_endpoint_ids (managed by Terraform)"
+  type        = "StringList"
+  value       = join(",", aws_vpc_endpoint.execute_api[*].id)
 }
