@@ -1,15 +1,28 @@
 /**
  * Validation benchmark (issue 6): on the same resources, in one run, figures for
- * - the StructureDefinition-generated validator (src/fhir/validation/profile.ts), `strict` and
- *   `structure-only`: validations/s (warm, one core) and construction ms;
+ * - Tributary's `strict` validation exactly as the API runs it (`buildValidator` + `buildProfileValidator` from
+ *   src/fhir/validation/pipeline.ts, the code src/bootstrap.ts wires into the ingest: the profile validator with the
+ *   deployment's user rules and options, then the ajv standalone R4 JSON schema, then the NHS number check), called
+ *   as the ingest calls it for a Bundle entry: validations/s (warm, one core); construction in a fresh process
+ *   (module load + build), and ready (construction + the first validation, which loads the 11 MB generated schema
+ *   module), median of 5;
+ * - the StructureDefinition-generated profile validator alone (src/fhir/validation/profile.ts), `strict` and
+ *   `structure-only`: validations/s and construction ms (in-process, module already loaded);
+ * - the ajv standalone schema code alone (generated/fhir-schema-validate.js through schema.ts): validations/s, and
+ *   its load + first validation in a fresh process (median of 5);
  * - ajv with the official R4 JSON schema compiled at run time: validations/s and construction ms;
  * - peers: fhir-works-on-aws-routing's JsonSchemaValidator and Medplum's `validateResource` (indexed with
  *   the R4 StructureDefinitions from hl7.fhir.r4.examples): validations/s and construction ms.
  * Figures only, never pass/fail.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Resource } from 'fhir/r4';
+import { loadConfig } from '../src/config';
+import { buildProfileValidator, buildValidator } from '../src/fhir/validation/pipeline';
 import { createProfileValidator } from '../src/fhir/validation/profile';
+import { validateSchema } from '../src/fhir/validation/schema';
 
 type Validate = (r: unknown) => unknown;
 
@@ -42,6 +55,24 @@ async function rate(resources: unknown[], fn: Validate, minMs = 1500, isAsync = 
   return Math.round((n / (now() - t0)) * 1000);
 }
 
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * Runs `code` (which must print one JSON object of figures) in `runs` fresh node processes; returns the median of
+ * each figure. `code` gets `RESOURCE` (the first resource) as a global.
+ */
+function fresh(code: string, resource: unknown, runs = 5): Record<string, number> {
+  const all: Record<string, number>[] = [];
+  for (let i = 0; i < runs; i++) {
+    const out = execFileSync(process.execPath, ['-e', `const RESOURCE = ${JSON.stringify(resource)};\n${code}`], {
+      env: { ...process.env, VALIDATION_LEVEL: 'strict' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }).toString();
+    all.push(JSON.parse(out));
+  }
+  return Object.fromEntries(Object.keys(all[0]!).map((k) => [k, Math.round(median(all.map((r) => r[k]!)) * 10) / 10]));
+}
+
 /** Counts resources each validator rejects (errors), as a sanity figure next to the speed. */
 async function rejected(resources: unknown[], fn: (r: unknown) => Promise<boolean> | boolean): Promise<number> {
   let bad = 0;
@@ -56,8 +87,9 @@ async function rejected(resources: unknown[], fn: (r: unknown) => Promise<boolea
  */
 export async function benchValidation(resources: unknown[]): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = { resources: resources.length };
+  const isError = (i: { severity: string }): boolean => i.severity === 'error' || i.severity === 'fatal';
 
-  // --- ours
+  // --- the profile validator alone (in-process construction: its module is already loaded)
   let t = now();
   const profile = createProfileValidator();
   out.profileConstructionMs = Math.round(now() - t);
@@ -67,6 +99,48 @@ export async function benchValidation(resources: unknown[]): Promise<Record<stri
   out.profileStrictPerSec = await rate(resources, (r) => profile.validate(r, 'strict'));
   out.profileStructureOnlyPerSec = await rate(resources, (r) => profile.validate(r, 'structure-only'));
   out.profileStrictRejected = await rejected(resources, (r) => !profile.validate(r).some((i) => i.severity === 'error'));
+
+  // --- ours, the real `strict` path: what src/bootstrap.ts builds and the ingest calls for each resource
+  // (settings from the environment as the app reads them, level forced to strict; root as for a Bundle entry)
+  const config = loadConfig({ ...process.env, VALIDATION_LEVEL: 'strict' });
+  const appValidate = buildValidator(config, buildProfileValidator(config));
+  out.appValidationOptions = config.validation;
+  const roots = resources.map((_, i) => `Bundle.entry[${i}].resource`);
+  const index = new Map(resources.map((r, i) => [r, i]));
+  const appStrict = (r: unknown): unknown => appValidate(r as Resource, roots[index.get(r)!]!, undefined);
+  const pipeline = JSON.stringify(require.resolve('../src/fhir/validation/pipeline'));
+  const configModule = JSON.stringify(require.resolve('../src/config'));
+  // construction in a fresh process: module load + build (user rules, model, options); ready = + the first
+  // validation, which loads the generated schema module (and the fhirpath package if an invariant needs it)
+  const built = fresh(
+    `const t0 = process.hrtime.bigint();
+    const { buildProfileValidator, buildValidator } = require(${pipeline});
+    const { loadConfig } = require(${configModule});
+    const config = loadConfig(process.env);
+    const validate = buildValidator(config, buildProfileValidator(config));
+    const t1 = process.hrtime.bigint();
+    validate(RESOURCE, 'Bundle.entry[0].resource');
+    const t2 = process.hrtime.bigint();
+    process.stdout.write(JSON.stringify({ constructionMs: Number(t1 - t0) / 1e6, readyMs: Number(t2 - t0) / 1e6 }));`,
+    resources[0],
+  );
+  out.appStrictConstructionMs = built.constructionMs;
+  out.appStrictReadyMs = built.readyMs;
+  out.appStrictPerSec = await rate(resources, appStrict);
+  out.appStrictRejected = await rejected(resources, (r) => !(appStrict(r) as { severity: string }[]).some(isError));
+
+  // --- the ajv standalone schema code alone (what the strict path runs after the profile validator)
+  const schemaModule = JSON.stringify(require.resolve('../src/fhir/validation/schema'));
+  const standalone = fresh(
+    `const t0 = process.hrtime.bigint();
+    const { validateSchema } = require(${schemaModule});
+    validateSchema(RESOURCE);
+    process.stdout.write(JSON.stringify({ readyMs: Number(process.hrtime.bigint() - t0) / 1e6 }));`,
+    resources[0],
+  );
+  out.ajvStandaloneLoadAndFirstMs = standalone.readyMs;
+  out.ajvStandalonePerSec = await rate(resources, (r) => validateSchema(r));
+  out.ajvStandaloneRejected = await rejected(resources, (r) => validateSchema(r).length === 0);
 
   // --- ajv + official R4 JSON schema, compiled at run time
   t = now();

@@ -11,7 +11,6 @@ import type { DuckDbParquetCodec } from './adapters/local/parquet-writer';
 import type { Etl } from './core/etl';
 import type { LoadedView } from './fhir/views';
 import fs from 'node:fs';
-import type { OperationOutcomeIssue, Resource } from 'fhir/r4';
 import { loadConfig, type Config } from './config';
 import { Ingestor, type ResourceValidator } from './core/ingest';
 import type { AuditLog, EventBus, IdentityVault, KeyService, ObjectStore, VersionIndex } from './core/ports';
@@ -20,13 +19,8 @@ import { authConfigFromEnv } from './handlers/authorizer';
 import { systemClock } from './core/ports';
 import { createS3Client, S3ObjectStore } from './adapters/aws/s3-object-store';
 import { createSnsClient, SnsEventBus } from './adapters/aws/sns-event-bus';
-import { validateSchema } from './fhir/validation/schema';
-import { createProfileValidator, loadUserRules, type ProfileValidator, type ValidationLevel } from './fhir/validation/profile';
-
-import { ClientError, badRequest } from './fhir/outcomes';
+import { buildProfileValidator, buildValidator } from './fhir/validation/pipeline';
 import { projectFile } from './paths';
-import { readModel } from './fhir/validation/model';
-import { nhsNumberIssues } from './fhir/nhs-number-check';
 import { createPseudonymiser, loadPolicyFile } from './fhir/pseudo';
 import { PseudonymiseTransform, VersionIndexPatientResolver } from './core/pseudonymise';
 import { TriageArea, type Sealer } from './core/triage';
@@ -53,38 +47,9 @@ export interface App {
 
 let app: App | undefined;
 
-const LEVELS: readonly string[] = ['strict', 'structure-only', 'minimal'];
-
-/**
- * Validation as configured, by level (like AWS HealthLake's):
- * - `strict`: the validator generated from the R4 StructureDefinitions (cardinality, types, formats, required
- *   bindings, invariants) plus the deployment's user rules, then the official R4 JSON schema (ajv standalone code);
- * - `structure-only`: the same without bindings, invariants and user rules;
- * - `minimal`: a known resourceType and JSON structure only.
- * The profile validator runs first because it reports every issue (the schema stops at the first).
- */
-export function buildValidator(config: Config, profile: ProfileValidator): ResourceValidator {
-  return (resource: Resource, root: string, level?: string): OperationOutcomeIssue[] => {
-    if (level !== undefined && !LEVELS.includes(level)) {
-      throw new ClientError(badRequest(`X-Validation-Level must be one of ${LEVELS.join(', ')}`));
-    }
-    const lvl = (level ?? config.validationLevel) as ValidationLevel;
-    const issues = profile.validate(resource, lvl, root);
-    if (lvl === 'minimal' || issues.some((i) => i.severity === 'error' || i.severity === 'fatal')) return issues;
-    const schema = validateSchema(resource, root);
-    if (schema.length > 0) return [...schema, ...issues];
-    const nhs = nhsNumberIssues(resource, root);
-    return nhs.length > 0 ? [...nhs, ...issues] : issues;
-  };
-}
-
-/** The profile validator with the deployment's user rules (validated at start-up: a bad rules file stops the start). */
-export function buildProfileValidator(config: Config): ProfileValidator {
-  const model = readModel();
-  const rulesFile = config.rulesFile ?? projectFile('rules/rules.yaml');
-  const userRules = loadUserRules(rulesFile, new Set(model.resourceTypes));
-  return createProfileValidator({ model, userRules });
-}
+// The validation pipeline (profile validator + user rules + options, then the ajv standalone JSON schema, then the
+// NHS number check) lives in src/fhir/validation/pipeline.ts, so the benchmark and conformance test run the same code.
+export { buildValidator, buildProfileValidator };
 
 /* eslint-disable @typescript-eslint/no-require-imports -- adapters are loaded on demand (see getApp) */
 const load = {

