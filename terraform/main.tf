@@ -37,6 +37,8 @@ module "tributary" {
   reidentify_operator_principal_arns = var.reidentify_operator_principal_arns
   permissions_boundary_arn           = var.permissions_boundary_arn
 
+  manage_api_gateway_account = var.manage_api_gateway_account
+
   private_api               = var.private_api
   vpc_id                    = var.vpc_id
   subnet_ids                = var.subnet_ids

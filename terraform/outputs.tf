@@ -172,3 +172,8 @@ output "ssm_prefix" {
   description = "SSM path prefix serverless.yml reads from."
   value       = module.tributary.ssm_prefix
 }
+
+output "api_access_log_group" {
+  description = "CloudWatch log group of the REST API's access logs."
+  value       = module.tributary.api_access_log_group
+}

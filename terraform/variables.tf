@@ -37,7 +37,7 @@ variable "oidc_audience" {
 }
 
 variable "log_retention_days" {
-  description = "CloudWatch Logs retention for function log groups."
+  description = "CloudWatch Logs retention for function log groups and the API access log group."
   type        = number
   default     = 365
 }
@@ -121,9 +121,15 @@ variable "reidentify_operator_principal_arns" {
 }
 
 variable "permissions_boundary_arn" {
-  description = "Optional permissions boundary for the function roles."
+  description = "Optional permissions boundary for the function roles and the API Gateway CloudWatch role."
   type        = string
   default     = null
+}
+
+variable "manage_api_gateway_account" {
+  description = "Set the account-level API Gateway CloudWatch Logs role (aws_api_gateway_account) to a Terraform role that can write Tributary's access logs. One environment per account and region only; false where another environment or the landing zone sets it."
+  type        = bool
+  default     = true
 }
 
 variable "private_api" {

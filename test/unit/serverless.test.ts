@@ -147,6 +147,69 @@ function functionFindings(sls: Obj, aws: Obj, local: Obj, tf: Tf): string[] {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// API Gateway access logs
+// ---------------------------------------------------------------------------------------------------------
+
+/** The only variables the access-log format may use: ids and metadata of the request, never its content. */
+const ACCESS_LOG_VARIABLES = [
+  '$context.requestId',
+  '$context.extendedRequestId',
+  '$context.requestTime',
+  '$context.httpMethod',
+  '$context.resourcePath',
+  '$context.status',
+  '$context.responseLength',
+  '$context.identity.sourceIp',
+  '$context.error.responseType',
+  '$context.authorizer.error',
+  '$context.integrationLatency',
+];
+
+/** Variables that would put bodies, headers, query strings, paths with ids or token claims into the logs. */
+const FORBIDDEN_IN_ACCESS_LOG = [
+  /^\$input\b/, // request body and parameters ($input.body, $input.json(), $input.params())
+  /^\$request\./, // $request.body / header / querystring / path
+  /^\$method\.request\./, // $method.request.header.Authorization, querystring, path
+  /^\$context\.(requestOverride|responseOverride)\./,
+  /^\$context\.path$/, // the actual path, with the resource ids (resourcePath is the route template)
+  /^\$context\.authorizer\.(?!error$)/, // claims and context the authorizer returns
+  /^\$context\.identity\.(?!sourceIp$)/, // user, caller, userArn, cognito ids, clientCert, userAgent...
+  /^\$util\b/,
+  /^\$stageVariables\b/,
+];
+
+/**
+ * provider.logs.restApi: access logs on (the refusals API Gateway makes before any function runs are recorded),
+ * execution logs and their full request/response data off, the account-level CloudWatch role left to Terraform,
+ * and a JSON format holding requestId and status and nothing but ACCESS_LOG_VARIABLES.
+ */
+function accessLogFindings(restApi: Json): string[] {
+  if (!isObj(restApi)) return [`provider.logs.restApi is ${JSON.stringify(restApi)}, not an object`];
+  const findings: string[] = [];
+  if (restApi.accessLogging !== true) findings.push('accessLogging is not true');
+  // Serverless v3 defaults both to true: execution logs at INFO with full request/response data.
+  if (restApi.executionLogging !== false) findings.push('executionLogging is not false (execution logs can contain payloads)');
+  if (restApi.fullExecutionData !== false) findings.push('fullExecutionData is not false (execution logs would hold full requests and responses)');
+  if (restApi.roleManagedExternally !== true) findings.push('roleManagedExternally is not true (Serverless would set the account-level CloudWatch role)');
+  if (restApi.role !== undefined) findings.push('role is set (the account-level CloudWatch role belongs to Terraform)');
+  const format = restApi.format;
+  if (typeof format !== 'string') return [...findings, 'no format (Serverless\'s default logs caller and user)'];
+  try {
+    JSON.parse(format);
+  } catch {
+    findings.push('format is not JSON');
+  }
+  if (format.includes('\n')) findings.push('format spans several lines (one line per request)');
+  const used = [...format.matchAll(/\$[A-Za-z][\w.]*/g)].map((m) => m[0].replace(/\.$/, ''));
+  for (const v of ['$context.requestId', '$context.status']) if (!used.includes(v)) findings.push(`format has no ${v}`);
+  for (const v of used) {
+    if (FORBIDDEN_IN_ACCESS_LOG.some((re) => re.test(v))) findings.push(`format logs ${v} (bodies, headers, query strings, ids or claims)`);
+    else if (!ACCESS_LOG_VARIABLES.includes(v)) findings.push(`format logs ${v}, which is not an allowed id or metadata variable`);
+  }
+  return findings;
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // A resolver for the Serverless variables used by the endpoint settings
 // ---------------------------------------------------------------------------------------------------------
 
@@ -398,5 +461,85 @@ describe('endpoint type and the optional private API', () => {
     const t = clone(sls);
     t.provider.endpointType = 'REGIONAL';
     expect(endpointFor(t, awsCfg, privateApi).endpointType).toBe('REGIONAL'); // private_api = true, yet public
+  });
+});
+
+describe('API Gateway access logs: ids and metadata of every request, even those refused before any function', () => {
+  const restApi = sls.provider.logs?.restApi;
+
+  test('access logs on, execution logs off, the CloudWatch role from Terraform, a JSON format of ids and metadata only', () => {
+    expect(accessLogFindings(restApi)).toEqual([]);
+    expect(restApi.accessLogging).toBe(true);
+    expect(restApi.executionLogging).toBe(false);
+    const entry = JSON.parse(restApi.format);
+    expect(entry.requestId).toBe('$context.requestId');
+    expect(entry.status).toBe('$context.status');
+    expect(Object.values(entry).sort()).toEqual([...ACCESS_LOG_VARIABLES].sort());
+  });
+
+  test('the checker flags body, header, query string, path and claim variables, and logging settings left on', () => {
+    const bad = {
+      ...restApi,
+      executionLogging: true,
+      fullExecutionData: undefined,
+      roleManagedExternally: false,
+      format: JSON.stringify({
+        requestId: '$context.requestId',
+        body: '$input.body',
+        params: '$input.params()',
+        override: '$context.requestOverride.header.x',
+        auth: '$method.request.header.Authorization',
+        query: '$method.request.querystring.patient',
+        raw: '$request.body',
+        path: '$context.path',
+        claim: '$context.authorizer.claims.sub',
+        agent: '$context.identity.userAgent',
+        domain: '$context.domainName',
+      }),
+    };
+    expect(accessLogFindings(bad)).toEqual([
+      'executionLogging is not false (execution logs can contain payloads)',
+      'fullExecutionData is not false (execution logs would hold full requests and responses)',
+      'roleManagedExternally is not true (Serverless would set the account-level CloudWatch role)',
+      'format has no $context.status',
+      'format logs $input.body (bodies, headers, query strings, ids or claims)',
+      'format logs $input.params (bodies, headers, query strings, ids or claims)',
+      'format logs $context.requestOverride.header.x (bodies, headers, query strings, ids or claims)',
+      'format logs $method.request.header.Authorization (bodies, headers, query strings, ids or claims)',
+      'format logs $method.request.querystring.patient (bodies, headers, query strings, ids or claims)',
+      'format logs $request.body (bodies, headers, query strings, ids or claims)',
+      'format logs $context.path (bodies, headers, query strings, ids or claims)',
+      'format logs $context.authorizer.claims.sub (bodies, headers, query strings, ids or claims)',
+      'format logs $context.identity.userAgent (bodies, headers, query strings, ids or claims)',
+      'format logs $context.domainName, which is not an allowed id or metadata variable',
+    ]);
+    expect(accessLogFindings({ ...restApi, accessLogging: false, format: undefined })).toEqual([
+      'accessLogging is not true',
+      "no format (Serverless's default logs caller and user)",
+    ]);
+    expect(accessLogFindings(true)).toEqual(['provider.logs.restApi is true, not an object']);
+  });
+
+  test('Serverless creates no access log group: its ApiGatewayLogGroup is kept out of the stack by a false condition', () => {
+    expect(sls.resources.extensions.ApiGatewayLogGroup).toEqual({ Condition: 'NeverCreate' });
+    const [a, b] = sls.resources.Conditions.NeverCreate['Fn::Equals'];
+    expect(typeof a === 'string' && typeof b === 'string' && a !== b).toBe(true);
+    expect(sls.provider.logRetentionInDays).toBeUndefined();
+  });
+
+  test('the access logs go to the group Terraform creates: Serverless v3 logs to /aws/api-gateway/<service>-<stage>', () => {
+    const lg = tf.resources.aws_cloudwatch_log_group?.api_access;
+    expect(lg).toMatchObject({ retention_in_days: '${var.log_retention_days}', kms_key_id: '${aws_kms_key.logs.arn}' });
+    for (const stage of STAGES) {
+      const name = String(lg.name)
+        .replace('${local.prefix}', String(tf.locals.prefix))
+        .replace('${var.service_name}', String(tf.variables.service_name.default))
+        .replace('${var.environment}', stage);
+      expect(name).toBe(`/aws/api-gateway/${sls.service}-${stage}`);
+    }
+    // The destination Serverless v3 sets on the stage (lib/plugins/aws/package/compile/events/api-gateway/lib/hack/update-stage.js).
+    const updateStage = fs.readFileSync(require.resolve('serverless/lib/plugins/aws/package/compile/events/api-gateway/lib/hack/update-stage.js'), 'utf8');
+    expect(updateStage).toContain('const logGroupName = `/aws/api-gateway/${service}-${stage}`;');
+    expect(tf.resources.aws_api_gateway_account?.this?.cloudwatch_role_arn).toBe('${aws_iam_role.api_gateway_cloudwatch[0].arn}');
   });
 });

@@ -706,6 +706,122 @@ async function checkQueues(cfg: TfConfig): Promise<string[]> {
   return findings;
 }
 
+/**
+ * A concrete ARN or name for one environment: sample values for the account, region and partition, the service
+ * name's default and the environment, and the other locals (string values) expanded.
+ */
+function concrete(cfg: TfConfig, s: string, environment: string): string {
+  const sample: Record<string, string> = {
+    'local.partition': 'aws',
+    'local.region': 'eu-west-2',
+    'local.account_id': '111111111111',
+    'var.service_name': String(cfg.variable.service_name?.default),
+    'var.environment': environment,
+  };
+  let out = s;
+  for (let i = 0; i < 5 && out.includes('${'); i++) {
+    out = out.replace(/\$\{([\w.]+)\}/g, (all, ref: string) => {
+      if (ref in sample) return sample[ref];
+      const local = /^local\.(\w+)$/.exec(ref);
+      const v = local ? cfg.locals[local[1]] : undefined;
+      return typeof v === 'string' ? v : all;
+    });
+  }
+  return out;
+}
+
+/** IAM resource glob match (`*` and `?`, case-sensitive like ARNs). */
+function resourceCovers(pattern: string, arn: string): boolean {
+  return new RegExp(`^${pattern.split('').map((c) => (c === '*' ? '.*' : c === '?' ? '.' : escapeRe(c))).join('')}$`).test(arn);
+}
+
+/**
+ * The REST API's access log group: created by Terraform under the name Serverless v3 hard-codes as the access
+ * log destination (/aws/api-gateway/<service>-<stage>), with retention and the logs KMS key, like the function
+ * log groups; the logs key lets the CloudWatch Logs service use it for this account's log groups.
+ */
+async function checkApiAccessLogGroup(cfg: TfConfig): Promise<string[]> {
+  const addr = 'aws_cloudwatch_log_group.api_access';
+  const lg = cfg.resource.aws_cloudwatch_log_group?.api_access;
+  if (!lg) return [`${addr}: missing`];
+  const findings: string[] = [];
+  const service = String(cfg.variable.service_name?.default);
+  for (const env of ['dev', 'staging', 'prod']) {
+    const name = concrete(cfg, String(lg.name), env);
+    if (name !== `/aws/api-gateway/${service}-${env}`) findings.push(`${addr}: name for ${env} is ${name}, not Serverless's /aws/api-gateway/${service}-${env}`);
+  }
+  if (lg.retention_in_days !== '${var.log_retention_days}') findings.push(`${addr}: retention_in_days is ${String(lg.retention_in_days)}, not var.log_retention_days`);
+  if (referencedNames(lg.kms_key_id, 'aws_kms_key').join() !== 'logs') findings.push(`${addr}: kms_key_id is ${String(lg.kms_key_id)}, not the logs key`);
+  const key = cfg.resource.aws_kms_key?.logs;
+  const { statements, findings: f } = await policyStatements(cfg, key?.policy, 'aws_kms_key.logs.policy');
+  findings.push(...f);
+  const logsService = statements.some(
+    (s) =>
+      statementAllows(s, 'kms:GenerateDataKey') &&
+      statementAllows(s, 'kms:Decrypt') &&
+      s.principals.some((p) => p.type === 'Service' && p.identifiers.some((id) => /^logs\./.test(id))) &&
+      s.conditions.some((c) => c.variable === 'kms:EncryptionContext:aws:logs:arn' && c.values.some((v) => resourceCovers(concrete(cfg, v, 'dev'), `arn:aws:logs:eu-west-2:111111111111:log-group:/aws/api-gateway/${service}-dev`))),
+  );
+  if (!logsService) findings.push('aws_kms_key.logs: the CloudWatch Logs service may not use the key for the access log group');
+  return findings;
+}
+
+/** What the account-level API Gateway CloudWatch role may do: write log streams and events, look up groups. */
+const API_GATEWAY_LOG_ACTIONS = ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams', 'logs:DescribeLogGroups'];
+
+/**
+ * The account-level API Gateway CloudWatch role: aws_api_gateway_account points at aws_iam_role.<role>, which only
+ * apigateway.amazonaws.com may assume, and whose policies are analysable (no managed policy) and grant only
+ * the CloudWatch push rights: API_GATEWAY_LOG_ACTIONS, the writes only into API Gateway access log groups
+ * (never "*", every log group, or the function log groups), enough to write the access log group of every stage.
+ */
+async function checkApiGatewayCloudWatchRole(cfg: TfConfig, role = 'api_gateway_cloudwatch'): Promise<string[]> {
+  const addr = `aws_iam_role.${role}`;
+  const findings: string[] = [];
+  const accounts = Object.entries(cfg.resource.aws_api_gateway_account ?? {});
+  if (accounts.length !== 1) findings.push(`expected 1 aws_api_gateway_account, found ${accounts.length}`);
+  for (const [name, body] of accounts) {
+    if (!anyRefersTo(body.cloudwatch_role_arn, addr)) findings.push(`aws_api_gateway_account.${name}: cloudwatch_role_arn is not ${addr}`);
+  }
+  const body = cfg.resource.aws_iam_role?.[role];
+  if (!body) return [...findings, `${addr}: missing`];
+  const trust = await policyStatements(cfg, body.assume_role_policy, `${addr}.assume_role_policy`);
+  findings.push(...trust.findings);
+  for (const s of trust.statements) {
+    const ids = s.principals.map((p) => `${p.type}:${p.identifiers.join(',')}`);
+    if (s.effect === 'Allow' && (ids.join() !== 'Service:apigateway.amazonaws.com' || s.actions.join() !== 'sts:AssumeRole')) {
+      findings.push(`${s.where}: trust must be sts:AssumeRole by apigateway.amazonaws.com only (got ${s.actions.join(', ')} by ${ids.join(', ') || 'nobody'})`);
+    }
+  }
+  const { statements, findings: f } = await rolePolicyStatements(cfg, role);
+  findings.push(...f);
+  const service = String(cfg.variable.service_name?.default);
+  const writable = (env: string, action: string): boolean =>
+    statements.some((s) => {
+      const group = `arn:aws:logs:eu-west-2:111111111111:log-group:/aws/api-gateway/${service}-${env}`;
+      const target = action === 'logs:PutLogEvents' ? `${group}:log-stream:x` : group;
+      return statementAllows(s, action) && s.resources.some((r) => resourceCovers(concrete(cfg, r, env), target));
+    });
+  for (const s of statements) {
+    if (s.effect !== 'Allow') continue;
+    if (s.notActions.length > 0 || s.notResources.length > 0) findings.push(`${s.where}: NotAction/NotResource`);
+    const extra = s.actions.filter((a) => !API_GATEWAY_LOG_ACTIONS.includes(a));
+    if (extra.length > 0) findings.push(`${s.where}: beyond the CloudWatch push rights: ${extra.join(', ')}`);
+    const writes = s.actions.filter((a) => a !== 'logs:DescribeLogGroups');
+    for (const r of writes.length > 0 ? s.resources : []) {
+      const arn = concrete(cfg, r, 'dev');
+      if (!/:log-group:\/aws\/api-gateway\/[^*]/.test(arn)) findings.push(`${s.where}: ${writes.join(', ')} on ${r}, not only API Gateway access log groups`);
+      if (resourceCovers(arn, 'arn:aws:logs:eu-west-2:111111111111:log-group:/aws/lambda/tributary-dev-ingest')) findings.push(`${s.where}: may write the function log groups (${r})`);
+    }
+  }
+  for (const env of ['dev', 'staging', 'prod']) {
+    for (const action of ['logs:CreateLogStream', 'logs:PutLogEvents']) {
+      if (!writable(env, action)) findings.push(`${addr}: no ${action} on /aws/api-gateway/${service}-${env}`);
+    }
+  }
+  return findings;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Formatting (the canonical `terraform fmt` layout, as implemented by hclwrite's formatter)
 // ---------------------------------------------------------------------------------------------------------
@@ -1255,8 +1371,8 @@ describe('KMS keys', () => {
 });
 
 describe('IAM least privilege', () => {
-  test('one role per function', () => {
-    expect(Object.keys(mod.resource.aws_iam_role).sort()).toEqual(FUNCTIONS.map(roleOf).sort());
+  test('one role per function, and the account-level API Gateway CloudWatch role', () => {
+    expect(Object.keys(mod.resource.aws_iam_role).sort()).toEqual([...FUNCTIONS.map(roleOf), 'api_gateway_cloudwatch'].sort());
   });
 
   test('no policy grants "*", s3:* or kms:* (or any service wildcard), and every policy is analysable', async () => {
@@ -1527,6 +1643,72 @@ describe('messaging, table, catalog, logs', () => {
     expect(lg.retention_in_days).toBe('${var.log_retention_days}');
     expect(lg.kms_key_id).toBe('${aws_kms_key.logs.arn}');
     expect(mod.locals.prefix).toBe('${var.service_name}-${var.environment}');
+  });
+
+  test('the API access log group: the name Serverless logs to, with retention and the logs key', async () => {
+    expect(await checkApiAccessLogGroup(mod)).toEqual([]);
+    const lg = mod.resource.aws_cloudwatch_log_group.api_access;
+    expect(lg.name).toBe('/aws/api-gateway/${local.prefix}');
+    expect(lg.retention_in_days).toBe('${var.log_retention_days}');
+    expect(lg.kms_key_id).toBe('${aws_kms_key.logs.arn}');
+  });
+
+  test('the checker flags an access log group without KMS or retention, or under another name', async () => {
+    const m = clone(mod);
+    delete m.resource.aws_cloudwatch_log_group.api_access.kms_key_id;
+    delete m.resource.aws_cloudwatch_log_group.api_access.retention_in_days;
+    expect(await checkApiAccessLogGroup(m)).toEqual([
+      'aws_cloudwatch_log_group.api_access: retention_in_days is undefined, not var.log_retention_days',
+      'aws_cloudwatch_log_group.api_access: kms_key_id is undefined, not the logs key',
+    ]);
+    const n = clone(mod);
+    n.resource.aws_cloudwatch_log_group.api_access.name = '/aws/apigateway/${local.prefix}-access';
+    n.resource.aws_cloudwatch_log_group.api_access.kms_key_id = '${aws_kms_key.audit.arn}';
+    expect(await checkApiAccessLogGroup(n)).toEqual([
+      ...['dev', 'staging', 'prod'].map((e) => `aws_cloudwatch_log_group.api_access: name for ${e} is /aws/apigateway/tributary-${e}-access, not Serverless's /aws/api-gateway/tributary-${e}`),
+      'aws_cloudwatch_log_group.api_access: kms_key_id is ${aws_kms_key.audit.arn}, not the logs key',
+    ]);
+  });
+
+  test('the account-level API Gateway CloudWatch role: trusted by API Gateway only, CloudWatch push rights only', async () => {
+    expect(await checkApiGatewayCloudWatchRole(mod)).toEqual([]);
+    expect(mod.resource.aws_api_gateway_account.this.cloudwatch_role_arn).toBe('${aws_iam_role.api_gateway_cloudwatch[0].arn}');
+    // Optional, for accounts where another environment or the landing zone already sets the role.
+    for (const r of [mod.resource.aws_api_gateway_account.this, mod.resource.aws_iam_role.api_gateway_cloudwatch, mod.resource.aws_iam_role_policy.api_gateway_cloudwatch]) {
+      expect(r.count).toBe('${var.manage_api_gateway_account ? 1 : 0}');
+    }
+    expect(mod.variable.manage_api_gateway_account.default).toBe(true);
+    const { statements } = await rolePolicyStatements(mod, 'api_gateway_cloudwatch');
+    expect([...new Set(statements.flatMap((s) => s.actions))].sort()).toEqual([...API_GATEWAY_LOG_ACTIONS].sort());
+  });
+
+  test('the checker flags the managed policy, wider actions or resources, and another trusted principal', async () => {
+    const m = clone(mod);
+    m.resource.aws_iam_role_policy_attachment = {
+      api_gateway_cloudwatch: { role: '${aws_iam_role.api_gateway_cloudwatch[0].name}', policy_arn: 'arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs' },
+    };
+    const doc = m.data.aws_iam_policy_document.api_gateway_cloudwatch;
+    doc.statement = [
+      ...blocks(doc, 'statement'),
+      { sid: 'Wider', actions: ['logs:CreateLogGroup', 'logs:GetLogEvents'], resources: ['arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/api-gateway/x'] },
+      { sid: 'Anywhere', actions: ['logs:PutLogEvents'], resources: ['arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*'] },
+    ];
+    const trust = blocks(m.data.aws_iam_policy_document.api_gateway_assume, 'statement')[0];
+    blocks(trust, 'principals')[0].identifiers = ['apigateway.amazonaws.com', 'lambda.amazonaws.com'];
+    expect(await checkApiGatewayCloudWatchRole(m)).toEqual([
+      'data.aws_iam_policy_document.api_gateway_assume[ApiGatewayAssumesRole]: trust must be sts:AssumeRole by apigateway.amazonaws.com only (got sts:AssumeRole by Service:apigateway.amazonaws.com,lambda.amazonaws.com)',
+      'aws_iam_role_policy_attachment.api_gateway_cloudwatch: managed policy arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs cannot be checked',
+      'data.aws_iam_policy_document.api_gateway_cloudwatch[Wider]: beyond the CloudWatch push rights: logs:CreateLogGroup, logs:GetLogEvents',
+      'data.aws_iam_policy_document.api_gateway_cloudwatch[Anywhere]: logs:PutLogEvents on arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*, not only API Gateway access log groups',
+      'data.aws_iam_policy_document.api_gateway_cloudwatch[Anywhere]: may write the function log groups (arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*)',
+    ]);
+    const n = clone(mod);
+    delete n.resource.aws_api_gateway_account;
+    blocks(n.data.aws_iam_policy_document.api_gateway_cloudwatch, 'statement')[0].resources = ['arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/api-gateway/other-*'];
+    expect(await checkApiGatewayCloudWatchRole(n)).toEqual([
+      'expected 1 aws_api_gateway_account, found 0',
+      ...['dev', 'staging', 'prod'].flatMap((e) => ['logs:CreateLogStream', 'logs:PutLogEvents'].map((a) => `aws_iam_role.api_gateway_cloudwatch: no ${a} on /aws/api-gateway/tributary-${e}`)),
+    ]);
   });
 
   test('the private API endpoint exists only when private_api is true', () => {

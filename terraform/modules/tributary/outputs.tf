@@ -163,6 +163,16 @@ output "log_group_names" {
   value       = { for name, group in aws_cloudwatch_log_group.function : name => group.name }
 }
 
+output "api_access_log_group" {
+  description = "CloudWatch log group of the REST API's access logs (/aws/api-gateway/<service>-<stage>)."
+  value       = aws_cloudwatch_log_group.api_access.name
+}
+
+output "api_gateway_cloudwatch_role_arn" {
+  description = "Account-level API Gateway CloudWatch Logs role (null unless manage_api_gateway_account)."
+  value       = one(aws_iam_role.api_gateway_cloudwatch[*].arn)
+}
+
 output "ssm_parameter_names" {
   description = "SSM parameter name per configuration value."
   value       = merge({ for name, parameter in aws_ssm_parameter.config : name => parameter.name }, { for parameter in aws_ssm_parameter.api_vpc_endpoint_ids : "api_vpc_endpoint_ids" => parameter.name })

@@ -35,7 +35,7 @@ variable "oidc_audience" {
 }
 
 variable "log_retention_days" {
-  description = "CloudWatch Logs retention for every function log group."
+  description = "CloudWatch Logs retention for every function log group and the API access log group."
   type        = number
   default     = 365
 }
@@ -123,7 +123,7 @@ variable "reidentify_operator_principal_arns" {
 }
 
 variable "permissions_boundary_arn" {
-  description = "Optional permissions boundary attached to every function role."
+  description = "Optional permissions boundary attached to every function role and the API Gateway CloudWatch role."
   type        = string
   default     = null
 }
@@ -136,6 +136,12 @@ variable "force_destroy" {
 
 variable "dynamodb_deletion_protection" {
   description = "Deletion protection on the versions table."
+  type        = bool
+  default     = true
+}
+
+variable "manage_api_gateway_account" {
+  description = "Set the account-level API Gateway CloudWatch Logs role (aws_api_gateway_account) to a Terraform role that can write Tributary's access logs. One environment per account and region only; false where another environment or the landing zone sets it."
   type        = bool
   default     = true
 }
