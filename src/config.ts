@@ -36,6 +36,12 @@ export interface Config {
   rulesFile?: string;
   /** Pseudonymisation policy file (default: policy/pseudonymisation.yaml shipped with the code). */
   policyFile?: string;
+  /**
+   * `LOCAL_ETL`: `on` (default) runs the ETL on every local SNS delivery; `deferred` acknowledges them without
+   * work, for bulk loads on a small machine (build the marts afterwards with `npm run etl-replay`). Only the
+   * local SNS path reads it: in AWS the ETL is driven by SQS, which this setting never touches.
+   */
+  localEtl: 'on' | 'deferred';
 }
 
 /**
@@ -113,5 +119,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     glueDatabase: env.GLUE_DATABASE ?? 'tributary',
     rulesFile: env.RULES_FILE ? path.resolve(env.RULES_FILE) : undefined,
     policyFile: env.POLICY_FILE ? path.resolve(env.POLICY_FILE) : undefined,
+    localEtl: choice(env, 'LOCAL_ETL', ['on', 'deferred'] as const),
   };
 }

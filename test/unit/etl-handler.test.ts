@@ -31,6 +31,22 @@ test('SQS: raw IngestEvents and SNS envelopes; only the failed messages are repo
   expect([...h.inner.objects.keys()].filter((k) => k.startsWith('marts/observation/'))).toHaveLength(2);
 });
 
+test('LOCAL_ETL=deferred: the local SNS path acknowledges without work; SQS (AWS) still processes', async () => {
+  const [e1] = await commit(h.lake, [obs('o1')], { requestId: 'r1' });
+  const sns = { Records: [{ EventSource: 'aws:sns', Sns: { MessageId: 'n1', Message: JSON.stringify(e1) } }] };
+  const marts = () => [...h.inner.objects.keys()].filter((k) => k.startsWith('marts/observation/'));
+  process.env.LOCAL_ETL = 'deferred';
+  try {
+    expect(await handler(sns)).toEqual({ events: 0, ignored: 1, files: 0, rows: 0, results: [] });
+    expect(marts()).toHaveLength(0);
+    expect(await handler(sqs([e1]))).toEqual({ batchItemFailures: [] });
+    expect(marts()).toHaveLength(1);
+  } finally {
+    delete process.env.LOCAL_ETL;
+  }
+  expect(await handler(sns)).toMatchObject({ events: 1 });
+});
+
 test('SNS (local path): processes the message; throws when it fails', async () => {
   const [e1] = await commit(h.lake, [obs('o1')], { requestId: 'r1' });
   const sns = (m: unknown) => ({ Records: [{ EventSource: 'aws:sns', Sns: { MessageId: 'n1', Message: JSON.stringify(m) } }] });
