@@ -8,11 +8,11 @@
  * - and the component benchmarks (validation, pseudonymisation, views/ETL) where present.
  * Prints one JSON line (and a readable table on stderr).
  */
-import { execFileSync, fork, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startStack } from '../scripts/start';
+import { startS3Server, startStack } from '../scripts/start';
 import { mintToken } from '../src/adapters/local/issuer';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -119,14 +119,7 @@ function jsonRoundTrip(resources: string[]): number {
 export async function ceilings(port: number, bodies: string[], bundles: string[], resources: number) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-floor-'));
   const s3Port = port + 50;
-  const s3 = fork(path.join(ROOT, 'dist/scripts/s3-server.js'), [String(s3Port), dir, 'tributary-lake'], {
-    execArgv: ['--openssl-legacy-provider'],
-    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    s3.once('message', () => resolve());
-    s3.once('exit', (code) => reject(new Error(`s3 server exited with code ${code}`)));
-  });
+  const s3 = await startS3Server(s3Port, dir, ['tributary-lake'], 'ignore');
   const child = spawn(
     process.execPath,
     [path.join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'offline', 'start', '--config', 'serverless.bench.yml', '--httpPort', String(port), '--lambdaPort', String(port + 2), '--websocketPort', String(port + 1)],

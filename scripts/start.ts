@@ -56,17 +56,26 @@ async function waitFor(url: string, ms: number, child: ChildProcess): Promise<vo
   throw new Error(`timed out waiting for ${url}`);
 }
 
-/** Starts s3rver and serverless-offline (with the local SNS endpoint); resolves when the API answers. */
-export async function startStack(o: StackOptions): Promise<Stack> {
-  fs.mkdirSync(path.join(o.dataDir, 's3'), { recursive: true });
-  const s3 = fork(path.join(__dirname, 's3-server.js'), [String(o.s3Port), path.join(o.dataDir, 's3'), ...BUCKETS], {
+/**
+ * Starts the local S3-protocol server (s3rver, `scripts/s3-server.ts`) as its own process on `port`, storing under
+ * `dir`, with `buckets` created; resolves once it listens.
+ */
+export async function startS3Server(port: number, dir: string, buckets: readonly string[], stdio: 'inherit' | 'ignore' = 'inherit'): Promise<ChildProcess> {
+  fs.mkdirSync(dir, { recursive: true });
+  const s3 = fork(path.join(__dirname, 's3-server.js'), [String(port), dir, ...buckets], {
     execArgv: ['--openssl-legacy-provider'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', stdio, stdio, 'ipc'],
   });
   await new Promise<void>((resolve, reject) => {
     s3.once('message', () => resolve());
     s3.once('exit', (code) => reject(new Error(`s3 server exited with code ${code}`)));
   });
+  return s3;
+}
+
+/** Starts s3rver and serverless-offline (with the local SNS endpoint); resolves when the API answers. */
+export async function startStack(o: StackOptions): Promise<Stack> {
+  const s3 = await startS3Server(o.s3Port, path.join(o.dataDir, 's3'), BUCKETS);
   const issuer = await startLocalIssuer({ dataDir: o.dataDir, port: o.issuerPort ?? 3099 });
   const s3Endpoint = `http://127.0.0.1:${o.s3Port}`;
   const snsEndpoint = `http://127.0.0.1:${o.snsPort}`;

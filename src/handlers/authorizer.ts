@@ -131,15 +131,22 @@ export function createAuthorizerHandler(
   };
 }
 
-/** The audit log of the `aws` runtime (S3 with object lock, bucket `AUDIT_BUCKET`); undefined when it is not set. */
+/**
+ * The audit log of the `aws` runtime (S3 with object lock, bucket `AUDIT_BUCKET`); undefined when it is not set.
+ * The S3 client and audit store are built on the first refusal, so accepted tokens never pay for them at start-up.
+ */
 export function auditLogFromEnv(env: Record<string, string | undefined> = process.env): AuditLog | undefined {
-  if (!env.AUDIT_BUCKET) return undefined;
-  // loaded only here, so the verifier's cold start does not pay for the S3 client when auditing is off
-  /* eslint-disable @typescript-eslint/no-require-imports */
-  const { S3AuditLog } = require('../adapters/aws/s3-audit-log') as typeof import('../adapters/aws/s3-audit-log');
-  const { createS3Client } = require('../adapters/aws/s3-object-store') as typeof import('../adapters/aws/s3-object-store');
-  /* eslint-enable @typescript-eslint/no-require-imports */
-  return new S3AuditLog({ client: createS3Client({ region: env.AWS_REGION, endpoint: env.S3_ENDPOINT }), bucket: env.AUDIT_BUCKET });
+  const bucket = env.AUDIT_BUCKET;
+  if (!bucket) return undefined;
+  let log: AuditLog | undefined;
+  const build = (): AuditLog => {
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    const { S3AuditLog } = require('../adapters/aws/s3-audit-log') as typeof import('../adapters/aws/s3-audit-log');
+    const { createS3Client } = require('../adapters/aws/s3-object-store') as typeof import('../adapters/aws/s3-object-store');
+    /* eslint-enable @typescript-eslint/no-require-imports */
+    return new S3AuditLog({ client: createS3Client({ region: env.AWS_REGION, endpoint: env.S3_ENDPOINT }), bucket });
+  };
+  return { append: (entry) => (log ??= build()).append(entry) };
 }
 
 let cached: ((event: APIGatewayRequestAuthorizerEvent) => Promise<APIGatewayAuthorizerResult>) | undefined;

@@ -9,6 +9,7 @@ import {
   authConfigFromEnv,
   authorizationHeaderOf,
   createAuthorizerHandler,
+  auditLogFromEnv,
   interactionOfRequest,
   stageWildcardArn,
 } from '../../src/handlers/authorizer';
@@ -169,5 +170,10 @@ describe('REQUEST authorizer: audit of refused tokens', () => {
     ['GET', '/fhir/Observation', 'refused'],
   ])('%s %s is audited as %s', (method, path, interaction) => {
     expect(interactionOfRequest(method, path)).toBe(interaction);
+  });
+
+  it('audits to the S3 audit bucket only when AUDIT_BUCKET is set', () => {
+    expect(auditLogFromEnv({})).toBeUndefined();
+    expect(typeof auditLogFromEnv({ AUDIT_BUCKET: 'tributary-audit' })?.append).toBe('function');
   });
 });
