@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { S3ObjectStore, createS3Client } from '../src/adapters/aws/s3-object-store';
-import { mapLimit } from '../src/core/concurrency';
+import { mapLimit } from '../src/lib/concurrency';
 
 type Result = { statusCode: number; headers: Record<string, string>; body: string };
 type Event = { body: string | null; pathParameters?: Record<string, string> | null };

@@ -23,7 +23,7 @@
  * Pure orchestration over ports: no AWS SDK, no environment, no file system.
  */
 import { createHash } from 'node:crypto';
-import { mapLimit } from './concurrency';
+import { mapLimit } from '../lib/concurrency';
 import type { Clock, IngestEvent, ObjectStore } from './ports';
 import {
   COMPACTION_PREFIX,

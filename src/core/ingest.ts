@@ -10,23 +10,10 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, FhirResource, OperationOutcome, OperationOutcomeIssue, Resource } from 'fhir/r4';
-import {
-  ClientError,
-  ValidationError,
-  badRequest,
-  conflict,
-  created,
-  forbidden,
-  getStatus,
-  methodNotAllowed,
-  notFound,
-  outcomeWithIssues,
-  preconditionFailed,
-  updated,
-  type FhirResponse,
-} from '../fhir/outcomes';
+import { badRequest, conflict, created, forbidden, getStatus, methodNotAllowed, notFound, outcomeWithIssues, preconditionFailed, updated, type FhirResponse } from '../fhir/outcomes';
+import { ClientError, ValidationError } from '../fhir/errors';
 import { etag, parseETag, parseRequestUrl, rewriteReferences } from '../fhir/bundle';
-import { mapLimit } from './concurrency';
+import { mapLimit } from '../lib/concurrency';
 import { VersionConflict, type Clock, type EventBus, type IdentityVault, type IngestEvent, type ObjectStore, type VersionIndex } from './ports';
 
 /** Who is calling: from the verified token (or configuration when authentication is off). */

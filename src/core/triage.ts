@@ -19,7 +19,8 @@
 import type { OperationOutcome } from 'fhir/r4';
 import type { EventBus, ObjectStore } from './ports';
 import type { Ingestor, Principal, WriteRequest } from './ingest';
-import { OperationOutcomeError, getStatus } from '../fhir/outcomes';
+import { getStatus } from '../fhir/outcomes';
+import { OperationOutcomeError } from '../fhir/errors';
 
 /** Encrypts and decrypts small documents with an encryption context (AWS Encryption SDK in practice). */
 export interface Sealer {

@@ -117,45 +117,6 @@ export function isOk(o: OperationOutcome): boolean {
   return s >= 200 && s < 300;
 }
 
-/**
- * An error that carries its OperationOutcome (Powertools / Medplum style: `name` and `cause`).
- * Anything thrown that is not one of these is a server fault and becomes a 500 with no detail leaked.
- */
-export class OperationOutcomeError extends Error {
-  override readonly name: string = 'OperationOutcomeError';
-  constructor(
-    readonly outcome: OperationOutcome,
-    options?: { cause?: unknown },
-  ) {
-    super(outcome.issue?.[0]?.diagnostics ?? 'OperationOutcomeError', options);
-  }
-  /** HTTP status of the carried outcome. */
-  get status(): number {
-    return getStatus(this.outcome);
-  }
-}
-
-/** A client sent something we refuse (4xx). */
-export class ClientError extends OperationOutcomeError {
-  override readonly name: string = 'ClientError';
-}
-
-/** Validation failed: the outcome lists every issue with its FHIRPath expression. */
-export class ValidationError extends ClientError {
-  override readonly name: string = 'ValidationError';
-}
-
-/** Authentication or authorisation refused (401/403). */
-export class AuthError extends ClientError {
-  override readonly name: string = 'AuthError';
-}
-
-/** Turns anything thrown into an outcome; unknown errors are 500 with no internal detail. */
-export function normalizeError(err: unknown): OperationOutcome {
-  if (err instanceof OperationOutcomeError) return err.outcome;
-  return serverError();
-}
-
 /** Prefixes every issue expression, e.g. to place a resource's issues under `Bundle.entry[3].resource`. */
 export function prefixExpressions(o: OperationOutcome, prefix: string, rootType?: string): OperationOutcome {
   return {

@@ -11,7 +11,8 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { getApp } from '../bootstrap';
 import { capabilityStatement } from '../fhir/capability';
-import { ClientError, ValidationError, allOk, forbidden, methodNotAllowed, notFound, type FhirResponse } from '../fhir/outcomes';
+import { allOk, forbidden, methodNotAllowed, notFound, type FhirResponse } from '../fhir/outcomes';
+import { ClientError, ValidationError } from '../fhir/errors';
 import { isResourceType, schemaResourceTypes } from '../fhir/validation/schema';
 import { canValidate, canWrite } from '../fhir/auth/scopes';
 import { principalFromAuthorizerContext, wwwAuthenticateFor, type Principal as AuthPrincipal } from '../core/auth';

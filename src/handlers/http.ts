@@ -5,15 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { Bundle, OperationOutcome, Resource } from 'fhir/r4';
-import {
-  ClientError,
-  badRequest,
-  getStatus,
-  normalizeError,
-  tooLarge,
-  unsupportedMediaType,
-  type FhirResponse,
-} from '../fhir/outcomes';
+import { badRequest, getStatus, tooLarge, unsupportedMediaType, type FhirResponse } from '../fhir/outcomes';
+import { ClientError, normalizeError } from '../fhir/errors';
 import { etag } from '../fhir/bundle';
 import type { PreferReturn } from '../core/ingest';
 

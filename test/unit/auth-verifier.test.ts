@@ -15,7 +15,8 @@ import {
   wwwAuthenticateFor,
   type TokenVerifierOptions,
 } from '../../src/core/auth/verifier';
-import { AuthError, getStatus, normalizeError } from '../../src/fhir/outcomes';
+import { getStatus } from '../../src/fhir/outcomes';
+import { AuthError, normalizeError } from '../../src/fhir/errors';
 import { canWrite } from '../../src/fhir/auth/scopes';
 
 const ISSUER = 'https://issuer.test';

@@ -11,7 +11,7 @@ import { createHmac } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { KeyService } from '../../src/core/ports';
-import { ClientError } from '../../src/fhir/outcomes';
+import { ClientError } from '../../src/fhir/errors';
 import {
   collectIdentifiers,
   createPseudonymiser,

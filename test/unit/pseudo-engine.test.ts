@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Bundle, Resource } from 'fhir/r4';
 import type { KeyService } from '../../src/core/ports';
-import { ClientError, getStatus } from '../../src/fhir/outcomes';
+import { getStatus } from '../../src/fhir/outcomes';
+import { ClientError } from '../../src/fhir/errors';
 import {
   createPseudonymiser,
   generalizeDate,

@@ -7,7 +7,8 @@ import {
   parseScopes,
   requireScope,
 } from '../../src/fhir/auth/scopes';
-import { AuthError, getStatus } from '../../src/fhir/outcomes';
+import { getStatus } from '../../src/fhir/outcomes';
+import { AuthError } from '../../src/fhir/errors';
 
 describe('parseScopes', () => {
   it('parses v1 and v2 system scopes and maps v1 permissions onto letters', () => {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Ingestor } from '../../src/core/ingest';
 import { TriageArea } from '../../src/core/triage';
-import { ValidationError } from '../../src/fhir/outcomes';
+import { ValidationError } from '../../src/fhir/errors';
 import { MemoryObjectStore } from '../../src/adapters/local/memory-object-store';
 import { FileVersionIndex } from '../../src/adapters/local/file-version-index';
 import { localTriageSealer } from '../../src/adapters/local/envelope-sealer';

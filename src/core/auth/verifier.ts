@@ -13,7 +13,8 @@
  * No `process.env` here: configuration is passed in by the bootstrap or the authorizer handler.
  */
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { AuthError, OperationOutcomeError, outcome, unauthorized } from '../../fhir/outcomes';
+import { outcome, unauthorized } from '../../fhir/outcomes';
+import { AuthError, OperationOutcomeError } from '../../fhir/errors';
 import { parseScopes } from '../../fhir/auth/scopes';
 import { SOURCE_PATTERN, type Principal } from './principal';
 

@@ -24,7 +24,8 @@
  *   (`c`, `u` or `r`; v1 `write`, `read` or `*`). A client with only `d` or `s` cannot validate.
  * - Malformed scopes (bad permission order, unknown context, empty type) are ignored, never partially honoured.
  */
-import { AuthError, forbidden } from '../outcomes';
+import { forbidden } from '../outcomes';
+import { AuthError } from '../errors';
 
 /** One SMART permission letter (v2 form; v1 scopes are mapped onto these). */
 export type ScopePermission = 'c' | 'r' | 'u' | 'd' | 's';

@@ -11,11 +11,12 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import type { Bundle, Resource } from 'fhir/r4';
 import type { KeyService } from '../../core/ports';
-import { ClientError, outcome } from '../outcomes';
+import { outcome } from '../outcomes';
+import { ClientError } from '../errors';
 import { Cat, CompiledPolicy, Special, type Choice, type ElemPlan, type NodePlan } from './compile';
 import { generalizeDate, generalizePostalCode } from './generalize';
 import { PERSON_TYPES, personValues, referencedPersonNames } from './leaks';
-import { mapLimit } from '../../core/concurrency';
+import { mapLimit } from '../../lib/concurrency';
 import { buildMatcher, type IdentifierValue, type ValueMatcher } from './matcher';
 import { NHS_NUMBER_SYSTEM, isValidNhsNumber, normaliseNhsNumber } from './nhs-number';
 import type { Policy, PolicyParameters } from './policy';

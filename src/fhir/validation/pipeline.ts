@@ -8,7 +8,8 @@
 import type { OperationOutcomeIssue, Resource } from 'fhir/r4';
 import type { Config, ValidationOptionsConfig } from '../../config';
 import type { ResourceValidator } from '../../core/ingest';
-import { ClientError, badRequest } from '../outcomes';
+import { badRequest } from '../outcomes';
+import { ClientError } from '../errors';
 import { projectFile } from '../../paths';
 import { nhsNumberIssues } from '../nhs-number-check';
 import { readModel } from './model';

@@ -4,7 +4,8 @@
  * Messages name the view, the element (as a FHIRPath-like location such as `select[0].column[2]`) and the
  * expression, never resource content (no PHI).
  */
-import { OperationOutcomeError, badRequest, processingError } from '../outcomes';
+import { badRequest, processingError } from '../outcomes';
+import { OperationOutcomeError } from '../errors';
 
 /** The ViewDefinition itself is invalid: bad structure, a FHIRPath that does not parse, an unknown constant, ... */
 export class ViewDefinitionError extends OperationOutcomeError {
