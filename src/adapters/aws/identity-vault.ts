@@ -13,9 +13,9 @@ import {
   type KMSClient,
 } from '@aws-sdk/client-kms';
 import type { ObjectStore } from '../../core/ports';
-import { EnvelopeIdentityVault } from '../local/identity-vault';
+import { EnvelopeIdentityVault } from '../shared/envelope';
 
-export { EnvelopeIdentityVault, IdentityVaultError, IDENTITY_PURPOSE } from '../local/identity-vault';
+export { EnvelopeIdentityVault, IdentityVaultError, IDENTITY_PURPOSE } from '../shared/envelope';
 
 /** Options of {@link createKmsIdentityVault}. */
 export interface KmsIdentityVaultOptions {
