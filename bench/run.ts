@@ -77,7 +77,7 @@ function coldStart(runtime: 'local' | 'aws' = 'local'): { moduleInitMs: number; 
   const code = `
     const t0 = process.hrtime.bigint();
     const api = require(${JSON.stringify(path.join(ROOT, 'dist/src/handlers/api.js'))});
-    const { getApp } = require(${JSON.stringify(path.join(ROOT, 'dist/src/bootstrap.js'))});
+    const { getApp } = require(${JSON.stringify(path.join(ROOT, 'dist/src/bootstrap'))});
     const app = getApp();
     const t1 = process.hrtime.bigint();
     app.validate({ resourceType: 'Patient', gender: 'female' }, 'Patient');

@@ -9,6 +9,7 @@
  * Compact partitions that no longer receive data (past days); do not run two compactions of one partition at once.
  */
 import { getEtlApp } from '../src/bootstrap';
+import { loadConfig } from '../src/config';
 import { compactPartition, etlTables, type CompactionResult } from '../src/core/etl';
 import { historyTableName, VERSIONS_TABLE } from '../src/core/catalog';
 
@@ -31,7 +32,7 @@ function parse(argv: string[]): { target?: string; all: boolean; source?: string
  */
 export async function compact(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<CompactionResult[]> {
   const args = parse(argv);
-  const app = getEtlApp(env);
+  const app = getEtlApp(loadConfig(env));
   const tables = etlTables(app.views, app.marts.name);
   const wanted = args.all
     ? tables
@@ -65,7 +66,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   } finally {
-    await getEtlApp(env).codec.close();
+    await getEtlApp(loadConfig(env)).codec.close();
   }
 }
 

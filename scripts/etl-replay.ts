@@ -71,7 +71,7 @@ function parse(argv: string[]): { date?: string; source?: string; publish: boole
 /** CLI entry point; returns the exit code. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
   const args = parse(argv);
-  const app = getEtlApp(env);
+  const app = getEtlApp(loadConfig(env));
   const events = await lakeEvents(app.lake, args);
   if (args.publish) {
     const config = loadConfig(env);

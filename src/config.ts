@@ -1,6 +1,7 @@
 /**
- * Typed configuration, read ONCE from the environment at cold start. The only module besides the handlers'
- * entry points and scripts that reads `process.env`.
+ * Typed configuration, read ONCE from the environment at cold start: the only module of `src/` that reads the
+ * process environment (a lint rule enforces it). Everything else receives a {@link Config} (or a part of it) from
+ * the bootstrap. Unknown values of enumerated settings stop the start with a message naming the variable.
  */
 import path from 'node:path';
 
@@ -28,7 +29,11 @@ export interface Config {
   allowLevelOverride: boolean;
   /** Validator options a deployment may choose ({@link ValidationOptionsConfig}); the defaults are the FHIR rules. */
   validation: ValidationOptionsConfig;
-  auth: { enabled: boolean; issuer?: string; audience: string; jwksUri?: string; sourceClaim: string };
+  auth: AuthSettings;
+  /** Where the authorizer writes refused requests' audit records: `s3` when `AUDIT_BUCKET` is set, else `off`. */
+  authorizerAudit: 's3' | 'off';
+  /** Folder of the mart ViewDefinitions (`VIEWS_DIR`); undefined: the project's `views/`. */
+  viewsDir?: string;
   /** Sources whose refused payloads are kept in the triage area (`*` = all). */
   triageSources: string[];
   glueDatabase: string;
@@ -42,6 +47,84 @@ export interface Config {
    * local SNS path reads it: in AWS the ETL is driven by SQS, which this setting never touches.
    */
   localEtl: 'on' | 'deferred';
+}
+
+/**
+ * Bearer-token settings (the verifier's options as plain data; the bootstrap builds the verifier):
+ * - `AUTH` (`on` | `off`, default on; off is for local experiments only);
+ * - `TRIBUTARY_JWT_ISSUER` or `OIDC_ISSUER`: expected `iss` (required when auth is on);
+ * - `TRIBUTARY_JWT_AUDIENCE` or `OIDC_AUDIENCE`: expected `aud`, default `tributary`;
+ * - `TRIBUTARY_JWKS_URL` or `OIDC_JWKS_URI`: default `{issuer}/.well-known/jwks.json`;
+ * - `TRIBUTARY_JWT_ALGORITHMS`: comma-separated allow-list (asymmetric only), default RS256,RS384,ES256,ES384,PS256;
+ * - `TRIBUTARY_SOURCE_CLAIM` or `SOURCE_CLAIM` (default `tributary_source`), `TRIBUTARY_SCOPE_CLAIM` (default `scope`);
+ * - `TRIBUTARY_JWT_CLOCK_TOLERANCE_SEC` (default 30).
+ */
+export interface AuthSettings {
+  enabled: boolean;
+  issuer?: string;
+  audience: string;
+  /** JWKS URL as configured (undefined: derived from the issuer). */
+  jwksUri?: string;
+  sourceClaim: string;
+  /** Set only when configured (the verifier's defaults apply otherwise). */
+  algorithms?: string[];
+  scopeClaim?: string;
+  clockToleranceSec?: number;
+  /** Was the source claim configured explicitly (`TRIBUTARY_SOURCE_CLAIM`/`SOURCE_CLAIM`)? */
+  sourceClaimSet: boolean;
+}
+
+/** Token verifier options as data (the shape `createTokenVerifier` takes, without functions). */
+export interface VerifierSettings {
+  issuer: string;
+  audience: string;
+  jwks: string;
+  algorithms?: string[];
+  sourceClaim?: string;
+  scopeClaim?: string;
+  clockToleranceSec?: number;
+}
+
+/**
+ * The token verifier's settings from {@link AuthSettings}; throws when no issuer is configured.
+ * Only explicitly configured optional settings are included, so the verifier's documented defaults apply.
+ */
+export function verifierSettings(auth: AuthSettings): VerifierSettings {
+  const issuer = auth.issuer;
+  if (!issuer) throw new Error('OIDC_ISSUER (or TRIBUTARY_JWT_ISSUER) is not set');
+  const cfg: VerifierSettings = {
+    issuer,
+    audience: auth.audience,
+    jwks: auth.jwksUri || `${issuer.replace(/\/+$/, '')}/.well-known/jwks.json`,
+  };
+  if (auth.algorithms) cfg.algorithms = auth.algorithms;
+  if (auth.sourceClaimSet) cfg.sourceClaim = auth.sourceClaim;
+  if (auth.scopeClaim) cfg.scopeClaim = auth.scopeClaim;
+  if (auth.clockToleranceSec !== undefined) cfg.clockToleranceSec = auth.clockToleranceSec;
+  return cfg;
+}
+
+/** Reads the bearer-token settings ({@link AuthSettings}) from an environment. */
+export function loadAuthSettings(env: NodeJS.ProcessEnv): AuthSettings {
+  const sourceClaim = env.TRIBUTARY_SOURCE_CLAIM || env.SOURCE_CLAIM;
+  return {
+    enabled: (env.AUTH ?? 'on') !== 'off',
+    issuer: env.TRIBUTARY_JWT_ISSUER || env.OIDC_ISSUER || undefined,
+    audience: env.TRIBUTARY_JWT_AUDIENCE || env.OIDC_AUDIENCE || 'tributary',
+    jwksUri: env.TRIBUTARY_JWKS_URL || env.OIDC_JWKS_URI || undefined,
+    sourceClaim: sourceClaim || 'tributary_source',
+    sourceClaimSet: Boolean(sourceClaim),
+    algorithms: env.TRIBUTARY_JWT_ALGORITHMS
+      ? env.TRIBUTARY_JWT_ALGORITHMS.split(',').map((x) => x.trim()).filter(Boolean)
+      : undefined,
+    scopeClaim: env.TRIBUTARY_SCOPE_CLAIM || undefined,
+    clockToleranceSec: env.TRIBUTARY_JWT_CLOCK_TOLERANCE_SEC ? Number(env.TRIBUTARY_JWT_CLOCK_TOLERANCE_SEC) : undefined,
+  };
+}
+
+/** The token verifier's settings read from an environment (the authorizer's and the API's). */
+export function authConfigFromEnv(env: NodeJS.ProcessEnv = process.env): VerifierSettings {
+  return verifierSettings(loadAuthSettings(env));
 }
 
 /**
@@ -108,13 +191,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       contained: choice(env, 'VALIDATION_CONTAINED', ['validate', 'ignore'] as const),
       references: choice(env, 'VALIDATION_REFERENCES', ['none', 'local'] as const),
     },
-    auth: {
-      enabled: (env.AUTH ?? 'on') !== 'off',
-      issuer: env.OIDC_ISSUER,
-      audience: env.OIDC_AUDIENCE ?? 'tributary',
-      jwksUri: env.OIDC_JWKS_URI,
-      sourceClaim: env.SOURCE_CLAIM ?? 'tributary_source',
-    },
+    auth: loadAuthSettings(env),
+    authorizerAudit: env.AUDIT_BUCKET ? 's3' : 'off',
+    viewsDir: env.VIEWS_DIR ? path.resolve(env.VIEWS_DIR) : undefined,
     triageSources: (env.TRIAGE_SOURCES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     glueDatabase: env.GLUE_DATABASE ?? 'tributary',
     rulesFile: env.RULES_FILE ? path.resolve(env.RULES_FILE) : undefined,

@@ -1,7 +1,7 @@
 /**
  * Ports: the only way the core talks to the outside world. Implementations live in
- * `src/adapters/aws` (the cloud) and `src/adapters/local` (`npm start`, tests); `src/bootstrap.ts`
- * picks one set. The core never imports `@aws-sdk/*` and never reads `process.env`.
+ * `src/adapters/aws` (the cloud) and `src/adapters/local` (`npm start`, tests); `src/bootstrap/`
+ * picks one set. The core never imports `@aws-sdk/*` and never reads the environment (only src/config.ts does).
  */
 
 /** Metadata attached to a stored object (S3 user metadata: ASCII keys and values only, no PHI). */

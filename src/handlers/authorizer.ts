@@ -13,40 +13,15 @@
  * authorizer cache TTL to 0, so every request runs it and every refused request is audited. If the record
  * cannot be written, the request fails closed (500), as the handlers do.
  *
- * This file is the only place of the auth code that reads `process.env` (in {@link authConfigFromEnv}).
+ * Its verifier and audit log come from the bootstrap (`authorizerDeps`), built from the configuration module.
  */
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { buildAuditEvent, type AuditInteraction } from '../core/audit';
 import type { AuditLog } from '../core/ports';
 import { authorizerContextOf } from '../core/auth/principal';
-import { createTokenVerifier, TokenError, type TokenVerifier, type TokenVerifierOptions } from '../core/auth/verifier';
+import { TokenError, type TokenVerifier } from '../core/auth/verifier';
+import { authorizerDeps } from '../bootstrap';
 import { createLogger } from '../core/log';
-
-/**
- * Verifier options from the environment:
- * - `TRIBUTARY_JWT_ISSUER` (required): expected `iss`;
- * - `TRIBUTARY_JWT_AUDIENCE`: expected `aud`, default `tributary`;
- * - `TRIBUTARY_JWKS_URL`: default `{issuer}/.well-known/jwks.json`;
- * - `TRIBUTARY_JWT_ALGORITHMS`: comma-separated allow-list (asymmetric only), default RS256,RS384,ES256,ES384,PS256;
- * - `TRIBUTARY_SOURCE_CLAIM` (default `tributary_source`), `TRIBUTARY_SCOPE_CLAIM` (default `scope`);
- * - `TRIBUTARY_JWT_CLOCK_TOLERANCE_SEC` (default 30).
- */
-export function authConfigFromEnv(env: Record<string, string | undefined> = process.env): TokenVerifierOptions {
-  const issuer = env.TRIBUTARY_JWT_ISSUER || env.OIDC_ISSUER;
-  if (!issuer) throw new Error('OIDC_ISSUER (or TRIBUTARY_JWT_ISSUER) is not set');
-  const cfg: TokenVerifierOptions = {
-    issuer,
-    audience: env.TRIBUTARY_JWT_AUDIENCE || env.OIDC_AUDIENCE || 'tributary',
-    jwks: env.TRIBUTARY_JWKS_URL || env.OIDC_JWKS_URI || `${issuer.replace(/\/+$/, '')}/.well-known/jwks.json`,
-  };
-  if (env.TRIBUTARY_JWT_ALGORITHMS) {
-    cfg.algorithms = env.TRIBUTARY_JWT_ALGORITHMS.split(',').map((s) => s.trim()).filter(Boolean);
-  }
-  if (env.TRIBUTARY_SOURCE_CLAIM || env.SOURCE_CLAIM) cfg.sourceClaim = env.TRIBUTARY_SOURCE_CLAIM || env.SOURCE_CLAIM;
-  if (env.TRIBUTARY_SCOPE_CLAIM) cfg.scopeClaim = env.TRIBUTARY_SCOPE_CLAIM;
-  if (env.TRIBUTARY_JWT_CLOCK_TOLERANCE_SEC) cfg.clockToleranceSec = Number(env.TRIBUTARY_JWT_CLOCK_TOLERANCE_SEC);
-  return cfg;
-}
 
 /** `arn:aws:execute-api:region:account:api/stage/GET/Patient` → `arn:aws:execute-api:region:account:api/stage/*`. */
 export function stageWildcardArn(methodArn: string): string {
@@ -82,7 +57,7 @@ const logger = createLogger('tributary-authorizer');
 
 /**
  * Builds the authorizer handler around a verifier and, when given, the audit log that records refused tokens
- * (tests inject both; {@link handler} builds them from the env).
+ * (tests inject both; {@link handler} gets them from the bootstrap).
  */
 export function createAuthorizerHandler(
   verifier: TokenVerifier,
@@ -131,28 +106,13 @@ export function createAuthorizerHandler(
   };
 }
 
-/**
- * The audit log of the `aws` runtime (S3 with object lock, bucket `AUDIT_BUCKET`); undefined when it is not set.
- * The S3 client and audit store are built on the first refusal, so accepted tokens never pay for them at start-up.
- */
-export function auditLogFromEnv(env: Record<string, string | undefined> = process.env): AuditLog | undefined {
-  const bucket = env.AUDIT_BUCKET;
-  if (!bucket) return undefined;
-  let log: AuditLog | undefined;
-  const build = (): AuditLog => {
-    /* eslint-disable @typescript-eslint/no-require-imports */
-    const { S3AuditLog } = require('../adapters/aws/s3-audit-log') as typeof import('../adapters/aws/s3-audit-log');
-    const { createS3Client } = require('../adapters/aws/s3-object-store') as typeof import('../adapters/aws/s3-object-store');
-    /* eslint-enable @typescript-eslint/no-require-imports */
-    return new S3AuditLog({ client: createS3Client({ region: env.AWS_REGION, endpoint: env.S3_ENDPOINT }), bucket });
-  };
-  return { append: (entry) => (log ??= build()).append(entry) };
-}
-
 let cached: ((event: APIGatewayRequestAuthorizerEvent) => Promise<APIGatewayAuthorizerResult>) | undefined;
 
 /** Lambda entry point (`src/handlers/authorizer.handler`). The verifier (and its JWKS cache) lives per container. */
 export const handler = (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
-  cached ??= createAuthorizerHandler(createTokenVerifier(authConfigFromEnv()), auditLogFromEnv());
+  if (!cached) {
+    const { verifier, audit } = authorizerDeps();
+    cached = createAuthorizerHandler(verifier, audit);
+  }
   return cached(event);
 };

@@ -5,14 +5,11 @@ jest.mock('jose', () => (process as unknown as { getBuiltinModule(m: string): ty
 
 import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JSONWebKeySet } from 'jose';
-import {
-  authConfigFromEnv,
-  authorizationHeaderOf,
-  createAuthorizerHandler,
-  auditLogFromEnv,
-  interactionOfRequest,
-  stageWildcardArn,
-} from '../../src/handlers/authorizer';
+import { authorizationHeaderOf, createAuthorizerHandler, interactionOfRequest, stageWildcardArn } from '../../src/handlers/authorizer';
+import { authConfigFromEnv, loadConfig } from '../../src/config';
+import { authorizerAuditLog } from '../../src/bootstrap/auth';
+
+const auditLogFromEnv = (env: Record<string, string>) => authorizerAuditLog(loadConfig(env));
 import { principalFromAuthorizerContext } from '../../src/core/auth/principal';
 import { createTokenVerifier } from '../../src/core/auth/verifier';
 import { canWrite } from '../../src/fhir/auth/scopes';

@@ -10,7 +10,7 @@
  * diagnostics such as `Token expired`) and a ready `WWW-Authenticate` challenge (RFC 6750 §3). A JWKS that
  * cannot be fetched is the server's problem, not the client's: it throws {@link KeySetUnavailableError} (503).
  *
- * No `process.env` here: configuration is passed in by the bootstrap or the authorizer handler.
+ * No environment reading here: configuration is passed in by the bootstrap (from src/config.ts).
  */
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { outcome, unauthorized } from '../../fhir/outcomes';
