@@ -1,62 +1,22 @@
 /**
- * HTTP plumbing shared by the API handlers: reading an API Gateway (REST, v1 proxy) event and turning a
- * `[OperationOutcome, Resource?]` into a response with FHIR headers. Statuses come only from `getStatus`.
+ * HTTP plumbing of the API handlers: reading a request's JSON body and turning a `[OperationOutcome, Resource?]`
+ * into a response with FHIR headers (https://hl7.org/fhir/R4/http.html). Statuses come only from `getStatus`.
  */
-import { randomUUID } from 'node:crypto';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyResult } from 'aws-lambda';
 import type { Bundle, OperationOutcome, Resource } from 'fhir/r4';
 import { badRequest, getStatus, tooLarge, unsupportedMediaType, type FhirResponse } from '../fhir/outcomes';
 import { ClientError, normalizeError } from '../fhir/errors';
 import { etag } from '../fhir/bundle';
 import type { PreferReturn } from '../core/ingest';
+import type { HttpRequest } from './request';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
 /**
- * Case-insensitive header lookup. Reads `multiValueHeaders` first: they carry the headers exactly as sent
- * (serverless-offline adds a default Content-Type to `headers`, which API Gateway does not do).
- */
-export function header(event: Partial<Pick<APIGatewayProxyEvent, 'headers' | 'multiValueHeaders'>>, name: string): string | undefined {
-  const want = name.toLowerCase();
-  const mv = event.multiValueHeaders;
-  if (mv && Object.keys(mv).length > 0) {
-    for (const k of Object.keys(mv)) if (k.toLowerCase() === want) return mv[k]?.join(', ') ?? undefined;
-    return undefined;
-  }
-  const h = event.headers ?? {};
-  for (const k of Object.keys(h)) if (k.toLowerCase() === want) return h[k] ?? undefined;
-  return undefined;
-}
-
-/** The correlation id: API Gateway's request id when it is key-safe, else a fresh UUID. */
-export function requestIdOf(event: APIGatewayProxyEvent): string {
-  const id = event.requestContext?.requestId;
-  return id && /^[A-Za-z0-9-]{8,64}$/.test(id) ? id : randomUUID();
-}
-
-/** Base URL of the FHIR endpoint as the client called it, e.g. `http://localhost:3000/fhir`. */
-export function baseUrlOf(event: APIGatewayProxyEvent): string {
-  const host = header(event, 'host') ?? 'localhost';
-  const proto = header(event, 'x-forwarded-proto') ?? (/^(localhost|127\.)/.test(host) ? 'http' : 'https');
-  const full = event.requestContext?.path ?? event.path;
-  const stagePrefix = full && event.path && full.endsWith(event.path) ? full.slice(0, full.length - event.path.length) : '';
-  return `${proto}://${host}${stagePrefix}/fhir`;
-}
-
-/** `Prefer: return=...`; default representation. */
-export function preferOf(event: APIGatewayProxyEvent): PreferReturn {
-  const p = header(event, 'prefer') ?? '';
-  const m = /return\s*=\s*"?(minimal|representation|OperationOutcome)"?/i.exec(p);
-  if (!m) return 'representation';
-  const v = m[1].toLowerCase();
-  return v === 'minimal' ? 'minimal' : v === 'operationoutcome' ? 'OperationOutcome' : 'representation';
-}
-
-/**
  * Reads and parses a JSON body: 415 for a wrong or missing content type, 413 over the limit, 400 for malformed JSON.
  */
-export function readJsonBody(event: APIGatewayProxyEvent, maxBytes: number): unknown {
-  const ct = (header(event, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
+export function readJsonBody(req: HttpRequest, maxBytes: number): unknown {
+  const ct = (req.header('content-type') ?? '').split(';')[0].trim().toLowerCase();
   if (ct !== 'application/fhir+json' && ct !== 'application/json') {
     throw new ClientError(
       unsupportedMediaType(
@@ -64,10 +24,10 @@ export function readJsonBody(event: APIGatewayProxyEvent, maxBytes: number): unk
       ),
     );
   }
-  const raw = event.body ?? '';
-  const size = event.isBase64Encoded ? Math.floor((raw.length * 3) / 4) : Buffer.byteLength(raw, 'utf8');
+  const raw = req.body.text;
+  const size = req.body.base64 ? Math.floor((raw.length * 3) / 4) : Buffer.byteLength(raw, 'utf8');
   if (size > maxBytes) throw new ClientError(tooLarge(`Request body is ${size} bytes; the limit is ${maxBytes} bytes`));
-  const text = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
+  const text = req.body.base64 ? Buffer.from(raw, 'base64').toString('utf8') : raw;
   if (text.trim() === '') throw new ClientError(badRequest('Request body is empty'));
   try {
     return JSON.parse(text);
