@@ -10,7 +10,7 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import type { Bundle, Resource } from 'fhir/r4';
-import type { KeyService } from '../../core/ports';
+import type { KeyService } from './keys';
 import { outcome } from '../outcomes';
 import { ClientError } from '../errors';
 import { Cat, CompiledPolicy, Special, type Choice, type ElemPlan, type NodePlan } from './compile';
