@@ -62,11 +62,6 @@ export class KeyedHasher {
     private readonly params: PolicyParameters,
   ) {}
 
-  /** Version of the key in use (from the KeyService). */
-  get keyVersion(): string {
-    return this.keys.keyVersion;
-  }
-
   /**
    * Derives (once) the local key used to hash ids. Hashing every resource id, reference and identifier
    * through KMS would cost thousands of calls per request, so one KMS GenerateMac over a fixed label

@@ -5,7 +5,8 @@
  * dropped, so the output holds only what the policy lets through. Top-level resources are labelled
  * (`security-labels.ts`).
  *
- * Hot path: one call per JSON property; no allocation beyond the output objects.
+ * Hot path (every JSON property of every resource): plain functions over the one run context, so each call
+ * site stays monomorphic; keep allocations out of the per-property loop.
  */
 import { Cat, Special, type Choice, type ElemPlan, type NodePlan } from './compile';
 import { generalize, generalizeBirthDate, hashPrimitive, mapValue, maskAbsent, NARRATIVE_PLACEHOLDER, pseudonymValue, scrub, vault } from './element-actions';
