@@ -6,7 +6,7 @@
 import { createHmac } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import type { KeyService } from '../src/core/ports';
+import type { KeyService } from '../src/fhir/pseudo';
 import { createPseudonymiser, parsePolicy } from '../src/fhir/pseudo';
 
 /** First existing candidate (this file runs from bench/ under ts-jest and from dist/bench/ once built). */

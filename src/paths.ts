@@ -15,3 +15,12 @@ export function projectFile(rel: string): string {
   }
   throw new Error(`${rel} not found beside the code (did \`npm run build\` run?)`);
 }
+
+/**
+ * Reads the pseudonymisation policy file (e.g. `policy/pseudonymisation.yaml`) as text, for `parsePolicy` in
+ * `src/fhir/pseudo` (which takes text and reads no files).
+ * @throws the fs error when the file cannot be read.
+ */
+export function readPolicyText(file: string): Promise<string> {
+  return fs.promises.readFile(file, 'utf8');
+}

@@ -16,8 +16,8 @@ import { systemClock } from '../core/ports';
 import { createS3Client, S3ObjectStore } from '../adapters/aws/s3-object-store';
 import { createSnsClient, SnsEventBus } from '../adapters/aws/sns-event-bus';
 import { buildProfileValidator, buildValidator } from '../fhir/validation/pipeline';
-import { projectFile } from '../paths';
-import { createPseudonymiser, loadPolicyFile } from '../fhir/pseudo';
+import { projectFile, readPolicyText } from '../paths';
+import { createPseudonymiser, parsePolicy } from '../fhir/pseudo';
 import { PseudonymiseTransform, VersionIndexPatientResolver } from '../core/pseudonymise';
 import { TriageArea, type Sealer } from '../core/triage';
 
@@ -79,7 +79,7 @@ export function getApp(config: Config = loadConfig()): App {
     : load.localKeys().LocalKeyService.open(config.dataDir);
   const policyFile = config.policyFile ?? projectFile('policy/pseudonymisation.yaml');
   const transform = new PseudonymiseTransform(
-    Promise.all([loadPolicyFile(policyFile), keys]).then(([policy, k]) =>
+    Promise.all([readPolicyText(policyFile).then(parsePolicy), keys]).then(([policy, k]) =>
       createPseudonymiser({ policy, keys: k, patientResolver: new VersionIndexPatientResolver(versions) }),
     ),
   );

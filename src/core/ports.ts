@@ -112,13 +112,8 @@ export interface Clock {
   now(): Date;
 }
 
-/** Keyed hashing for pseudonyms and id hashing (KMS GenerateMac in AWS; a local key file locally). */
-export interface KeyService {
-  /** Version of the key in use, recorded with every pseudonym so keys can be rotated. */
-  readonly keyVersion: string;
-  /** HMAC-SHA256 of `message`, hex. Implementations cache so repeated messages cost one call per cold start. */
-  mac(message: string): Promise<string>;
-}
+/** Keyed hashing for pseudonyms and id hashing: defined with the engine that uses it (`src/fhir/pseudo/keys`). */
+export type { KeyService } from '../fhir/pseudo/keys';
 
 /** System clock. */
 export const systemClock: Clock = { now: () => new Date() };

@@ -16,7 +16,8 @@ import path from 'node:path';
 import { SignJWT, exportSPKI, generateKeyPair, importJWK } from 'jose';
 import type { Patient } from 'fhir/r4';
 import { LocalKeyService } from '../../src/adapters/local/key-service';
-import { createPseudonymiser, loadPolicyFile, NHS_NUMBER_SYSTEM, type Pseudonymiser } from '../../src/fhir/pseudo';
+import { createPseudonymiser, NHS_NUMBER_SYSTEM, parsePolicy, type Pseudonymiser } from '../../src/fhir/pseudo';
+import { readPolicyText } from '../../src/paths';
 import { auditRecords, auditRequestId, bucket, send, stack, subscribeEvents, token, type EventSubscription } from './helpers';
 
 /** The source of the tokens of this file's probes (bad tokens claim it too). */
@@ -53,7 +54,7 @@ let engine: Promise<Pseudonymiser> | undefined;
 async function pseudonymOf(patient: Patient): Promise<string> {
   engine ??= (async () =>
     createPseudonymiser({
-      policy: await loadPolicyFile(path.resolve(__dirname, '../../policy/pseudonymisation.yaml')),
+      policy: parsePolicy(await readPolicyText(path.resolve(__dirname, '../../policy/pseudonymisation.yaml'))),
       keys: await LocalKeyService.open(stack().dataDir),
     }))();
   const r = await (await engine).pseudonymise(structuredClone(patient), { source: PROBE_SOURCE });

@@ -10,7 +10,7 @@
 import { createHmac } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { KeyService } from '../../src/core/ports';
+import type { KeyService } from '../../src/fhir/pseudo';
 import { ClientError } from '../../src/fhir/errors';
 import {
   collectIdentifiers,

@@ -6,7 +6,7 @@ import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Bundle, Resource } from 'fhir/r4';
-import type { KeyService } from '../../src/core/ports';
+import type { KeyService } from '../../src/fhir/pseudo';
 import { getStatus } from '../../src/fhir/outcomes';
 import { ClientError } from '../../src/fhir/errors';
 import {

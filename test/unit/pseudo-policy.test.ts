@@ -6,7 +6,8 @@ import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Resource } from 'fhir/r4';
-import { createPseudonymiser, loadPolicyFile, parsePolicy, PolicyError, validatePolicy } from '../../src/fhir/pseudo';
+import { createPseudonymiser, parsePolicy, PolicyError, validatePolicy } from '../../src/fhir/pseudo';
+import { readPolicyText } from '../../src/paths';
 
 const POLICY_FILE = path.resolve(__dirname, '../../policy/pseudonymisation.yaml');
 const keys = { keyVersion: 'k1', mac: async (m: string) => createHmac('sha256', 'k').update(m).digest('hex') };
@@ -25,7 +26,7 @@ function errorOf(text: string): string {
 
 describe('policy validation', () => {
   test('the shipped policy loads, with its version and defaults', async () => {
-    const p = await loadPolicyFile(POLICY_FILE);
+    const p = parsePolicy(await readPolicyText(POLICY_FILE));
     expect(p.version).toBe('1.0.0');
     expect(p.rules.length).toBeGreaterThan(50);
     expect(p.parameters.datePrecision).toBe('year');
@@ -104,7 +105,7 @@ describe('rule precedence', () => {
   });
 
   test('an Identifier rule limited to systems applies per identifier', async () => {
-    const p = await createPseudonymiser({ policy: await loadPolicyFile(POLICY_FILE), keys });
+    const p = await createPseudonymiser({ policy: parsePolicy(await readPolicyText(POLICY_FILE)), keys });
     const org = {
       resourceType: 'Organization',
       id: 'o',
@@ -121,7 +122,7 @@ describe('rule precedence', () => {
   });
 
   test('string elements no rule keeps are removed; conformance resources are kept whole', async () => {
-    const p = await createPseudonymiser({ policy: await loadPolicyFile(POLICY_FILE), keys });
+    const p = await createPseudonymiser({ policy: parsePolicy(await readPolicyText(POLICY_FILE)), keys });
     const r = await p.pseudonymise(
       [
         { resourceType: 'Encounter', id: 'e', status: 'finished', class: { code: 'AMB' }, serviceProvider: { display: 'x' }, hospitalization: { preAdmissionIdentifier: { value: 'PRE-1' } }, priority: { text: 'urgent' } },

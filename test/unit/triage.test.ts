@@ -17,7 +17,8 @@ import { buildValidator } from '../../src/bootstrap';
 import { loadConfig } from '../../src/config';
 import { createProfileValidator, loadUserRules } from '../../src/fhir/validation/profile';
 import { readModel } from '../../src/fhir/validation/model';
-import { createPseudonymiser, loadPolicyFile } from '../../src/fhir/pseudo';
+import { createPseudonymiser, parsePolicy } from '../../src/fhir/pseudo';
+import { readPolicyText } from '../../src/paths';
 import { PseudonymiseTransform } from '../../src/core/pseudonymise';
 import type { TributaryEvent } from '../../src/core/ports';
 import { main as triageCli } from '../../scripts/triage';
@@ -51,7 +52,7 @@ describe('triage area', () => {
   async function ingestorWith(rules: string): Promise<Ingestor> {
     const profile = createProfileValidator({ model, userRules: loadUserRules(rules, new Set(model.resourceTypes)) });
     const keys = await LocalKeyService.open(dataDir);
-    const transform = new PseudonymiseTransform(createPseudonymiser({ policy: await loadPolicyFile(path.resolve(__dirname, '../../policy/pseudonymisation.yaml')), keys }));
+    const transform = new PseudonymiseTransform(createPseudonymiser({ policy: parsePolicy(await readPolicyText(path.resolve(__dirname, '../../policy/pseudonymisation.yaml'))), keys }));
     return new Ingestor({ lake, versions, events: bus, clock: { now: () => new Date() }, validate: buildValidator(config, profile), transform });
   }
 

@@ -1,0 +1,132 @@
+/**
+ * Pseudonyms and hashed ids: the keyed hashing behind every value the engine derives from a source value.
+ * People's pseudonyms (the linkage key of the whole lake) are MACed by the {@link KeyService} itself; resource
+ * ids, identifiers and other strings are HMACed in process with a key derived once from it
+ * ({@link ID_HASH_KEY_LABEL}). Output forms: RFC 4648 base32 (lower case, no padding) and RFC 9562 UUIDs.
+ */
+import { createHmac } from 'node:crypto';
+import type { KeyService } from './keys';
+import type { PolicyParameters } from './policy';
+
+/** Label MACed once to derive the local id-hashing key (see {@link KeyedHasher.init}). */
+export const ID_HASH_KEY_LABEL = 'tributary:v1:id-hash-key';
+/** Namespace of every pseudonym MAC input; the kind (`nhs:`, `id:`, `src:`) follows, so kinds cannot collide. */
+export const PSEUDONYM_NAMESPACE = 'tributary:v1:pseudonym:';
+
+/** Entries the hash memo holds before it starts over. */
+const HASH_CACHE_LIMIT = 400_000;
+
+const B32 = 'abcdefghijklmnopqrstuvwxyz234567';
+/** RFC 4648 base32, lower case, no padding. */
+function base32(buf: Uint8Array): string {
+  let out = '';
+  let bits = 0;
+  let value = 0;
+  for (let i = 0; i < buf.length; i++) {
+    value = (value << 8) | buf[i]!;
+    bits += 8;
+    while (bits >= 5) {
+      out += B32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += B32[(value << (5 - bits)) & 31];
+  return out;
+}
+
+/** RFC 9562 version-8 UUID formatted from hash bytes. */
+function uuidFrom(h: Buffer): string {
+  const b = Buffer.from(h.subarray(0, 16));
+  b[6] = (b[6]! & 0x0f) | 0x80;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const x = b.toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+/**
+ * Keyed hashes of one engine (one key, one policy's prefixes), memoised across requests: a warm Lambda hashes
+ * each distinct id once.
+ */
+export class KeyedHasher {
+  private idKey: Buffer | undefined;
+  private idKeyPromise: Promise<Buffer> | undefined;
+  private readonly hashCache = new Map<string, Map<string, string>>();
+  private hashCacheSize = 0;
+
+  /**
+   * @param keys the key port; `mac` is called for the id-hashing key and for each person's pseudonym.
+   * @param params the policy's prefixes (`hashPrefix`, `pseudonymPrefix`).
+   */
+  constructor(
+    private readonly keys: KeyService,
+    private readonly params: PolicyParameters,
+  ) {}
+
+  /**
+   * Derives (once) the local key used to hash ids. Hashing every resource id, reference and identifier
+   * through KMS would cost thousands of calls per request, so one KMS GenerateMac over a fixed label
+   * ({@link ID_HASH_KEY_LABEL}) yields a 256-bit key that node:crypto HMAC then uses in process. The derived key
+   * never leaves memory and changes whenever the KMS key does. Pseudonyms of people, the linkage key of the
+   * whole lake, are MACed by the KeyService itself.
+   */
+  async init(): Promise<void> {
+    if (this.idKey) return;
+    this.idKeyPromise ??= this.keys.mac(ID_HASH_KEY_LABEL).then((hex) => Buffer.from(hex, 'hex'));
+    this.idKey = await this.idKeyPromise;
+  }
+
+  private hmac(input: string): Buffer {
+    return createHmac('sha256', this.idKey!).update(input).digest();
+  }
+
+  /**
+   * Memoised keyed hashes: a short namespace (kind, source, type) then the value itself as the key, so a
+   * lookup hashes the (already hashed) id string rather than a freshly concatenated one.
+   */
+  private cached(ns: string, value: string, make: () => string): string {
+    let m = this.hashCache.get(ns);
+    if (m === undefined) {
+      m = new Map();
+      this.hashCache.set(ns, m);
+    }
+    let v = m.get(value);
+    if (v === undefined) {
+      v = make();
+      if (++this.hashCacheSize > HASH_CACHE_LIMIT) {
+        this.hashCache.clear();
+        this.hashCacheSize = 1;
+        m = new Map();
+        this.hashCache.set(ns, m);
+      }
+      m.set(value, v);
+    }
+    return v;
+  }
+
+  /** Keyed hash of a source's resource id: same source + type + id → same lake id; other sources differ. */
+  hashId(source: string, type: string, id: string): string {
+    return this.cached(`i\u0000${source}\u0000${type}`, id, () => this.params.hashPrefix + base32(this.hmac(`i\u0000${source}\u0000${type}/${id}`).subarray(0, 20)));
+  }
+
+  /** Keyed hash of an identifier value; namespaced by its system (or by source when it has none). */
+  hashIdentifier(source: string, system: string | undefined, value: string): string {
+    const ns = system ? `s\u0000${system}` : `s\u0000\u0000${source}`;
+    return this.cached(ns, value, () => this.params.hashPrefix + base32(this.hmac(`${ns}|${value}`).subarray(0, 20)));
+  }
+
+  /** Keyed hash of any other string (opaque references, hashed strings), namespaced by source. */
+  hashString(source: string, value: string): string {
+    return this.cached(`x\u0000${source}`, value, () => this.params.hashPrefix + base32(this.hmac(`x\u0000${source}\u0000${value}`).subarray(0, 20)));
+  }
+
+  /** A UUID derived from a string (for urn:uuid values), namespaced by source. */
+  uuidFor(source: string, value: string): string {
+    return this.cached(`u\u0000${source}`, value, () => uuidFrom(this.hmac(`u\u0000${source}\u0000${value}`)));
+  }
+
+  /** The pseudonym for a MAC input (`nhs:9434765919`, `id:system|value`, `src:source|Patient/id`). */
+  async pseudonymOf(input: string): Promise<string> {
+    const hex = await this.keys.mac(PSEUDONYM_NAMESPACE + input);
+    return this.params.pseudonymPrefix + base32(Buffer.from(hex, 'hex').subarray(0, 20));
+  }
+}
