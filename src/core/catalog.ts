@@ -125,7 +125,7 @@ export interface Catalog {
   describe(name: string): Promise<DescribedTable | undefined>;
 }
 
-/** Thrown by catalogue adapters when the catalogue refuses a request (other than "already exists"). */
+/** Thrown by catalogue adapters when the catalogue refuses a request (other than "already exists"). A server fault: logs only. */
 export class CatalogError extends ServerFault {
   override readonly name = 'CatalogError';
 }
