@@ -15,6 +15,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Etl, type EtlResult } from '../src/core/etl';
 import type { IngestEvent } from '../src/core/ports';
+import { lakeKey } from '../src/core/lake-layout';
 import { MemoryObjectStore } from '../src/adapters/local/memory-object-store';
 import { sqlString } from '../src/adapters/local/parquet-writer';
 import { JsParquetCodec } from '../src/adapters/local/js-parquet-codec';
@@ -57,7 +58,7 @@ export interface EtlBench {
   workers: number;
 }
 
-/** Builds the lake objects and events of Bundles, as `Ingestor.store` would (one object per Bundle and type). */
+/** Builds the lake objects and events of Bundles, as the Ingestor's commit would (one object per Bundle and type). */
 export function lakeObjects(bundles: any[], source = 'bench'): { key: string; body: string; event: IngestEvent }[] {
   const out: { key: string; body: string; event: IngestEvent }[] = [];
   const now = new Date('2024-05-01T12:00:00Z').toISOString();
@@ -75,7 +76,7 @@ export function lakeObjects(bundles: any[], source = 'bench'): { key: string; bo
     }
     for (const [type, list] of byType) {
       const body = list.map((r) => JSON.stringify(r)).join('\n') + '\n';
-      const key = `raw/${type}/source=${source}/date=${now.slice(0, 10)}/${requestId}.ndjson`;
+      const key = lakeKey({ resourceType: type, source, date: now.slice(0, 10), base: requestId });
       out.push({
         key,
         body,

@@ -5,7 +5,8 @@
  * or `--all`. Partitions come from the catalogue; `--source` / `--date` narrow them.
  *
  * A re-delivered event after compaction adds nothing: compaction records the lake keys it merged in
- * `compaction/source=…/date=….json` and the ETL skips those keys (see `compactPartition` in src/core/etl.ts).
+ * `compaction/source=…/date=….json` and the ETL skips those keys (see `compactPartition` in src/core/etl/compaction.ts;
+ * keys are built by src/core/lake-layout.ts).
  * Compact partitions that no longer receive data (past days); do not run two compactions of one partition at once.
  */
 import { getEtlApp } from '../src/bootstrap';

@@ -13,19 +13,12 @@
 import { loadConfig } from '../src/config';
 import { getEtlApp } from '../src/bootstrap';
 import type { IngestEvent, ObjectStore } from '../src/core/ports';
+import { commitManifestPrefix, type CommitManifest } from '../src/core/lake-layout';
 import { createSnsClient, SnsEventBus } from '../src/adapters/aws/sns-event-bus';
-
-/** A commit manifest as `Ingestor.store` writes it. */
-interface CommitManifest {
-  requestId: string;
-  source: string;
-  committedAt: string;
-  objects: { key: string; resourceType: string; count: number; checksumSha256: string }[];
-}
 
 /** Rebuilds the events of the committed lake objects (optionally of one day / one source), oldest day first. */
 export async function lakeEvents(lake: ObjectStore, filter: { date?: string; source?: string } = {}): Promise<IngestEvent[]> {
-  const keys = await lake.list(filter.date ? `commits/date=${filter.date}/` : 'commits/');
+  const keys = await lake.list(commitManifestPrefix(filter.date));
   const events: IngestEvent[] = [];
   for (const k of keys) {
     if (!k.endsWith('.json')) continue;

@@ -57,7 +57,7 @@ export function buildEtlApp(config: Config): EtlApp {
     marts = new S3ObjectStore(s3, config.buckets.marts, { kmsKeyId: config.kms.marts });
     catalog = new GlueCatalog(new GlueClient({ region: config.region }), config.glueDatabase);
   } else {
-    marts = new MirroredObjectStore(new S3ObjectStore(s3, config.buckets.marts), config.dataDir, ['marts/']);
+    marts = new MirroredObjectStore(new S3ObjectStore(s3, config.buckets.marts), config.dataDir);
     catalogFile = localCatalogFile(config.dataDir);
     catalog = new DuckDbCatalog({
       file: catalogFile,

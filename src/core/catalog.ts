@@ -8,7 +8,8 @@
  * the cloud marts have the same tables, columns and types.
  *
  * Tables (all partitioned by `source` and `date`, both strings: the source system and the ingestion day, as in
- * the lake layout `raw/{Type}/source={source}/date={yyyy-mm-dd}/`):
+ * the lake layout `raw/{Type}/source={source}/date={yyyy-mm-dd}/`; every key and prefix is built by
+ * `./lake-layout`):
  * - `{view}_history`: every row the ViewDefinition `{view}` produced for every committed resource version,
  *   Parquet under `marts/{view}/`, with the lineage columns ({@link LINEAGE_COLUMNS}).
  * - `resource_versions`: one row per committed resource version (type, id, version, lastUpdated + lineage),
@@ -25,6 +26,10 @@
  * Pure: no I/O, no AWS SDK, no environment.
  */
 import type { DuckDbType, GlueType, ViewColumnInfo } from '../fhir/views';
+import { ServerFault } from '../fhir/errors';
+import { martTablePrefix, rawTypePrefix, type PartitionValues } from './lake-layout';
+
+export type { PartitionValues };
 
 /** One column: its name, DuckDB type and Glue (Hive/Athena) type. */
 export interface ColumnDef {
@@ -47,12 +52,6 @@ export interface TableLocation {
  *   (LazySimpleSerDe with a field delimiter that JSON text cannot contain raw, `read_ndjson_objects` in DuckDB).
  */
 export type TableFormat = 'parquet' | 'ndjson';
-
-/** Partition values of a table: source system and ingestion day (`yyyy-mm-dd`). */
-export interface PartitionValues {
-  source: string;
-  date: string;
-}
 
 /** A physical table: files under a location, columns, partition keys. */
 export interface TableDefinition {
@@ -126,12 +125,9 @@ export interface Catalog {
   describe(name: string): Promise<DescribedTable | undefined>;
 }
 
-/** Thrown by catalogue adapters when the catalogue refuses a request (other than "already exists"). */
-export class CatalogError extends Error {
+/** Thrown by catalogue adapters when the catalogue refuses a request (other than "already exists"). A server fault: logs only. */
+export class CatalogError extends ServerFault {
   override readonly name = 'CatalogError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 const str = (name: string, description: string): ColumnDef => ({ name, duckdbType: 'VARCHAR', glueType: 'string', description });
@@ -161,12 +157,6 @@ export const VERSIONS_TABLE = 'resource_versions';
 
 /** Columns of {@link VERSIONS_TABLE}: the resource type, then the lineage columns. */
 export const VERSIONS_COLUMNS: readonly ColumnDef[] = [str('resource_type', 'FHIR resource type'), ...LINEAGE_COLUMNS];
-
-/** Key prefix of the marts in the marts bucket. */
-export const MARTS_PREFIX = 'marts/';
-
-/** Key prefix of compaction manifests in the marts bucket (outside every table location). */
-export const COMPACTION_PREFIX = 'compaction/';
 
 /** The Glue type of a DuckDB type (the subset marts use). */
 export function glueTypeOf(duckdbType: string): string {
@@ -205,7 +195,7 @@ export function historyTableDefinition(view: MartViewInfo, martsBucket: string):
   return {
     name: historyTableName(view.name),
     description: `${view.description ?? view.name} (every version; current versions are in the view ${view.name})`,
-    location: { bucket: martsBucket, prefix: `${MARTS_PREFIX}${view.name}/` },
+    location: { bucket: martsBucket, prefix: martTablePrefix(view.name) },
     format: 'parquet',
     columns: [...viewColumnDefs(view.columns), ...LINEAGE_COLUMNS],
     partitionKeys: [...PARTITION_KEYS],
@@ -217,7 +207,7 @@ export function versionsTableDefinition(martsBucket: string): TableDefinition {
   return {
     name: VERSIONS_TABLE,
     description: 'One row per committed resource version: decides which version of a resource is current',
-    location: { bucket: martsBucket, prefix: `${MARTS_PREFIX}${VERSIONS_TABLE}/` },
+    location: { bucket: martsBucket, prefix: martTablePrefix(VERSIONS_TABLE) },
     format: 'parquet',
     columns: [...VERSIONS_COLUMNS],
     partitionKeys: [...PARTITION_KEYS],
@@ -229,7 +219,7 @@ export function rawTableDefinition(resourceType: string, lakeBucket: string): Ta
   return {
     name: rawTableName(resourceType),
     description: `${resourceType} resources as stored in the lake (JSON text per row)`,
-    location: { bucket: lakeBucket, prefix: `raw/${resourceType}/` },
+    location: { bucket: lakeBucket, prefix: rawTypePrefix(resourceType) },
     format: 'ndjson',
     columns: [{ name: 'resource', duckdbType: 'VARCHAR', glueType: 'string', description: `The ${resourceType} resource as JSON text` }],
     partitionKeys: [...PARTITION_KEYS],

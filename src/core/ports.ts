@@ -3,6 +3,7 @@
  * `src/adapters/aws` (the cloud) and `src/adapters/local` (`npm start`, tests); `src/bootstrap/`
  * picks one set. The core never imports `@aws-sdk/*` and never reads the environment (only src/config.ts does).
  */
+import { ServerFault } from '../fhir/errors';
 
 /** Metadata attached to a stored object (S3 user metadata: ASCII keys and values only, no PHI). */
 export type ObjectMetadata = Record<string, string>;
@@ -66,19 +67,25 @@ export interface VersionIndex {
   /**
    * Records new versions atomically: either every entry is written or none. Each entry states the
    * version it expects to replace (`undefined` = must not exist yet); if any expectation no longer holds
-   * the call throws a {@link VersionConflict} and writes nothing (optimistic concurrency).
+   * the call throws a {@link VersionConflictError} and writes nothing (optimistic concurrency).
    */
   commit(entries: { key: string; expected?: string; record: VersionRecord }[]): Promise<void>;
 }
 
-/** Thrown by {@link VersionIndex.commit} when a concurrent writer got there first. */
-export class VersionConflict extends Error {
-  override readonly name = 'VersionConflict';
+/**
+ * Thrown by {@link VersionIndex.commit} when a concurrent writer got there first
+ * (https://hl7.org/fhir/R4/http.html#concurrency). A server fault for whoever does not expect it (a generic 500);
+ * the write path catches it and answers 409 Conflict. Its message names the resource type only (no id: messages
+ * reach the logs); the key is kept in {@link VersionConflictError.key} for the caller.
+ */
+export class VersionConflictError extends ServerFault {
+  override readonly name = 'VersionConflictError';
   constructor(
+    /** The `{type}/{id}` key whose expectation failed. */
     readonly key: string,
     options?: { cause?: unknown },
   ) {
-    super(`version conflict on ${key}`, options);
+    super(`version conflict on a ${key.split('/')[0]} resource`, options);
   }
 }
 

@@ -9,7 +9,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { BatchGetItemCommand, DynamoDBClient, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { FileVersionIndex } from '../../src/adapters/local/file-version-index';
 import { DynamoDbVersionIndex } from '../../src/adapters/aws/dynamodb-version-index';
-import { VersionConflict, type VersionIndex } from '../../src/core/ports';
+import { VersionConflictError, type VersionIndex } from '../../src/core/ports';
+import { ServerFault, normalizeError } from '../../src/fhir/errors';
+import { serverError } from '../../src/fhir/outcomes';
 
 type Item = Record<string, { S: string }>;
 
@@ -72,9 +74,24 @@ describe.each(implementations)('VersionIndex contract: %s', (_name, make) => {
     const idx = make();
     await idx.commit([{ key: 'Patient/1', record: rec('1') }]);
     await idx.commit([{ key: 'Patient/1', expected: '1', record: rec('2') }]);
-    await expect(idx.commit([{ key: 'Patient/1', expected: '1', record: rec('3') }])).rejects.toBeInstanceOf(VersionConflict);
-    await expect(idx.commit([{ key: 'Patient/1', record: rec('3') }])).rejects.toBeInstanceOf(VersionConflict);
+    await expect(idx.commit([{ key: 'Patient/1', expected: '1', record: rec('3') }])).rejects.toBeInstanceOf(VersionConflictError);
+    await expect(idx.commit([{ key: 'Patient/1', record: rec('3') }])).rejects.toBeInstanceOf(VersionConflictError);
     expect((await idx.get(['Patient/1'])).get('Patient/1')!.versionId).toBe('2');
+  });
+
+  test('a conflict is a server fault naming the key, with no id in its message', async () => {
+    const idx = make();
+    await idx.commit([{ key: 'Patient/pas-4711', record: rec('1') }]);
+    const err = await idx.commit([{ key: 'Patient/pas-4711', expected: '7', record: rec('8') }]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(VersionConflictError);
+    expect(err).toBeInstanceOf(ServerFault);
+    expect((err as VersionConflictError).name).toBe('VersionConflictError');
+    expect((err as VersionConflictError).key).toBe('Patient/pas-4711');
+    expect((err as VersionConflictError).message).not.toContain('pas-4711');
+    expect(normalizeError(err)).toEqual(serverError());
   });
 
   test('a commit is all or nothing', async () => {
@@ -85,7 +102,7 @@ describe.each(implementations)('VersionIndex contract: %s', (_name, make) => {
         { key: 'Observation/9', record: rec('1') },
         { key: 'Patient/1', expected: '7', record: rec('8') },
       ]),
-    ).rejects.toBeInstanceOf(VersionConflict);
+    ).rejects.toBeInstanceOf(VersionConflictError);
     expect((await idx.get(['Observation/9'])).size).toBe(0);
   });
 
@@ -97,7 +114,7 @@ describe.each(implementations)('VersionIndex contract: %s', (_name, make) => {
     expect((await idx.get(many.map((m) => m.key))).size).toBe(250);
     const more = Array.from({ length: 150 }, (_, i) => ({ key: `Condition/${i}`, record: rec('1') }));
     await expect(idx.commit([...more, { key: 'Patient/last', expected: '5', record: rec('6') }])).rejects.toBeInstanceOf(
-      VersionConflict,
+      VersionConflictError,
     );
     expect((await idx.get(more.map((m) => m.key))).size).toBe(0);
   });
@@ -110,7 +127,7 @@ test('the local index is shared by separate instances on one directory (worker t
   await a.commit([{ key: 'Patient/1', record: rec('1') }]);
   expect((await b.get(['Patient/1'])).get('Patient/1')!.versionId).toBe('1');
   await b.commit([{ key: 'Patient/1', expected: '1', record: rec('2') }]);
-  await expect(a.commit([{ key: 'Patient/1', expected: '1', record: rec('2') }])).rejects.toBeInstanceOf(VersionConflict);
+  await expect(a.commit([{ key: 'Patient/1', expected: '1', record: rec('2') }])).rejects.toBeInstanceOf(VersionConflictError);
   // concurrent creates of the same key: exactly one wins
   const results = await Promise.allSettled([a, b, a, b].map((i) => i.commit([{ key: 'Patient/race', record: rec('1') }])));
   expect(results.filter((r) => r.status === 'fulfilled').length).toBe(1);

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Etl } from '../../src/core/etl';
 import type { IngestEvent, ObjectStore } from '../../src/core/ports';
+import { RAW_PREFIX, lakeKey } from '../../src/core/lake-layout';
 import { MemoryObjectStore } from '../../src/adapters/local/memory-object-store';
 import { MirroredObjectStore } from '../../src/adapters/local/mirrored-object-store';
 import { DuckDbCatalog, localCatalogFile, openCatalogSnapshot } from '../../src/adapters/local/duckdb-catalog';
@@ -14,7 +15,7 @@ import { loadViews, type LoadedView } from '../../src/fhir/views';
 
 export const VIEWS_DIR = path.resolve(__dirname, '../../views');
 
-/** Writes resources to the lake as `Ingestor.store` does and returns the events it would publish. */
+/** Writes resources to the lake as the Ingestor's commit does and returns the events it would publish. */
 export async function commit(
   lake: ObjectStore,
   resources: any[],
@@ -36,7 +37,7 @@ export async function commit(
   const events: IngestEvent[] = [];
   for (const [type, list] of byType) {
     const body = list.map((r) => JSON.stringify(r)).join('\n') + '\n';
-    const key = `raw/${type}/source=${source}/date=${date}/${opts.requestId}.ndjson`;
+    const key = lakeKey({ resourceType: type, source, date, base: opts.requestId });
     const checksum = createHash('sha256').update(body).digest('base64');
     await lake.put(key, body, { metadata: { policyversion: opts.policyVersion ?? 'none' }, checksumSha256: checksum });
     events.push({
@@ -74,7 +75,7 @@ export interface Harness {
 /** A complete local ETL over in-memory buckets (the marts mirrored to files for DuckDB). */
 export function harness(opts: { onViewError?: 'skip' | 'fail'; views?: LoadedView[] } = {}): Harness {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-etl-test-'));
-  const lake = new MirroredObjectStore(new MemoryObjectStore('test-lake'), dir, ['raw/']);
+  const lake = new MirroredObjectStore(new MemoryObjectStore('test-lake'), dir, [RAW_PREFIX]);
   const inner = new MemoryObjectStore('test-marts');
   const marts = new MirroredObjectStore(inner, dir);
   const catalog = new DuckDbCatalog({

@@ -10,7 +10,7 @@ import {
   TransactWriteItemsCommand,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
-import { VersionConflict, type VersionIndex, type VersionRecord } from '../../core/ports';
+import { VersionConflictError, type VersionIndex, type VersionRecord } from '../../core/ports';
 
 /** A DynamoDB-backed {@link VersionIndex}. */
 export class DynamoDbVersionIndex implements VersionIndex {
@@ -67,7 +67,7 @@ export class DynamoDbVersionIndex implements VersionIndex {
         const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
         if (e.name === 'TransactionCanceledException') {
           const idx = e.CancellationReasons?.findIndex((r) => r.Code === 'ConditionalCheckFailed') ?? -1;
-          throw new VersionConflict(chunk[Math.max(0, idx)].key, { cause: err });
+          throw new VersionConflictError(chunk[Math.max(0, idx)].key, { cause: err });
         }
         throw err;
       }

@@ -41,6 +41,7 @@ import {
   type PartitionValues,
   type TableDefinition,
 } from '../../core/catalog';
+import { partitionPath } from '../../core/lake-layout';
 
 /** Hive/Glue class names of the formats. */
 export const PARQUET_FORMAT = {
@@ -259,7 +260,7 @@ export class GlueCatalog implements Catalog {
             TableName: table,
             PartitionInputList: chunk.map((p) => ({
               Values: [p.source, p.date],
-              StorageDescriptor: { ...sd, Location: `${base}source=${p.source}/date=${p.date}/` },
+              StorageDescriptor: { ...sd, Location: `${base}${partitionPath(p)}` },
             })),
           }),
         );

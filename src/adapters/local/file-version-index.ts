@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { VersionConflict, type VersionIndex, type VersionRecord } from '../../core/ports';
+import { VersionConflictError, type VersionIndex, type VersionRecord } from '../../core/ports';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -82,7 +82,7 @@ export class FileVersionIndex implements VersionIndex {
       this.refresh();
       for (const e of entries) {
         const cur = this.map.get(e.key)?.versionId;
-        if (cur !== e.expected) throw new VersionConflict(e.key);
+        if (cur !== e.expected) throw new VersionConflictError(e.key);
       }
       const text = entries
         .map((e) => JSON.stringify({ k: e.key, v: e.record.versionId, s: e.record.source, t: e.record.lastUpdated, l: e.record.lakeId }))

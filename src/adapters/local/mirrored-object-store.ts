@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { ObjectHead, ObjectMetadata, ObjectStore } from '../../core/ports';
+import { MARTS_PREFIX } from '../../core/lake-layout';
 
 /** Thrown for a key that would escape the mirror folder. */
 export class MirrorKeyError extends Error {
@@ -31,7 +32,7 @@ export class MirroredObjectStore implements ObjectStore {
   constructor(
     private readonly inner: ObjectStore,
     readonly root: string,
-    private readonly prefixes: readonly string[] = ['marts/'],
+    private readonly prefixes: readonly string[] = [MARTS_PREFIX],
   ) {}
 
   get name(): string {

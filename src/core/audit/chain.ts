@@ -23,6 +23,7 @@
  * midnight, which would defeat the create-if-absent check.
  */
 import { createHash } from 'node:crypto';
+import { ServerFault } from '../../fhir/errors';
 import type { AuditEntry, AuditLog } from '../ports';
 import { TRIBUTARY_FHIR_BASE } from './event';
 
@@ -77,8 +78,8 @@ export interface AuditChainVerification {
   lastHash?: string;
 }
 
-/** An append could not be completed (store failure, corrupt predecessor, or too much contention). */
-export class AuditAppendError extends Error {
+/** An append could not be completed (store failure, corrupt predecessor, or too much contention). A server fault: logs only. */
+export class AuditAppendError extends ServerFault {
   override readonly name = 'AuditAppendError';
 }
 

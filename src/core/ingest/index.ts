@@ -1,0 +1,16 @@
+/**
+ * The ingestion use case (https://hl7.org/fhir/R4/http.html: create, update, batch, transaction) and `$validate`.
+ * - `./ingestor`: the {@link Ingestor} use case;
+ * - `./request`: reading a write request into entries;
+ * - `./checks`: scopes, validation, versions, the transaction rule;
+ * - `./commit`: ids and versions, lake, identity store, version index, manifest, events;
+ * - `./responses`: the response outcome / Bundle, {@link statusText};
+ * - `./validate-operation`: {@link validateOnly}.
+ */
+export { Ingestor, type IngestDeps, type WriteResult } from './ingestor';
+export type { Principal, PreferReturn, WriteRequest } from './request';
+export type { ResourceValidator } from './checks';
+export type { LakeTransform, TransformResult } from './commit';
+export { statusText } from './responses';
+export { validateOnly } from './validate-operation';
+export { notFound } from '../../fhir/outcomes';
