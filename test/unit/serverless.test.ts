@@ -83,15 +83,26 @@ function tfLogGroups(tf: Tf, stage: string): string[] {
   });
 }
 
-/** Statements (actions, resources) of every aws_iam_role_policy attached to aws_iam_role.<role>. */
-function tfRoleStatements(tf: Tf, role: string): { actions: string[]; resources: string[] }[] {
+/** The function roles: aws_iam_role.function, one instance per key of local.function_roles (iam.tf). */
+function tfRoleFunctions(tf: Tf): string[] {
+  if (tf.resources.aws_iam_role?.function?.for_each !== '${local.function_roles}') return [];
+  return isObj(tf.locals.function_roles) ? Object.keys(tf.locals.function_roles) : [];
+}
+
+/**
+ * The static statements (actions, resources) of the policies every function role gets: the aws_iam_role_policy
+ * instances over local.function_roles, with the policy document of the same key; each.key is the function.
+ */
+function tfRoleStatements(tf: Tf, fn: string): { actions: string[]; resources: string[] }[] {
   const out: { actions: string[]; resources: string[] }[] = [];
+  if (!tfRoleFunctions(tf).includes(fn)) return out;
   for (const body of Object.values(tf.resources.aws_iam_role_policy ?? {})) {
-    if (body.role !== `\${aws_iam_role.${role}.id}`) continue;
-    const m = /^\$\{data\.aws_iam_policy_document\.(\w+)\.json\}$/.exec(String(body.policy));
+    if (body.for_each !== '${local.function_roles}' || body.role !== '${aws_iam_role.function[each.key].id}') continue;
+    const m = /^\$\{data\.aws_iam_policy_document\.(\w+)\[each\.key\]\.json\}$/.exec(String(body.policy));
     const doc = m ? tf.docs[m[1]] : undefined;
-    if (!doc) throw new Error(`aws_iam_role_policy for ${role}: policy ${String(body.policy)} is not a known policy document`);
-    for (const s of (doc.statement ?? []) as Obj[]) out.push({ actions: s.actions ?? [], resources: s.resources ?? [] });
+    if (!doc || doc.for_each !== body.for_each) throw new Error(`aws_iam_role_policy for ${fn}: policy ${String(body.policy)} is not a known policy document`);
+    const key = (v: string): string => v.split('[each.key]').join(`[${JSON.stringify(fn)}]`);
+    for (const s of (doc.statement ?? []) as Obj[]) out.push({ actions: s.actions ?? [], resources: ((s.resources ?? []) as string[]).map(key) });
   }
   return out;
 }
@@ -129,18 +140,18 @@ function functionFindings(sls: Obj, aws: Obj, local: Obj, tf: Tf): string[] {
       findings.push(`${fn}: role is ${def.role === undefined ? 'not set' : String(def.role)}, expected \${self:custom.cfg.${key}}`);
       continue;
     }
-    const role = roleOf(fn);
-    const param = `${role}_role_arn`;
+    const role = `aws_iam_role.function[${JSON.stringify(fn)}]`;
+    const param = `${roleOf(fn)}_role_arn`;
     if (aws[key] !== `\${ssm:/tributary/\${sls:stage}/${param}}`) findings.push(`${fn}: config/aws.yml ${key} does not read SSM ${param}`);
     if (typeof local[key] !== 'string' || !local[key]) findings.push(`${fn}: config/local.yml has no ${key}`);
-    if (ssmCore[param] !== `\${aws_iam_role.${role}.arn}`) findings.push(`${fn}: Terraform publishes no SSM ${param} = aws_iam_role.${role}.arn`);
-    if (!tf.resources.aws_iam_role?.[role]) {
-      findings.push(`${fn}: no aws_iam_role.${role}`);
+    if (ssmCore[param] !== `\${${role}.arn}`) findings.push(`${fn}: Terraform publishes no SSM ${param} = ${role}.arn`);
+    if (!tfRoleFunctions(tf).includes(fn)) {
+      findings.push(`${fn}: no ${role}`);
       continue;
     }
     const logs = `\${aws_cloudwatch_log_group.function["${fn}"].arn}:*`;
-    if (!tfRoleStatements(tf, role).some((s) => s.actions.includes('logs:PutLogEvents') && s.resources.includes(logs))) {
-      findings.push(`${fn}: aws_iam_role.${role} may not write its log group`);
+    if (!tfRoleStatements(tf, fn).some((s) => s.actions.includes('logs:PutLogEvents') && s.resources.includes(logs))) {
+      findings.push(`${fn}: ${role} may not write its log group`);
     }
   }
   return findings;
@@ -322,18 +333,23 @@ describe('serverless.yml functions ↔ Terraform log groups and roles', () => {
       'report: Terraform creates no log group /aws/lambda/tributary-prod-report',
       'report: config/aws.yml reportRoleArn does not read SSM report_role_arn',
       'report: config/local.yml has no reportRoleArn',
-      'report: Terraform publishes no SSM report_role_arn = aws_iam_role.report.arn',
-      'report: no aws_iam_role.report',
+      'report: Terraform publishes no SSM report_role_arn = aws_iam_role.function["report"].arn',
+      'report: no aws_iam_role.function["report"]',
     ]);
   });
 
   test('the checker flags a function missing from Terraform, and a role that cannot write its log group', () => {
     const t = clone(tf);
     t.locals.functions = String(t.locals.functions).replace('"validate", ', '');
-    t.docs.authorizer.statement[0].resources = ['${aws_cloudwatch_log_group.function["metadata"].arn}:*'];
+    // The Logs statement every role gets, naming one function's log group instead of each.key's.
+    t.docs.function.statement[0].resources = ['${aws_cloudwatch_log_group.function["metadata"].arn}:*'];
     expect(functionFindings(sls, awsCfg, localCfg, t)).toEqual([
-      'authorizer: aws_iam_role.authorizer may not write its log group',
+      'authorizer: aws_iam_role.function["authorizer"] may not write its log group',
+      'ingest: aws_iam_role.function["ingest"] may not write its log group',
       ...STAGES.map((st) => `validate: Terraform creates no log group /aws/lambda/tributary-${st}-validate`),
+      'validate: aws_iam_role.function["validate"] may not write its log group',
+      'etl: aws_iam_role.function["etl"] may not write its log group',
+      'notAllowed: aws_iam_role.function["notAllowed"] may not write its log group',
     ]);
   });
 
@@ -529,7 +545,7 @@ describe('API Gateway access logs: ids and metadata of every request, even those
 
   test('the access logs go to the group Terraform creates: Serverless v3 logs to /aws/api-gateway/<service>-<stage>', () => {
     const lg = tf.resources.aws_cloudwatch_log_group?.api_access;
-    expect(lg).toMatchObject({ retention_in_days: '${var.log_retention_days}', kms_key_id: '${aws_kms_key.logs.arn}' });
+    expect(lg).toMatchObject({ retention_in_days: '${var.log_retention_days}', kms_key_id: '${aws_kms_key.this["logs"].arn}' });
     for (const stage of STAGES) {
       const name = String(lg.name)
         .replace('${local.prefix}', String(tf.locals.prefix))

@@ -3,12 +3,18 @@
  * every file parses as HCL (@cdktf/hcl2json), the security properties of the shared infrastructure hold,
  * and the files follow the canonical `terraform fmt` layout rules that can be checked without the binary.
  *
+ * The module's buckets, KMS keys and function roles come from maps (for_each over locals, dynamic blocks): the
+ * configuration is expanded into its instances first (`aws_s3_bucket.this["lake"]`, `aws_iam_role.function["etl"]`,
+ * each.key, each.value and the dynamic blocks' iterators evaluated with @cdktf/hcl2json's expression parser), so
+ * the checks and the per-bucket and per-role expectations below see each instance as Terraform would plan it.
+ * The moved blocks that carry the former per-resource addresses to those instances are checked too.
+ *
  * Every checker is a pure function over the parsed configuration returning findings; each one is also run
  * on a mutated copy (the property removed) to show that it does flag the problem.
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { parse } from '@cdktf/hcl2json';
+import { getExpressionAst, parse } from '@cdktf/hcl2json';
 
 // ---------------------------------------------------------------------------------------------------------
 // Loading
@@ -28,6 +34,7 @@ interface TfConfig {
   locals: Obj;
   terraform: Obj[];
   provider: Record<string, Obj[]>;
+  moved: Obj[];
 }
 
 const REPO = path.resolve(__dirname, '../..');
@@ -76,6 +83,7 @@ async function loadConfig(dir: string): Promise<TfConfig> {
     locals: {},
     terraform: [],
     provider: {},
+    moved: [],
   };
   const files = fs
     .readdirSync(dir)
@@ -113,6 +121,7 @@ async function loadConfig(dir: string): Promise<TfConfig> {
       }
     }
     cfg.terraform.push(...blocks(j, 'terraform'));
+    cfg.moved.push(...blocks(j, 'moved'));
     if (isObj(j.provider)) {
       for (const [name, bodies] of Object.entries(j.provider)) {
         cfg.provider[name] = [...(cfg.provider[name] ?? []), ...(Array.isArray(bodies) ? bodies.filter(isObj) : [])];
@@ -127,6 +136,381 @@ function clone<T>(v: T): T {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Evaluating the expressions for_each and dynamic blocks depend on
+// ---------------------------------------------------------------------------------------------------------
+
+/** Raised for an expression whose value depends on what only a plan knows (a variable, a resource attribute). */
+class NotStatic extends Error {}
+
+/** Names in scope: `each`, a dynamic block's iterator, a for expression's variables. */
+type Scope = Record<string, Json>;
+
+/** A value not known statically is kept as its expression, `${...}`, the way hcl2json renders it. */
+function isExpr(v: Json): v is string {
+  return typeof v === 'string' && v.includes('${');
+}
+
+/** `${x}` as one interpolation → x; otherwise (a literal, or a template of several parts) undefined. */
+function wholeExpr(v: string): string | undefined {
+  const parts = splitTemplate(v);
+  return parts.length === 1 && parts[0].interpolation ? parts[0].text.slice(2, -1) : undefined;
+}
+
+/** A rendered template's literal parts and `${...}` interpolations (brace depth and quoted strings respected). */
+function splitTemplate(s: string): { text: string; interpolation: boolean }[] {
+  const parts: { text: string; interpolation: boolean }[] = [];
+  let i = 0;
+  let literal = '';
+  while (i < s.length) {
+    if (s.startsWith('${', i)) {
+      let depth = 0;
+      let inString = false;
+      let j = i + 1;
+      for (; j < s.length; j++) {
+        const c = s[j];
+        if (inString) {
+          if (c === '\\') j++;
+          else if (c === '"') inString = false;
+        } else if (c === '"') inString = true;
+        else if (c === '{') depth++;
+        else if (c === '}' && --depth === 0) break;
+      }
+      if (literal) parts.push({ text: literal, interpolation: false });
+      literal = '';
+      parts.push({ text: s.slice(i, j + 1), interpolation: true });
+      i = j + 1;
+    } else literal += s[i++];
+  }
+  if (literal) parts.push({ text: literal, interpolation: false });
+  return parts;
+}
+
+/** HCL literal of a key in an index (`["lake"]`, `[0]`). */
+function indexText(key: Json): string {
+  if (typeof key === 'string') return `[${JSON.stringify(key)}]`;
+  if (typeof key === 'number') return `[${key}]`;
+  throw new NotStatic(`index key ${JSON.stringify(key)}`);
+}
+
+interface Ast {
+  type: string;
+  meta: Record<string, unknown> & { value?: string };
+  children?: Ast[];
+}
+
+/**
+ * Evaluates an HCL expression over the module's locals and the scope. What cannot be known (var.*, resource and
+ * data attributes, module outputs) stays an expression, with the scope's names substituted
+ * (`aws_s3_bucket.this[each.key].arn` → `${aws_s3_bucket.this["lake"].arn}`); a comparison, condition or collection
+ * that needs one throws NotStatic. Locals whose value is a string stay `${local.x}`, as written.
+ */
+class Evaluator {
+  constructor(private readonly locals: Obj) {}
+
+  async expr(text: string, scope: Scope): Promise<Json> {
+    const ast = (await getExpressionAst('expression.tf', text)) as Ast | null;
+    if (!ast) throw new Error(`cannot parse expression: ${text}`);
+    return this.node(ast, scope);
+  }
+
+  /** A string attribute as hcl2json renders it (a template with `${...}`), evaluated. */
+  async template(s: string, scope: Scope): Promise<Json> {
+    const whole = wholeExpr(s);
+    if (whole !== undefined) return this.expr(whole, scope);
+    return this.expr(`"${splitTemplate(s)
+      .map((p) => (p.interpolation ? p.text : JSON.stringify(p.text).slice(1, -1)))
+      .join('')}"`, scope);
+  }
+
+  private async node(n: Ast, scope: Scope): Promise<Json> {
+    const kids = n.children ?? [];
+    const text = String(n.meta.value ?? '');
+    switch (n.type) {
+      case 'literalValue': {
+        const t = n.meta.type;
+        if (t === 'number') return Number(text);
+        if (t === 'bool') return text === 'true';
+        if (t === 'string') return text;
+        if (text === 'null') return null;
+        throw new Error(`literal ${text}`);
+      }
+      case 'templateWrap':
+        return this.node(kids[0], scope);
+      case 'template': {
+        let out = '';
+        for (const k of kids) {
+          const v = await this.node(k, scope);
+          if (typeof v === 'string') out += v;
+          else if (typeof v === 'number' || typeof v === 'boolean') out += String(v);
+          else throw new NotStatic(`template part ${k.meta.value}`);
+        }
+        return out;
+      }
+      case 'scopeTraversal': {
+        const parts = n.meta.traversal as { type: string; segment: string }[];
+        const root = parts[0].segment;
+        if (root in scope) return this.walk(scope[root], parts.slice(1), root);
+        if (root === 'local') {
+          const name = parts[1].segment;
+          if (!(name in this.locals)) throw new Error(`no local.${name}`);
+          let v: Json = this.locals[name];
+          if (typeof v === 'string') {
+            const evaluated = isExpr(v) ? await this.template(v, {}) : v;
+            v = Array.isArray(evaluated) || isObj(evaluated) ? evaluated : `\${local.${name}}`;
+          }
+          return this.walk(v, parts.slice(2), `local.${name}`);
+        }
+        return `\${${String(n.meta.fullAccessor)}}`;
+      }
+      case 'relativeTraversal':
+        return this.walk(await this.node(kids[0], scope), n.meta.traversal as { type: string; segment: string }[], String(n.meta.sourceExpression));
+      case 'index': {
+        const coll = await this.node(kids[0], scope);
+        const key = await this.node(kids[1], scope);
+        if (isExpr(coll)) {
+          const inner = wholeExpr(coll);
+          if (inner === undefined) throw new NotStatic(text);
+          return `\${${inner}${indexText(key)}}`;
+        }
+        return this.at(coll, key, text);
+      }
+      case 'tuple':
+        return Promise.all(kids.map((k) => this.node(k, scope)));
+      case 'object': {
+        const out: Obj = {};
+        for (const [k, v] of Object.entries(n.meta.items as Record<string, string>)) out[k] = await this.expr(v, scope);
+        return out;
+      }
+      case 'function':
+        return this.call(String(n.meta.name), await Promise.all(kids.map(async (k) => this.structure(await this.node(k, scope)))), text);
+      case 'for': {
+        const m = n.meta as Record<string, string>;
+        const coll = await this.expr(m.collectionExpression, scope);
+        if (isExpr(coll)) {
+          if (Object.keys(scope).some((s) => new RegExp(`(^|[^\\w.])${s}\\.`).test(text))) throw new NotStatic(text);
+          return `\${${text}}`;
+        }
+        const entries: [Json, Json][] = Array.isArray(coll) ? coll.map((v, i) => [i, v]) : isObj(coll) ? Object.entries(coll) : [];
+        const isObject = m.keyExpression !== undefined && m.keyExpression !== '';
+        const out: Obj = {};
+        const list: Json[] = [];
+        for (const [k, v] of entries) {
+          const s: Scope = { ...scope, [m.valVar]: v };
+          if (m.keyVar) s[m.keyVar] = k;
+          if (m.conditionalExpression) {
+            const c = await this.expr(m.conditionalExpression, s);
+            if (typeof c !== 'boolean') throw new NotStatic(`for condition ${m.conditionalExpression}`);
+            if (!c) continue;
+          }
+          const value = await this.expr(m.valueExpression, s);
+          if (isObject) {
+            const key = await this.expr(m.keyExpression, s);
+            if (typeof key !== 'string' || isExpr(key)) throw new NotStatic(`for key ${m.keyExpression}`);
+            out[key] = value;
+          } else list.push(value);
+        }
+        return isObject ? out : list;
+      }
+      case 'binaryOp': {
+        const l = await this.node(kids[0], scope);
+        const r = await this.node(kids[1], scope);
+        if (isExpr(l) || isExpr(r)) throw new NotStatic(text);
+        switch (n.meta.operator) {
+          case 'equal':
+            return JSON.stringify(l) === JSON.stringify(r);
+          case 'notEqual':
+            return JSON.stringify(l) !== JSON.stringify(r);
+          case 'logicalAnd':
+            return l === true && r === true;
+          case 'logicalOr':
+            return l === true || r === true;
+          default:
+            throw new Error(`operator ${String(n.meta.operator)}`);
+        }
+      }
+      case 'unaryOp': {
+        const v = await this.node(kids[0], scope);
+        if (n.meta.operator !== 'logicalNot' || typeof v !== 'boolean') throw new NotStatic(text);
+        return !v;
+      }
+      case 'conditional': {
+        const c = await this.node(kids[0], scope);
+        if (typeof c !== 'boolean') throw new NotStatic(text);
+        return this.node(kids[c ? 1 : 2], scope);
+      }
+      default:
+        throw new Error(`expression type ${n.type}: ${text}`);
+    }
+  }
+
+  /** A value used as a collection: `${local.x}` elements (lists of lists, as flatten takes them) resolved. */
+  private async structure(v: Json): Promise<Json> {
+    if (isExpr(v)) {
+      const inner = wholeExpr(v);
+      if (inner === undefined || !/^local\.[\w-]+$/.test(inner)) return v;
+      const resolved = this.locals[inner.slice('local.'.length)];
+      return resolved === undefined || typeof resolved === 'string' ? v : this.structure(resolved);
+    }
+    if (Array.isArray(v)) return Promise.all(v.map((x) => this.structure(x)));
+    return v;
+  }
+
+  private at(coll: Json, key: Json, text: string): Json {
+    if (Array.isArray(coll) && typeof key === 'number' && key < coll.length) return coll[key];
+    if (isObj(coll) && typeof key === 'string' && key in coll) return coll[key];
+    throw new Error(`${text}: no element ${JSON.stringify(key)}`);
+  }
+
+  private walk(v: Json, parts: { type: string; segment: string }[], what: string): Json {
+    let cur = v;
+    for (const p of parts) {
+      const key: Json = p.type === 'indexTraversal' ? (JSON.parse(p.segment) as Json) : p.segment;
+      if (isExpr(cur)) {
+        const inner = wholeExpr(cur);
+        if (inner === undefined) throw new NotStatic(`${what}: traversal into ${cur}`);
+        cur = `\${${inner}${p.type === 'indexTraversal' ? indexText(key) : `.${p.segment}`}}`;
+      } else cur = this.at(cur, key, what);
+    }
+    return cur;
+  }
+
+  private call(name: string, args: Json[], text: string): Json {
+    const known = (v: Json): Json => {
+      if (isExpr(v)) throw new NotStatic(`${text}: ${v}`);
+      return v;
+    };
+    switch (name) {
+      case 'toset': {
+        const list = known(args[0]);
+        if (!Array.isArray(list)) throw new Error(`${text}: not a list`);
+        return [...new Set(list.map((x) => known(x)))] as Json[];
+      }
+      case 'flatten': {
+        const flat = (v: Json): Json[] => (Array.isArray(v) ? v.flatMap(flat) : [known(v)]);
+        const list = known(args[0]);
+        if (!Array.isArray(list)) throw new Error(`${text}: not a list`);
+        return list.flatMap(flat);
+      }
+      case 'lookup': {
+        const map = known(args[0]);
+        const key = known(args[1]);
+        if (!isObj(map) || typeof key !== 'string') throw new Error(`${text}: bad arguments`);
+        if (key in map) return map[key];
+        if (args.length < 3) throw new Error(`${text}: no ${key} and no default`);
+        return args[2];
+      }
+      default:
+        throw new NotStatic(`${text}: function ${name}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Expanding for_each resources and dynamic blocks into their instances
+// ---------------------------------------------------------------------------------------------------------
+
+/** The instances of a for_each value: [key, each.value]. A set (toset) gives each.key = each.value. */
+function instancesOf(coll: Json, what: string): [string, Json][] {
+  if (isObj(coll)) return Object.entries(coll);
+  if (Array.isArray(coll) && coll.every((x) => typeof x === 'string' && !isExpr(x))) return coll.map((x) => [x as string, x]);
+  throw new Error(`${what}: for_each is not a map or a set of strings`);
+}
+
+function mentions(s: string, scope: Scope): boolean {
+  return Object.keys(scope).some((name) => new RegExp(`(^|[^\\w.])${name}\\.`).test(s));
+}
+
+/**
+ * One instance of a block body: strings that use the scope's names are evaluated (null results drop the
+ * attribute, as null does in HCL), and `dynamic` blocks whose for_each is static become blocks of their type
+ * (after the static ones: keep static blocks before dynamic ones of the same type). A dynamic block whose
+ * for_each needs a plan (e.g. on a variable) is kept as it is.
+ */
+async function expandBody(ev: Evaluator, body: Obj, scope: Scope): Promise<Obj> {
+  const out: Obj = {};
+  const keptDynamic: Obj = {};
+  for (const [k, v] of Object.entries(body)) {
+    if (k === 'dynamic' && isObj(v)) {
+      for (const [type, specs] of Object.entries(v)) {
+        for (const spec of Array.isArray(specs) ? specs.filter(isObj) : []) {
+          let coll: Json;
+          try {
+            coll = await ev.template(String(spec.for_each), scope);
+          } catch (e) {
+            if (!(e instanceof NotStatic)) throw e;
+            keptDynamic[type] = [...((keptDynamic[type] as Json[] | undefined) ?? []), spec];
+            continue;
+          }
+          const iterator = typeof spec.iterator === 'string' ? spec.iterator.replace(/^\$\{(.*)\}$/, '$1') : type;
+          const entries: [Json, Json][] = Array.isArray(coll) ? coll.map((x, i) => [i, x]) : isObj(coll) ? Object.entries(coll) : [];
+          if (!Array.isArray(coll) && !isObj(coll)) throw new Error(`dynamic "${type}": for_each is not a collection`);
+          const content = (Array.isArray(spec.content) ? spec.content[0] : spec.content) as Obj;
+          for (const [key, value] of entries) {
+            const block = await expandBody(ev, content, { ...scope, [iterator]: { key, value } });
+            out[type] = [...((out[type] as Json[] | undefined) ?? []), block];
+          }
+        }
+      }
+      continue;
+    }
+    const expanded = await expandValue(ev, v, scope);
+    if (expanded === null) continue;
+    if (Array.isArray(out[k]) && Array.isArray(expanded)) out[k] = [...expanded, ...(out[k] as Json[])];
+    else out[k] = expanded;
+  }
+  if (Object.keys(keptDynamic).length > 0) out.dynamic = keptDynamic;
+  return out;
+}
+
+async function expandValue(ev: Evaluator, v: Json, scope: Scope): Promise<Json> {
+  if (typeof v === 'string') return isExpr(v) && mentions(v, scope) ? ev.template(v, scope) : v;
+  if (Array.isArray(v)) {
+    const items: Json[] = [];
+    for (const x of v) {
+      if (isObj(x)) items.push(await expandBody(ev, x, scope));
+      else items.push(await expandValue(ev, x, scope));
+    }
+    return items;
+  }
+  if (isObj(v)) return expandBody(ev, v, scope);
+  return v;
+}
+
+/**
+ * Every resource or data source with for_each becomes one entry per instance, named `name["key"]` (its Terraform
+ * address), with each.key and each.value substituted; dynamic blocks are expanded everywhere.
+ */
+async function expandBlocks(ev: Evaluator, byType: Record<string, Record<string, Obj>>): Promise<Record<string, Record<string, Obj>>> {
+  const out: Record<string, Record<string, Obj>> = {};
+  for (const [type, byName] of Object.entries(byType)) {
+    out[type] = {};
+    for (const [name, body] of Object.entries(byName)) {
+      let coll: Json | undefined;
+      try {
+        coll = typeof body.for_each === 'string' ? await ev.template(body.for_each, {}) : undefined;
+      } catch (e) {
+        if (!(e instanceof NotStatic)) throw e; // e.g. for_each = toset(var.x): kept as one block
+      }
+      if (coll === undefined) {
+        out[type][name] = await expandBody(ev, body, {});
+        continue;
+      }
+      const { for_each: _forEach, ...rest } = body;
+      for (const [key, value] of instancesOf(coll, `${type}.${name}`)) {
+        out[type][`${name}[${JSON.stringify(key)}]`] = await expandBody(ev, rest, { each: { key, value } });
+      }
+    }
+  }
+  return out;
+}
+
+/** The configuration with its for_each resources and data sources expanded into instances (see expandBlocks). */
+async function expandConfig(cfg: TfConfig): Promise<TfConfig> {
+  const ev = new Evaluator(cfg.locals);
+  return { ...cfg, resource: await expandBlocks(ev, cfg.resource), data: await expandBlocks(ev, cfg.data) };
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Expression helpers
 // ---------------------------------------------------------------------------------------------------------
 
@@ -134,7 +518,7 @@ function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** True when `text` contains a reference to `addr` (e.g. `aws_s3_bucket.lake`) — not `aws_s3_bucket.lake_x`. */
+/** True when `text` contains a reference to `addr` (e.g. `aws_s3_bucket.this["lake"]`) — not `aws_s3_bucket.lake_x`. */
 function refersTo(text: string, addr: string): boolean {
   return new RegExp(`(^|[^\\w.])${escapeRe(addr)}(?![\\w-])`).test(text);
 }
@@ -151,11 +535,11 @@ function anyRefersTo(v: Json | undefined, addr: string): boolean {
   return strings(v).some((s) => refersTo(s, addr));
 }
 
-/** Names of the resources of `type` that `v` refers to (e.g. kms keys in a kms_master_key_id). */
+/** Names of the resources (or instances: `this["lake"]`) of `type` that `v` refers to (e.g. kms keys in a kms_master_key_id). */
 function referencedNames(v: Json | undefined, type: string): string[] {
   const names = new Set<string>();
   for (const s of strings(v)) {
-    for (const m of s.matchAll(new RegExp(`(?:^|[^\\w.])${escapeRe(type)}\\.([A-Za-z_][\\w-]*)`, 'g'))) names.add(m[1]);
+    for (const m of s.matchAll(new RegExp(`(?:^|[^\\w.])${escapeRe(type)}\\.([A-Za-z_][\\w-]*(?:\\["[^"]*"\\])?)`, 'g'))) names.add(m[1]);
   }
   return [...names];
 }
@@ -272,7 +656,7 @@ async function policyStatements(
   where: string,
 ): Promise<{ statements: Statement[]; findings: string[] }> {
   if (typeof value === 'string') {
-    const m = /^\$\{data\.aws_iam_policy_document\.([A-Za-z_][\w-]*)\.json\}$/.exec(value);
+    const m = /^\$\{data\.aws_iam_policy_document\.([A-Za-z_][\w-]*(?:\["[^"]*"\])?)\.json\}$/.exec(value);
     if (m) {
       const doc = cfg.data.aws_iam_policy_document?.[m[1]];
       if (!doc) return { statements: [], findings: [`${where}: unknown policy document ${m[1]}`] };
@@ -357,6 +741,12 @@ async function rolePolicyStatements(cfg: TfConfig, role: string): Promise<{ stat
 // ---------------------------------------------------------------------------------------------------------
 // Checkers (each returns findings; [] = property holds)
 // ---------------------------------------------------------------------------------------------------------
+
+/** The module's instance names, as the expanded configuration (and Terraform's addresses) name them. */
+const bucketOf = (name: string): string => `this[${JSON.stringify(name)}]`;
+const keyOf = (name: string): string => `this[${JSON.stringify(name)}]`;
+/** The role (and role policy and policy document) of a function, keyed like local.functions: `function["notAllowed"]`. */
+const roleOf = (fn: string): string => `function[${JSON.stringify(fn)}]`;
 
 /** The resource of `type` whose `bucket` (or other attribute) refers to aws_s3_bucket.<bucket>. */
 function resourcesFor(cfg: TfConfig, type: string, attr: string, target: string): [string, Obj][] {
@@ -492,7 +882,7 @@ async function checkNoWildcardActions(cfg: TfConfig): Promise<string[]> {
     const r = await policyStatements(cfg, attr.value, attr.where);
     findings.push(...r.findings);
     for (const s of r.statements) {
-      seen.add(s.where.replace(/\[.*$/, ''));
+      seen.add(s.where.replace(/\[[^\]]*\]$/, ''));
       inspect(s);
     }
   }
@@ -523,10 +913,10 @@ async function checkRoleResourcesScoped(cfg: TfConfig): Promise<string[]> {
  * the writers (ingest, triage) get GenerateDataKey/Encrypt and nothing else; nobody may create grants or re-encrypt.
  */
 async function checkIdentityKeyPolicy(cfg: TfConfig): Promise<string[]> {
-  const key = cfg.resource.aws_kms_key?.identity;
-  if (!key) return ['aws_kms_key.identity: missing'];
-  const { statements, findings } = await policyStatements(cfg, key.policy, 'aws_kms_key.identity.policy');
-  const reidentify = '${aws_iam_role.reidentify.arn}';
+  const key = cfg.resource.aws_kms_key?.[keyOf('identity')];
+  if (!key) return ['aws_kms_key.this["identity"]: missing'];
+  const { statements, findings } = await policyStatements(cfg, key.policy, 'aws_kms_key.this["identity"].policy');
+  const reidentify = `\${aws_iam_role.${roleOf('reidentify')}.arn}`;
   let decryptGranted = false;
   for (const s of statements) {
     if (s.effect !== 'Allow') continue;
@@ -542,21 +932,21 @@ async function checkIdentityKeyPolicy(cfg: TfConfig): Promise<string[]> {
       }
     }
     for (const writer of ['ingest', 'triage']) {
-      if (ids.some((id) => refersTo(id, `aws_iam_role.${writer}`))) {
+      if (ids.some((id) => refersTo(id, `aws_iam_role.${roleOf(writer)}`))) {
         const extra = s.actions.filter((a) => a !== 'kms:GenerateDataKey' && a !== 'kms:Encrypt');
         if (extra.length > 0) findings.push(`${s.where}: ${writer} may only GenerateDataKey/Encrypt, also gets ${extra.join(', ')}`);
       }
     }
   }
-  if (!decryptGranted) findings.push('aws_kms_key.identity: no statement lets the reidentify role decrypt');
+  if (!decryptGranted) findings.push('aws_kms_key.this["identity"]: no statement lets the reidentify role decrypt');
   return findings;
 }
 
 /** Roles other than reidentify: no decrypt of the identity key, no reads of the identity bucket; reidentify can do both. */
 async function checkIdentityAccessByRole(cfg: TfConfig): Promise<string[]> {
   const findings: string[] = [];
-  const keyAddr = 'aws_kms_key.identity';
-  const bucketAddr = 'aws_s3_bucket.identity';
+  const keyAddr = `aws_kms_key.${keyOf('identity')}`;
+  const bucketAddr = `aws_s3_bucket.${bucketOf('identity')}`;
   const onKey = (s: Statement): boolean => s.resources.some((r) => r === '*' || refersTo(r, keyAddr));
   const onBucket = (s: Statement): boolean => s.resources.some((r) => r === '*' || refersTo(r, bucketAddr));
   for (const role of Object.keys(cfg.resource.aws_iam_role ?? {})) {
@@ -564,9 +954,9 @@ async function checkIdentityAccessByRole(cfg: TfConfig): Promise<string[]> {
     findings.push(...f);
     const decrypts = statements.some((s) => onKey(s) && (statementAllows(s, 'kms:Decrypt') || statementAllows(s, 'kms:ReEncryptFrom')));
     const reads = statements.some((s) => onBucket(s) && (statementAllows(s, 's3:GetObject') || statementAllows(s, 's3:GetObjectVersion')));
-    if (role === 'reidentify') {
-      if (!decrypts) findings.push('aws_iam_role.reidentify: cannot kms:Decrypt the identity key');
-      if (!reads) findings.push('aws_iam_role.reidentify: cannot s3:GetObject the identity bucket');
+    if (role === roleOf('reidentify')) {
+      if (!decrypts) findings.push(`aws_iam_role.${role}: cannot kms:Decrypt the identity key`);
+      if (!reads) findings.push(`aws_iam_role.${role}: cannot s3:GetObject the identity bucket`);
     } else {
       if (decrypts) findings.push(`aws_iam_role.${role}: may kms:Decrypt the identity key`);
       if (reads) findings.push(`aws_iam_role.${role}: may read the identity bucket`);
@@ -583,7 +973,7 @@ async function checkAuditAppendOnly(cfg: TfConfig): Promise<string[]> {
     const { statements, findings: f } = await rolePolicyStatements(cfg, role);
     findings.push(...f);
     for (const s of statements) {
-      if (!s.resources.some((r) => r === '*' || refersTo(r, 'aws_s3_bucket.audit'))) continue;
+      if (!s.resources.some((r) => r === '*' || refersTo(r, `aws_s3_bucket.${bucketOf('audit')}`))) continue;
       const hits = forbidden.filter((a) => statementAllows(s, a));
       if (hits.length > 0) findings.push(`aws_iam_role.${role} ${s.where}: ${hits.join(', ')} on the audit bucket`);
     }
@@ -593,20 +983,17 @@ async function checkAuditAppendOnly(cfg: TfConfig): Promise<string[]> {
 
 /** The ETL role's policies do not mention the identity store at all (bucket, key, or anything named identity). */
 async function checkEtlIsolation(cfg: TfConfig): Promise<string[]> {
-  const { statements, findings } = await rolePolicyStatements(cfg, 'etl');
-  if (statements.length === 0) findings.push('aws_iam_role.etl: no policy statements found');
+  const role = roleOf('etl');
+  const { statements, findings } = await rolePolicyStatements(cfg, role);
+  if (statements.length === 0) findings.push(`aws_iam_role.${role}: no policy statements found`);
   for (const s of statements) {
     const text = [...s.actions, ...s.resources, ...s.notResources, ...s.conditions.flatMap((c) => [c.variable, ...c.values])];
     const hit = text.find((t) => /identity/i.test(t) || t === '*');
-    if (hit) findings.push(`aws_iam_role.etl ${s.where}: mentions the identity store or everything (${hit})`);
+    if (hit) findings.push(`aws_iam_role.${role} ${s.where}: mentions the identity store or everything (${hit})`);
   }
   return findings;
 }
 
-/** The Terraform role of a serverless.yml function: `notAllowed` → `not_allowed`. */
-function roleOf(fn: string): string {
-  return fn.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-}
 
 /** `action resource` pairs a role's Allow statements grant on the audit bucket or the audit key. */
 async function auditGrants(cfg: TfConfig, role: string): Promise<string[]> {
@@ -614,7 +1001,7 @@ async function auditGrants(cfg: TfConfig, role: string): Promise<string[]> {
   const pairs = new Set<string>();
   for (const s of statements) {
     if (s.effect !== 'Allow') continue;
-    for (const r of s.resources.filter((x) => refersTo(x, 'aws_s3_bucket.audit') || refersTo(x, 'aws_kms_key.audit'))) {
+    for (const r of s.resources.filter((x) => refersTo(x, `aws_s3_bucket.${bucketOf('audit')}`) || refersTo(x, `aws_kms_key.${keyOf('audit')}`))) {
       for (const a of s.actions) pairs.add(`${a} ${r}`);
     }
   }
@@ -630,8 +1017,8 @@ async function auditGrants(cfg: TfConfig, role: string): Promise<string[]> {
  */
 async function checkAuditAppendRoles(cfg: TfConfig, functions: string[]): Promise<string[]> {
   const findings: string[] = [];
-  const ingestAudit = await auditGrants(cfg, 'ingest');
-  if (ingestAudit.length === 0) findings.push('aws_iam_role.ingest: no audit grants to compare with');
+  const ingestAudit = await auditGrants(cfg, roleOf('ingest'));
+  if (ingestAudit.length === 0) findings.push(`aws_iam_role.${roleOf('ingest')}: no audit grants to compare with`);
   for (const fn of functions) {
     const role = roleOf(fn);
     const { statements, findings: f } = await rolePolicyStatements(cfg, role);
@@ -751,9 +1138,9 @@ async function checkApiAccessLogGroup(cfg: TfConfig): Promise<string[]> {
     if (name !== `/aws/api-gateway/${service}-${env}`) findings.push(`${addr}: name for ${env} is ${name}, not Serverless's /aws/api-gateway/${service}-${env}`);
   }
   if (lg.retention_in_days !== '${var.log_retention_days}') findings.push(`${addr}: retention_in_days is ${String(lg.retention_in_days)}, not var.log_retention_days`);
-  if (referencedNames(lg.kms_key_id, 'aws_kms_key').join() !== 'logs') findings.push(`${addr}: kms_key_id is ${String(lg.kms_key_id)}, not the logs key`);
-  const key = cfg.resource.aws_kms_key?.logs;
-  const { statements, findings: f } = await policyStatements(cfg, key?.policy, 'aws_kms_key.logs.policy');
+  if (referencedNames(lg.kms_key_id, 'aws_kms_key').join() !== keyOf('logs')) findings.push(`${addr}: kms_key_id is ${String(lg.kms_key_id)}, not the logs key`);
+  const key = cfg.resource.aws_kms_key?.[keyOf('logs')];
+  const { statements, findings: f } = await policyStatements(cfg, key?.policy, 'aws_kms_key.this["logs"].policy');
   findings.push(...f);
   const logsService = statements.some(
     (s) =>
@@ -762,7 +1149,7 @@ async function checkApiAccessLogGroup(cfg: TfConfig): Promise<string[]> {
       s.principals.some((p) => p.type === 'Service' && p.identifiers.some((id) => /^logs\./.test(id))) &&
       s.conditions.some((c) => c.variable === 'kms:EncryptionContext:aws:logs:arn' && c.values.some((v) => resourceCovers(concrete(cfg, v, 'dev'), `arn:aws:logs:eu-west-2:111111111111:log-group:/aws/api-gateway/${service}-dev`))),
   );
-  if (!logsService) findings.push('aws_kms_key.logs: the CloudWatch Logs service may not use the key for the access log group');
+  if (!logsService) findings.push('aws_kms_key.this["logs"]: the CloudWatch Logs service may not use the key for the access log group');
   return findings;
 }
 
@@ -818,6 +1205,76 @@ async function checkApiGatewayCloudWatchRole(cfg: TfConfig, role = 'api_gateway_
     for (const action of ['logs:CreateLogStream', 'logs:PutLogEvents']) {
       if (!writable(env, action)) findings.push(`${addr}: no ${action} on /aws/api-gateway/${service}-${env}`);
     }
+  }
+  return findings;
+}
+
+/** `${aws_s3_bucket.lake}` → `aws_s3_bucket.lake`. */
+function unwrapAddress(v: Json | undefined): string {
+  return String(v).replace(/^\$\{(.*)\}$/, '$1');
+}
+
+/**
+ * The moved blocks of a (expanded) configuration against the former addresses and where they should go: each former
+ * address moves exactly once, to that instance; a moved block points at an instance the configuration declares, of
+ * the same type, from an address it no longer declares; and every instance of a resource some move targets is the
+ * target of one (otherwise an existing deployment would create it beside the old object, then destroy the old one).
+ */
+function checkMoves(cfg: TfConfig, expected: [string, string][]): string[] {
+  const findings: string[] = [];
+  const moves = cfg.moved.map((m) => ({ from: unwrapAddress(m.from), to: unwrapAddress(m.to) }));
+  const split = (address: string): [string, string] => {
+    const dot = address.indexOf('.');
+    return [address.slice(0, dot), address.slice(dot + 1)];
+  };
+  for (const [from, to] of expected) {
+    const found = moves.filter((m) => m.from === from);
+    if (found.length === 0) findings.push(`${from}: no moved block (a plan would destroy it and create ${to})`);
+    else if (found.length > 1) findings.push(`${from}: ${found.length} moved blocks`);
+    else if (found[0].to !== to) findings.push(`${from}: moved to ${found[0].to}, not ${to}`);
+  }
+  const targets = new Set<string>();
+  for (const { from, to } of moves) {
+    if (!expected.some(([f]) => f === from)) findings.push(`moved block from ${from}: not a former address`);
+    if (targets.has(to)) findings.push(`${to}: target of more than one moved block`);
+    targets.add(to);
+    const [fromType, fromName] = split(from);
+    const [toType, toName] = split(to);
+    if (fromType !== toType) findings.push(`moved block ${from} → ${to}: another resource type`);
+    if (cfg.resource[fromType]?.[fromName]) findings.push(`moved block from ${from}: still declared`);
+    if (!cfg.resource[toType]?.[toName]) findings.push(`moved block to ${to}: no such instance`);
+  }
+  const movedResources = new Set([...targets].map((t) => t.replace(/\[[^\]]*\]$/, '')));
+  for (const resource of movedResources) {
+    const [type, base] = split(resource);
+    for (const name of Object.keys(cfg.resource[type] ?? {})) {
+      if (name.startsWith(`${base}[`) && !targets.has(`${type}.${name}`)) findings.push(`${type}.${name}: no former address moves here`);
+    }
+  }
+  return findings;
+}
+
+/**
+ * Copied blocks: two single-instance resources (no for_each or count) of one type whose bodies have the same shape
+ * (the same attributes and blocks, nested alike, the same numbers and booleans) and differ only in strings: names,
+ * references, descriptions. Such blocks belong in one for_each over a map of what differs.
+ */
+function copiedBlocks(cfg: TfConfig): string[] {
+  const shape = (v: Json): Json => {
+    if (typeof v === 'string') return '…';
+    if (Array.isArray(v)) return v.map(shape);
+    if (isObj(v)) return Object.fromEntries(Object.keys(v).sort().map((k) => [k, shape(v[k])]));
+    return v;
+  };
+  const findings: string[] = [];
+  for (const [type, byName] of Object.entries(cfg.resource)) {
+    const byShape = new Map<string, string[]>();
+    for (const [name, body] of Object.entries(byName)) {
+      if ('for_each' in body || 'count' in body) continue;
+      const key = JSON.stringify(shape(body));
+      byShape.set(key, [...(byShape.get(key) ?? []), name]);
+    }
+    for (const names of byShape.values()) if (names.length > 1) findings.push(`${type}: ${names.join(', ')} are copies of one block`);
   }
   return findings;
 }
@@ -1127,12 +1584,362 @@ const FUNCTIONS = ['ingest', 'metadata', 'validate', 'notAllowed', 'authorizer',
 /** The functions whose role may only write their logs and append to the audit trail. */
 const AUDIT_ONLY_FUNCTIONS = ['metadata', 'validate', 'notAllowed', 'authorizer'];
 
+/** The resources of each bucket (s3.tf): one for_each over local.buckets each (Object Lock: the locked buckets only). */
+const BUCKET_TYPES = [
+  'aws_s3_bucket',
+  'aws_s3_bucket_ownership_controls',
+  'aws_s3_bucket_public_access_block',
+  'aws_s3_bucket_versioning',
+  'aws_s3_bucket_server_side_encryption_configuration',
+  'aws_s3_bucket_policy',
+  'aws_s3_bucket_lifecycle_configuration',
+  'aws_s3_bucket_object_lock_configuration',
+];
+
+interface BucketExpectation {
+  /** The bucket name in dev (<prefix>-<name>-<account>-<region>): changing it replaces the bucket. */
+  name: string;
+  forceDestroy: Json;
+  /** Object Lock default retention (COMPLIANCE), for a bucket created with Object Lock (which forces a new bucket too). */
+  objectLockDays?: string;
+  /** S3 Bucket Key on the SSE-KMS default encryption. */
+  bucketKey: boolean;
+  /** The lifecycle rules, in order, as the configuration renders them. */
+  lifecycle: Obj[];
+  /** The statements the bucket policy adds after the TLS-only pair. */
+  extraPolicy: Obj[];
+}
+
+/** Denies of everything to everyone on the bucket and its objects without TLS, or with TLS older than 1.2. */
+const tlsOnly = (arn: string): Obj[] =>
+  [
+    ['DenyInsecureTransport', 'Bool', 'aws:SecureTransport', 'false'],
+    ['DenyOldTls', 'NumericLessThan', 's3:TlsVersion', '1.2'],
+  ].map(([sid, test, variable, value]) => ({
+    sid,
+    effect: 'Deny',
+    actions: ['s3:*'],
+    resources: [arn, `${arn}/*`],
+    principals: [{ type: '*', identifiers: ['*'] }],
+    condition: [{ test, variable, values: [value] }],
+  }));
+
+/**
+ * Each bucket exactly as its own blocks declared it before the buckets came from local.buckets: the per-bucket
+ * test checks every resource of the bucket against this, attribute by attribute.
+ */
+const BUCKETS: Record<string, BucketExpectation> = {
+  lake: {
+    name: 'tributary-dev-raw-lake-111111111111-eu-west-2',
+    forceDestroy: '${var.force_destroy}',
+    bucketKey: true,
+    lifecycle: [
+      {
+        id: 'intelligent-tiering',
+        status: 'Enabled',
+        filter: [{}],
+        transition: [{ days: '${var.lake_intelligent_tiering_days}', storage_class: 'INTELLIGENT_TIERING' }],
+        noncurrent_version_expiration: [{ noncurrent_days: '${var.lake_noncurrent_version_days}' }],
+        expiration: [{ expired_object_delete_marker: true }],
+        abort_incomplete_multipart_upload: [{ days_after_initiation: 7 }],
+      },
+    ],
+    extraPolicy: [],
+  },
+  marts: {
+    name: 'tributary-dev-marts-111111111111-eu-west-2',
+    forceDestroy: '${var.force_destroy}',
+    bucketKey: true,
+    lifecycle: [
+      {
+        id: 'athena-results',
+        status: 'Enabled',
+        filter: [{ prefix: 'athena-results/' }],
+        expiration: [{ days: '${var.athena_results_expiration_days}' }],
+        noncurrent_version_expiration: [{ noncurrent_days: 1 }],
+      },
+      {
+        id: 'noncurrent-versions',
+        status: 'Enabled',
+        filter: [{}],
+        noncurrent_version_expiration: [{ noncurrent_days: '${var.lake_noncurrent_version_days}' }],
+        abort_incomplete_multipart_upload: [{ days_after_initiation: 7 }],
+      },
+    ],
+    extraPolicy: [],
+  },
+  identity: {
+    name: 'tributary-dev-identity-111111111111-eu-west-2',
+    forceDestroy: '${var.force_destroy}',
+    bucketKey: false,
+    lifecycle: [
+      {
+        id: 'superseded-identity-records',
+        status: 'Enabled',
+        filter: [{}],
+        noncurrent_version_expiration: [{ noncurrent_days: '${var.lake_noncurrent_version_days}' }],
+        abort_incomplete_multipart_upload: [{ days_after_initiation: 1 }],
+      },
+    ],
+    extraPolicy: [
+      {
+        sid: 'DenyReadsToAllButReidentify',
+        effect: 'Deny',
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        resources: ['${aws_s3_bucket.this["identity"].arn}/*'],
+        principals: [{ type: '*', identifiers: ['*'] }],
+        condition: [{ test: 'StringNotEquals', variable: 'aws:PrincipalArn', values: ['${aws_iam_role.function["reidentify"].arn}'] }],
+      },
+      {
+        sid: 'DenyOtherKmsKeys',
+        effect: 'Deny',
+        actions: ['s3:PutObject'],
+        resources: ['${aws_s3_bucket.this["identity"].arn}/*'],
+        principals: [{ type: '*', identifiers: ['*'] }],
+        condition: [{ test: 'StringNotEqualsIfExists', variable: 's3:x-amz-server-side-encryption-aws-kms-key-id', values: ['${aws_kms_key.this["identity"].arn}'] }],
+      },
+    ],
+  },
+  triage: {
+    name: 'tributary-dev-triage-111111111111-eu-west-2',
+    forceDestroy: '${var.force_destroy}',
+    bucketKey: true,
+    lifecycle: [
+      {
+        id: 'expire-triage',
+        status: 'Enabled',
+        filter: [{}],
+        expiration: [{ days: '${var.triage_expiration_days}' }],
+        noncurrent_version_expiration: [{ noncurrent_days: 7 }],
+        abort_incomplete_multipart_upload: [{ days_after_initiation: 1 }],
+      },
+    ],
+    extraPolicy: [],
+  },
+  audit: {
+    name: 'tributary-dev-audit-111111111111-eu-west-2',
+    forceDestroy: false,
+    objectLockDays: '${var.audit_retention_days}',
+    bucketKey: true,
+    lifecycle: [
+      {
+        id: 'archive-audit',
+        status: 'Enabled',
+        filter: [{}],
+        transition: [{ days: 90, storage_class: 'GLACIER_IR' }],
+        abort_incomplete_multipart_upload: [{ days_after_initiation: 1 }],
+      },
+    ],
+    extraPolicy: [],
+  },
+};
+
+/** Each symmetric KMS key (kms.tf, local.kms_keys) as its own blocks declared it: description after the prefix, policy document. */
+const KEYS: Record<string, { description: string; policy: string }> = {
+  lake: { description: 'raw lake (pseudonymised FHIR)', policy: 'kms_default' },
+  marts: { description: 'marts and Athena results', policy: 'kms_default' },
+  triage: { description: 'triage (quarantined submissions)', policy: 'kms_default' },
+  audit: { description: 'audit trail', policy: 'kms_default' },
+  versions: { description: 'FHIR version index table', policy: 'kms_default' },
+  identity: { description: 'identity store (re-identification data)', policy: 'kms_identity' },
+  logs: { description: 'CloudWatch Logs', policy: 'kms_logs' },
+  messaging: { description: 'SNS topic and SQS queues', policy: 'kms_messaging' },
+};
+
+/** A role policy statement on one line: `Sid: actions on resources [if test variable values]`. */
+function statementLine(s: Statement): string {
+  let line = `${s.effect === 'Allow' ? '' : `${s.effect} `}${s.sid}: ${s.actions.join(', ')} on ${s.resources.join(', ')}`;
+  if (s.notActions.length > 0 || s.notResources.length > 0 || s.principals.length > 0) line += ' (with NotAction/NotResource/Principal)';
+  for (const c of s.conditions) line += ` if ${c.test} ${c.variable} ${c.values.join(', ')}`;
+  return line;
+}
+
+const logsStatement = (fn: string): string => `Logs: logs:CreateLogStream, logs:PutLogEvents on \${aws_cloudwatch_log_group.function["${fn}"].arn}:*`;
+const AUDIT_APPEND = [
+  'AuditAppend: s3:PutObject, s3:GetObject on ${aws_s3_bucket.this["audit"].arn}/*',
+  'AuditList: s3:ListBucket on ${aws_s3_bucket.this["audit"].arn}',
+  'AuditKey: kms:GenerateDataKey, kms:Decrypt on ${aws_kms_key.this["audit"].arn}',
+];
+const RAW_LAKE_WRITE = [
+  'RawLakeObjects: s3:PutObject, s3:GetObject, s3:DeleteObject on ${aws_s3_bucket.this["lake"].arn}/*',
+  'RawLakeList: s3:ListBucket on ${aws_s3_bucket.this["lake"].arn}',
+  'RawLakeKey: kms:GenerateDataKey, kms:Decrypt on ${aws_kms_key.this["lake"].arn}',
+];
+const LANDING = [
+  'IdentityStoreWriteOnly: s3:PutObject on ${aws_s3_bucket.this["identity"].arn}/*',
+  'IdentityKeyEncryptOnly: kms:GenerateDataKey, kms:Encrypt on ${aws_kms_key.this["identity"].arn}',
+  'Pseudonyms: kms:GenerateMac on ${[for key in aws_kms_key.hmac : key.arn]}',
+  'VersionIndex: dynamodb:GetItem, dynamodb:BatchGetItem, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:DeleteItem, dynamodb:ConditionCheckItem on ${aws_dynamodb_table.versions.arn}',
+  'VersionIndexKey: kms:Encrypt, kms:Decrypt, kms:GenerateDataKey, kms:DescribeKey on ${aws_kms_key.this["versions"].arn} if StringEquals kms:ViaService dynamodb.${local.region}.amazonaws.com',
+  'PublishEvents: sns:Publish on ${aws_sns_topic.ingest.arn}',
+  'EventsKey: kms:GenerateDataKey, kms:Decrypt on ${aws_kms_key.this["messaging"].arn}',
+];
+const GLUE = 'arn:${local.partition}:glue:${local.region}:${local.account_id}';
+
+interface RoleExpectation {
+  /** The role is <prefix>-<name> (changing it replaces the role); its own policy is called <name>. */
+  name: string;
+  description: string;
+  /** The trust policy document. */
+  assume: string;
+  /** Every policy attached to the role, by policy name: its statements, in order. */
+  policies: Record<string, string[]>;
+}
+
+/**
+ * Each function's role exactly as its own blocks declared it before the roles came from local.function_roles:
+ * the per-role test compares every statement of every policy attached to the role with this, so a role can gain
+ * nothing (an action, a resource, a statement, a policy) and lose nothing without failing it.
+ */
+const ROLES: Record<string, RoleExpectation> = {
+  ingest: {
+    name: 'ingest',
+    description: 'Tributary ingest: validates, pseudonymises and lands FHIR.',
+    assume: 'lambda_assume',
+    policies: {
+      ingest: [
+        logsStatement('ingest'),
+        ...RAW_LAKE_WRITE,
+        'TriageWrite: s3:PutObject on ${aws_s3_bucket.this["triage"].arn}/*',
+        'TriageKeyEncrypt: kms:GenerateDataKey on ${aws_kms_key.this["triage"].arn}',
+        ...LANDING,
+        ...AUDIT_APPEND,
+      ],
+    },
+  },
+  triage: {
+    name: 'triage',
+    description: 'Tributary triage recheck: re-ingests held submissions.',
+    assume: 'lambda_assume',
+    policies: {
+      triage: [
+        logsStatement('triage'),
+        'TriageObjects: s3:GetObject, s3:PutObject, s3:DeleteObject on ${aws_s3_bucket.this["triage"].arn}/*',
+        'TriageList: s3:ListBucket on ${aws_s3_bucket.this["triage"].arn}',
+        'TriageKey: kms:GenerateDataKey, kms:Decrypt on ${aws_kms_key.this["triage"].arn}',
+        ...RAW_LAKE_WRITE,
+        ...LANDING,
+        ...AUDIT_APPEND,
+      ],
+    },
+  },
+  etl: {
+    name: 'etl',
+    description: 'Tributary ETL: raw lake to marts. No identity store access.',
+    assume: 'lambda_assume',
+    policies: {
+      etl: [
+        logsStatement('etl'),
+        'ConsumeQueue: sqs:ReceiveMessage, sqs:DeleteMessage, sqs:ChangeMessageVisibility, sqs:GetQueueAttributes on ${aws_sqs_queue.etl.arn}',
+        'QueueKey: kms:Decrypt on ${aws_kms_key.this["messaging"].arn}',
+        'RawLakeRead: s3:GetObject on ${aws_s3_bucket.this["lake"].arn}/*',
+        'RawLakeList: s3:ListBucket on ${aws_s3_bucket.this["lake"].arn}',
+        'RawLakeKeyDecrypt: kms:Decrypt on ${aws_kms_key.this["lake"].arn}',
+        'MartsObjects: s3:GetObject, s3:PutObject, s3:DeleteObject, s3:AbortMultipartUpload, s3:ListMultipartUploadParts on ${aws_s3_bucket.this["marts"].arn}/*',
+        'MartsList: s3:ListBucket, s3:ListBucketMultipartUploads on ${aws_s3_bucket.this["marts"].arn}',
+        'MartsKey: kms:GenerateDataKey, kms:Decrypt on ${aws_kms_key.this["marts"].arn}',
+        `GlueCatalog: glue:GetDatabase, glue:GetTable, glue:GetTables, glue:CreateTable, glue:UpdateTable, glue:GetPartition, glue:GetPartitions, glue:BatchGetPartition, glue:CreatePartition, glue:BatchCreatePartition, glue:UpdatePartition on ${GLUE}:catalog, ${GLUE}:database/\${aws_glue_catalog_database.lake.name}, ${GLUE}:table/\${aws_glue_catalog_database.lake.name}/*`,
+      ],
+    },
+  },
+  metadata: {
+    name: 'metadata',
+    description: 'Tributary CapabilityStatement: its logs and audit append only.',
+    assume: 'lambda_assume',
+    policies: { metadata: [logsStatement('metadata')], 'audit-append': AUDIT_APPEND },
+  },
+  validate: {
+    name: 'validate',
+    description: 'Tributary $validate (nothing stored): its logs and audit append only.',
+    assume: 'lambda_assume',
+    policies: { validate: [logsStatement('validate')], 'audit-append': AUDIT_APPEND },
+  },
+  notAllowed: {
+    name: 'not-allowed',
+    description: 'Tributary refusals of unsupported methods and paths: its logs and audit append only.',
+    assume: 'lambda_assume',
+    policies: { 'not-allowed': [logsStatement('notAllowed')], 'audit-append': AUDIT_APPEND },
+  },
+  authorizer: {
+    name: 'authorizer',
+    description: 'Tributary JWT authorizer: its logs and audit append only.',
+    assume: 'lambda_assume',
+    policies: { authorizer: [logsStatement('authorizer')], 'audit-append': AUDIT_APPEND },
+  },
+  reidentify: {
+    name: 'reidentify',
+    description: 'Tributary re-identification: the only principal that can decrypt the identity store.',
+    assume: 'reidentify_assume',
+    policies: {
+      reidentify: [
+        logsStatement('reidentify'),
+        'IdentityStoreRead: s3:GetObject on ${aws_s3_bucket.this["identity"].arn}/*',
+        'IdentityStoreList: s3:ListBucket on ${aws_s3_bucket.this["identity"].arn}',
+        'IdentityKeyDecrypt: kms:Decrypt on ${aws_kms_key.this["identity"].arn}',
+        ...AUDIT_APPEND,
+      ],
+    },
+  },
+};
+
+/** The policies attached to a role, by policy name: each statement on one line (see statementLine). */
+async function rolePolicies(cfg: TfConfig, role: string): Promise<{ policies: Record<string, string[]>; findings: string[] }> {
+  const policies: Record<string, string[]> = {};
+  const findings: string[] = [];
+  for (const [name, body] of Object.entries(cfg.resource.aws_iam_role_policy ?? {})) {
+    if (!anyRefersTo(body.role, `aws_iam_role.${role}`)) continue;
+    const r = await policyStatements(cfg, body.policy, `aws_iam_role_policy.${name}`);
+    findings.push(...r.findings);
+    if (String(body.name) in policies) findings.push(`aws_iam_role.${role}: two policies named ${String(body.name)}`);
+    policies[String(body.name)] = r.statements.map(statementLine);
+  }
+  for (const type of ['aws_iam_role_policy_attachment', 'aws_iam_policy_attachment']) {
+    for (const [name, body] of Object.entries(cfg.resource[type] ?? {})) {
+      if (anyRefersTo(body.role ?? body.roles, `aws_iam_role.${role}`)) findings.push(`${type}.${name}: attaches a managed policy to aws_iam_role.${role}`);
+    }
+  }
+  return { policies, findings };
+}
+
+/**
+ * Where every address of the module before its buckets, KMS keys and function roles came from maps lives now (the
+ * moved blocks of moved.tf). Written out from the former blocks: lake, marts, identity, triage and audit buckets
+ * (Object Lock: audit only), eight keys and aliases, eight roles with their policies, four audit-append policies.
+ */
+const FORMER_BUCKETS = ['lake', 'marts', 'identity', 'triage', 'audit'];
+const FORMER_KEYS = ['lake', 'marts', 'triage', 'audit', 'versions', 'identity', 'logs', 'messaging'];
+const FORMER_ROLES: Record<string, string> = {
+  ingest: 'ingest',
+  triage: 'triage',
+  etl: 'etl',
+  metadata: 'metadata',
+  validate: 'validate',
+  not_allowed: 'notAllowed',
+  authorizer: 'authorizer',
+  reidentify: 'reidentify',
+};
+const FORMER_ADDRESSES: [string, string][] = [
+  ...BUCKET_TYPES.filter((t) => t !== 'aws_s3_bucket_object_lock_configuration').flatMap((type) =>
+    FORMER_BUCKETS.map((b): [string, string] => [`${type}.${b}`, `${type}.this["${b}"]`]),
+  ),
+  ['aws_s3_bucket_object_lock_configuration.audit', 'aws_s3_bucket_object_lock_configuration.this["audit"]'],
+  ...['aws_kms_key', 'aws_kms_alias'].flatMap((type) => FORMER_KEYS.map((k): [string, string] => [`${type}.${k}`, `${type}.this["${k}"]`])),
+  ...Object.entries(FORMER_ROLES).flatMap(([old, fn]): [string, string][] => [
+    [`aws_iam_role.${old}`, `aws_iam_role.function["${fn}"]`],
+    [`aws_iam_role_policy.${old}`, `aws_iam_role_policy.function["${fn}"]`],
+  ]),
+  ...['metadata', 'validate', 'not_allowed', 'authorizer'].map((old): [string, string] => [`aws_iam_role_policy.${old}_audit`, `aws_iam_role_policy.audit_append["${FORMER_ROLES[old]}"]`]),
+];
+
+/** The module as written (for_each blocks), and expanded into its instances (what most checks look at). */
+let modSource: TfConfig;
 let mod: TfConfig;
 let root: TfConfig;
 let bootstrap: TfConfig;
 
 beforeAll(async () => {
-  mod = await loadConfig(MODULE_DIR);
+  modSource = await loadConfig(MODULE_DIR);
+  mod = await expandConfig(modSource);
   root = await loadConfig(TF_DIR);
   bootstrap = await loadConfig(BOOTSTRAP_DIR);
 });
@@ -1213,13 +2020,53 @@ describe('root module, backend and environments', () => {
 });
 
 describe('S3 buckets', () => {
-  test('the module creates the five data buckets', () => {
-    expect(Object.keys(mod.resource.aws_s3_bucket).sort()).toEqual(['audit', 'identity', 'lake', 'marts', 'triage']);
+  test('the module creates the five data buckets from one map (local.buckets): every bucket resource iterates over it', () => {
+    expect(Object.keys(mod.resource.aws_s3_bucket).sort()).toEqual(Object.keys(BUCKETS).map(bucketOf).sort());
+    expect(Object.keys(modSource.locals.buckets as Obj).sort()).toEqual(Object.keys(BUCKETS).sort());
+    for (const type of BUCKET_TYPES) {
+      const forEach = type === 'aws_s3_bucket_object_lock_configuration' ? '${{ for name, bucket in local.buckets : name => bucket if bucket.object_lock_enabled == true }}' : '${local.buckets}';
+      expect({ type, blocks: Object.keys(modSource.resource[type]), forEach: modSource.resource[type].this?.for_each }).toEqual({ type, blocks: ['this'], forEach });
+    }
+  });
+
+  test.each(Object.keys(BUCKETS))('bucket %s keeps every property it had as blocks of its own', (b) => {
+    const e = BUCKETS[b];
+    const name = bucketOf(b);
+    const ref = (attr: string): string => `\${aws_s3_bucket.${name}.${attr}}`;
+    const bucket = mod.resource.aws_s3_bucket[name];
+    expect(bucket).toEqual({ bucket: expect.any(String), force_destroy: e.forceDestroy, ...(e.objectLockDays ? { object_lock_enabled: true } : {}) });
+    expect(concrete(mod, String(bucket.bucket), 'dev')).toBe(e.name);
+    expect(mod.resource.aws_s3_bucket_ownership_controls[name]).toEqual({ bucket: ref('id'), rule: [{ object_ownership: 'BucketOwnerEnforced' }] });
+    expect(mod.resource.aws_s3_bucket_public_access_block[name]).toEqual({
+      bucket: ref('id'),
+      block_public_acls: true,
+      block_public_policy: true,
+      ignore_public_acls: true,
+      restrict_public_buckets: true,
+    });
+    expect(mod.resource.aws_s3_bucket_versioning[name]).toEqual({ bucket: ref('id'), versioning_configuration: [{ status: 'Enabled' }] });
+    expect(mod.resource.aws_s3_bucket_server_side_encryption_configuration[name]).toEqual({
+      bucket: ref('id'),
+      rule: [{ bucket_key_enabled: e.bucketKey, apply_server_side_encryption_by_default: [{ sse_algorithm: 'aws:kms', kms_master_key_id: `\${aws_kms_key.${keyOf(b)}.arn}` }] }],
+    });
+    const doc = `bucket[${JSON.stringify(b)}]`;
+    expect(mod.resource.aws_s3_bucket_policy[name]).toEqual({
+      bucket: ref('id'),
+      policy: `\${data.aws_iam_policy_document.${doc}.json}`,
+      depends_on: ['${aws_s3_bucket_public_access_block.this}'],
+    });
+    expect(mod.data.aws_iam_policy_document[doc]).toEqual({ statement: [...tlsOnly(ref('arn')), ...e.extraPolicy] });
+    expect(mod.resource.aws_s3_bucket_lifecycle_configuration[name]).toEqual({ bucket: ref('id'), rule: e.lifecycle, depends_on: ['${aws_s3_bucket_versioning.this}'] });
+    expect(mod.resource.aws_s3_bucket_object_lock_configuration[name]).toEqual(
+      e.objectLockDays === undefined
+        ? undefined
+        : { bucket: ref('id'), rule: [{ default_retention: [{ mode: 'COMPLIANCE', days: e.objectLockDays }] }], depends_on: ['${aws_s3_bucket_versioning.this}'] },
+    );
   });
 
   test('every bucket (module and bootstrap) has SSE-KMS under its own customer key, a full public access block, versioning and lifecycle', () => {
     // The identity store deliberately has no S3 Bucket Key (per-object KMS CloudTrail events; see s3.tf).
-    expect(checkBucketEncryptionAndAccess(mod, ['identity'])).toEqual([]);
+    expect(checkBucketEncryptionAndAccess(mod, [bucketOf('identity')])).toEqual([]);
     expect(checkBucketEncryptionAndAccess(bootstrap)).toEqual([]);
   });
 
@@ -1229,80 +2076,80 @@ describe('S3 buckets', () => {
   });
 
   test('the audit bucket has Object Lock in COMPLIANCE mode with the retention variable', () => {
-    expect(checkObjectLock(mod, 'audit')).toEqual([]);
+    expect(checkObjectLock(mod, bucketOf('audit'))).toEqual([]);
     const lock = Object.values(mod.resource.aws_s3_bucket_object_lock_configuration)[0];
     expect(JSON.stringify(lock)).toContain('${var.audit_retention_days}');
   });
 
   test('the identity bucket denies reads to everyone but the reidentify role', async () => {
-    const { statements } = await policyStatements(mod, mod.resource.aws_s3_bucket_policy.identity.policy, 'identity');
+    const { statements } = await policyStatements(mod, mod.resource.aws_s3_bucket_policy[bucketOf('identity')].policy, 'identity');
     const deny = statements.find((s) => s.effect === 'Deny' && s.actions.includes('s3:GetObject'));
-    expect(deny?.conditions).toEqual([{ test: 'StringNotEquals', variable: 'aws:PrincipalArn', values: ['${aws_iam_role.reidentify.arn}'] }]);
+    expect(deny?.conditions).toEqual([{ test: 'StringNotEquals', variable: 'aws:PrincipalArn', values: ['${aws_iam_role.function["reidentify"].arn}'] }]);
   });
 
   describe('the checks flag a bucket that loses a property', () => {
     test('dropped SSE configuration', () => {
       const m = clone(mod);
-      delete m.resource.aws_s3_bucket_server_side_encryption_configuration.lake;
-      expect(checkBucketEncryptionAndAccess(m, ['identity'])).toEqual(['aws_s3_bucket.lake: expected 1 SSE configuration, found 0']);
+      delete m.resource.aws_s3_bucket_server_side_encryption_configuration[bucketOf('lake')];
+      expect(checkBucketEncryptionAndAccess(m, [bucketOf('identity')])).toEqual(['aws_s3_bucket.this["lake"]: expected 1 SSE configuration, found 0']);
     });
 
     test('AES256 instead of aws:kms, and the AWS-managed key', () => {
       const m = clone(mod);
-      const def = blocks(blocks(m.resource.aws_s3_bucket_server_side_encryption_configuration.marts, 'rule')[0], 'apply_server_side_encryption_by_default')[0];
+      const def = blocks(blocks(m.resource.aws_s3_bucket_server_side_encryption_configuration[bucketOf('marts')], 'rule')[0], 'apply_server_side_encryption_by_default')[0];
       def.sse_algorithm = 'AES256';
       def.kms_master_key_id = 'alias/aws/s3';
-      const f = checkBucketEncryptionAndAccess(m, ['identity']);
-      expect(f).toContain('aws_s3_bucket.marts: sse_algorithm is AES256, not aws:kms');
-      expect(f.some((x) => x.startsWith('aws_s3_bucket.marts: kms_master_key_id must reference'))).toBe(true);
+      const f = checkBucketEncryptionAndAccess(m, [bucketOf('identity')]);
+      expect(f).toContain('aws_s3_bucket.this["marts"]: sse_algorithm is AES256, not aws:kms');
+      expect(f.some((x) => x.startsWith('aws_s3_bucket.this["marts"]: kms_master_key_id must reference'))).toBe(true);
     });
 
     test('two buckets sharing one key', () => {
       const m = clone(mod);
-      const def = blocks(blocks(m.resource.aws_s3_bucket_server_side_encryption_configuration.identity, 'rule')[0], 'apply_server_side_encryption_by_default')[0];
-      def.kms_master_key_id = '${aws_kms_key.lake.arn}';
-      expect(checkBucketEncryptionAndAccess(m, ['identity']).join('\n')).toMatch(/shares aws_kms_key\.lake/);
+      const def = blocks(blocks(m.resource.aws_s3_bucket_server_side_encryption_configuration[bucketOf('identity')], 'rule')[0], 'apply_server_side_encryption_by_default')[0];
+      def.kms_master_key_id = '${aws_kms_key.this["lake"].arn}';
+      expect(checkBucketEncryptionAndAccess(m, [bucketOf('identity')]).join('\n')).toMatch(/shares aws_kms_key\.this\["lake"\]/);
     });
 
     test('bucket key disabled (or enabled on the identity store)', () => {
       const m = clone(mod);
-      blocks(m.resource.aws_s3_bucket_server_side_encryption_configuration.triage, 'rule')[0].bucket_key_enabled = false;
-      blocks(m.resource.aws_s3_bucket_server_side_encryption_configuration.identity, 'rule')[0].bucket_key_enabled = true;
-      expect(checkBucketEncryptionAndAccess(m, ['identity'])).toEqual([
-        'aws_s3_bucket.identity: bucket_key_enabled is not false',
-        'aws_s3_bucket.triage: bucket_key_enabled is not true',
+      blocks(m.resource.aws_s3_bucket_server_side_encryption_configuration[bucketOf('triage')], 'rule')[0].bucket_key_enabled = false;
+      blocks(m.resource.aws_s3_bucket_server_side_encryption_configuration[bucketOf('identity')], 'rule')[0].bucket_key_enabled = true;
+      expect(checkBucketEncryptionAndAccess(m, [bucketOf('identity')])).toEqual([
+        'aws_s3_bucket.this["identity"]: bucket_key_enabled is not false',
+        'aws_s3_bucket.this["triage"]: bucket_key_enabled is not true',
       ]);
     });
 
     test('a public access flag turned off, or the block removed', () => {
       const m = clone(mod);
-      m.resource.aws_s3_bucket_public_access_block.audit.restrict_public_buckets = false;
-      delete m.resource.aws_s3_bucket_public_access_block.identity;
-      const f = checkBucketEncryptionAndAccess(m, ['identity']);
-      expect(f).toContain('aws_s3_bucket.audit: public access block restrict_public_buckets is not true');
-      expect(f).toContain('aws_s3_bucket.identity: expected 1 public access block, found 0');
+      m.resource.aws_s3_bucket_public_access_block[bucketOf('audit')].restrict_public_buckets = false;
+      delete m.resource.aws_s3_bucket_public_access_block[bucketOf('identity')];
+      const f = checkBucketEncryptionAndAccess(m, [bucketOf('identity')]);
+      expect(f).toContain('aws_s3_bucket.this["audit"]: public access block restrict_public_buckets is not true');
+      expect(f).toContain('aws_s3_bucket.this["identity"]: expected 1 public access block, found 0');
     });
 
     test('versioning suspended and lifecycle removed', () => {
       const m = clone(mod);
-      blocks(m.resource.aws_s3_bucket_versioning.lake, 'versioning_configuration')[0].status = 'Suspended';
-      delete m.resource.aws_s3_bucket_lifecycle_configuration.marts;
-      const f = checkBucketEncryptionAndAccess(m, ['identity']);
-      expect(f).toContain('aws_s3_bucket.lake: versioning is not Enabled');
-      expect(f).toContain('aws_s3_bucket.marts: no enabled lifecycle rule');
+      blocks(m.resource.aws_s3_bucket_versioning[bucketOf('lake')], 'versioning_configuration')[0].status = 'Suspended';
+      delete m.resource.aws_s3_bucket_lifecycle_configuration[bucketOf('marts')];
+      const f = checkBucketEncryptionAndAccess(m, [bucketOf('identity')]);
+      expect(f).toContain('aws_s3_bucket.this["lake"]: versioning is not Enabled');
+      expect(f).toContain('aws_s3_bucket.this["marts"]: no enabled lifecycle rule');
     });
 
     test('TLS deny removed or inverted', async () => {
       const m = clone(mod);
-      const doc = m.data.aws_iam_policy_document.lake_bucket;
+      const doc = m.data.aws_iam_policy_document['bucket["lake"]'];
       doc.statement = blocks(doc, 'statement').filter((s) => s.sid !== 'DenyInsecureTransport');
-      const cond = blocks(blocks(m.data.aws_iam_policy_document.marts_bucket, 'statement')[0], 'condition')[0];
+      const cond = blocks(blocks(m.data.aws_iam_policy_document['bucket["marts"]'], 'statement')[0], 'condition')[0];
       cond.values = ['true'];
-      delete m.resource.aws_s3_bucket_policy.audit;
+      delete m.resource.aws_s3_bucket_policy[bucketOf('audit')];
       const f = await checkBucketTlsPolicies(m);
-      expect(f.some((x) => x.startsWith('aws_s3_bucket.lake: bucket policy has no Deny'))).toBe(true);
-      expect(f.some((x) => x.startsWith('aws_s3_bucket.marts: bucket policy has no Deny'))).toBe(true);
-      expect(f).toContain('aws_s3_bucket.audit: expected 1 bucket policy, found 0');
+      expect(f.some((x) => x.startsWith('aws_s3_bucket.this["lake"]: bucket policy has no Deny'))).toBe(true);
+      expect(f.some((x) => x.startsWith('aws_s3_bucket.this["marts"]: bucket policy has no Deny'))).toBe(true);
+      expect(f).toContain('aws_s3_bucket.this["audit"]: expected 1 bucket policy, found 0');
       expect(f).toHaveLength(3);
     });
 
@@ -1310,22 +2157,48 @@ describe('S3 buckets', () => {
       const m = clone(mod);
       const lock = Object.values(m.resource.aws_s3_bucket_object_lock_configuration)[0];
       blocks(blocks(lock, 'rule')[0], 'default_retention')[0].mode = 'GOVERNANCE';
-      m.resource.aws_s3_bucket.audit.object_lock_enabled = false;
-      expect(checkObjectLock(m, 'audit')).toEqual([
-        'aws_s3_bucket.audit: object_lock_enabled is not true',
-        'aws_s3_bucket.audit: object lock mode is GOVERNANCE, not COMPLIANCE',
+      m.resource.aws_s3_bucket[bucketOf('audit')].object_lock_enabled = false;
+      expect(checkObjectLock(m, bucketOf('audit'))).toEqual([
+        'aws_s3_bucket.this["audit"]: object_lock_enabled is not true',
+        'aws_s3_bucket.this["audit"]: object lock mode is GOVERNANCE, not COMPLIANCE',
       ]);
+    });
+
+    test('a setting changed in local.buckets shows in that bucket\'s instances only', async () => {
+      const src = clone(modSource);
+      const buckets = src.locals.buckets as Record<string, Obj>;
+      buckets.identity.bucket_key_enabled = true;
+      buckets.audit.object_lock_enabled = null;
+      const m = await expandConfig(src);
+      expect(checkBucketEncryptionAndAccess(m, [bucketOf('identity')])).toEqual(['aws_s3_bucket.this["identity"]: bucket_key_enabled is not false']);
+      expect(checkObjectLock(m, bucketOf('audit'))).toEqual(['aws_s3_bucket.this["audit"]: object_lock_enabled is not true', 'aws_s3_bucket.this["audit"]: no object lock default retention']);
+      expect(Object.keys(m.resource.aws_s3_bucket_object_lock_configuration)).toEqual([]);
     });
   });
 });
 
 describe('KMS keys', () => {
   test('every store has its own key; symmetric keys rotate; every key has a policy', () => {
-    expect(Object.keys(mod.resource.aws_kms_key).sort()).toEqual(
-      ['audit', 'hmac', 'identity', 'lake', 'logs', 'marts', 'messaging', 'triage', 'versions'].sort(),
-    );
+    expect(Object.keys(mod.resource.aws_kms_key).sort()).toEqual(['hmac', ...Object.keys(KEYS).map(keyOf)].sort());
     expect(checkKmsKeys(mod)).toEqual([]);
     expect(checkKmsKeys(bootstrap)).toEqual([]);
+  });
+
+  test('the symmetric keys and their aliases come from one map (local.kms_keys)', () => {
+    expect(Object.keys(modSource.locals.kms_keys as Obj).sort()).toEqual(Object.keys(KEYS).sort());
+    for (const type of ['aws_kms_key', 'aws_kms_alias']) {
+      expect({ type, blocks: Object.keys(modSource.resource[type]).sort(), forEach: modSource.resource[type].this.for_each }).toEqual({ type, blocks: ['hmac', 'this'], forEach: '${local.kms_keys}' });
+    }
+  });
+
+  test.each(Object.keys(KEYS))('KMS key %s keeps its description, rotation, deletion window, policy and alias', (k) => {
+    expect(mod.resource.aws_kms_key[keyOf(k)]).toEqual({
+      description: `\${local.prefix} ${KEYS[k].description}`,
+      enable_key_rotation: true,
+      deletion_window_in_days: '${var.kms_deletion_window_days}',
+      policy: `\${data.aws_iam_policy_document.${KEYS[k].policy}.json}`,
+    });
+    expect(mod.resource.aws_kms_alias[keyOf(k)]).toEqual({ name: `alias/\${local.prefix}-${k}`, target_key_id: `\${aws_kms_key.${keyOf(k)}.key_id}` });
   });
 
   test('the pseudonym key is HMAC_256 / GENERATE_VERIFY_MAC, per generation, with an alias on the active one', () => {
@@ -1340,31 +2213,31 @@ describe('KMS keys', () => {
     const { statements } = await policyStatements(mod, mod.resource.aws_kms_key.hmac.policy, 'hmac');
     const mac = statements.filter((s) => statementAllows(s, 'kms:GenerateMac'));
     expect(mac.flatMap((s) => s.principals.flatMap((p) => p.identifiers)).sort()).toEqual([
-      '${aws_iam_role.ingest.arn}',
-      '${aws_iam_role.triage.arn}',
+      '${aws_iam_role.function["ingest"].arn}',
+      '${aws_iam_role.function["triage"].arn}',
     ]);
-    for (const role of ['ingest', 'triage']) {
-      const r = await rolePolicyStatements(mod, role);
+    for (const fn of ['ingest', 'triage']) {
+      const r = await rolePolicyStatements(mod, roleOf(fn));
       expect(r.statements.some((s) => statementAllows(s, 'kms:GenerateMac') && s.resources.some((x) => refersTo(x, 'aws_kms_key.hmac')))).toBe(true);
     }
-    for (const role of ['etl', 'metadata', 'validate', 'not_allowed', 'authorizer', 'reidentify']) {
-      const r = await rolePolicyStatements(mod, role);
+    for (const fn of ['etl', 'metadata', 'validate', 'notAllowed', 'authorizer', 'reidentify']) {
+      const r = await rolePolicyStatements(mod, roleOf(fn));
       expect(r.statements.some((s) => statementAllows(s, 'kms:GenerateMac'))).toBe(false);
     }
   });
 
   test('the checker flags a symmetric key without rotation and an HMAC key claiming rotation', () => {
     const m = clone(mod);
-    m.resource.aws_kms_key.lake.enable_key_rotation = false;
-    delete m.resource.aws_kms_key.audit.enable_key_rotation;
+    m.resource.aws_kms_key[keyOf('lake')].enable_key_rotation = false;
+    delete m.resource.aws_kms_key[keyOf('audit')].enable_key_rotation;
     m.resource.aws_kms_key.hmac.enable_key_rotation = true;
-    delete m.resource.aws_kms_key.logs.policy;
+    delete m.resource.aws_kms_key[keyOf('logs')].policy;
     expect(checkKmsKeys(m).sort()).toEqual(
       [
-        'aws_kms_key.audit: symmetric key without enable_key_rotation = true',
+        'aws_kms_key.this["audit"]: symmetric key without enable_key_rotation = true',
         'aws_kms_key.hmac: HMAC_256 keys cannot rotate automatically',
-        'aws_kms_key.lake: symmetric key without enable_key_rotation = true',
-        'aws_kms_key.logs: no key policy (the default grants kms:* to the account)',
+        'aws_kms_key.this["lake"]: symmetric key without enable_key_rotation = true',
+        'aws_kms_key.this["logs"]: no key policy (the default grants kms:* to the account)',
       ].sort(),
     );
   });
@@ -1373,6 +2246,67 @@ describe('KMS keys', () => {
 describe('IAM least privilege', () => {
   test('one role per function, and the account-level API Gateway CloudWatch role', () => {
     expect(Object.keys(mod.resource.aws_iam_role).sort()).toEqual([...FUNCTIONS.map(roleOf), 'api_gateway_cloudwatch'].sort());
+    expect(Object.keys(mod.resource.aws_iam_role_policy).sort()).toEqual(
+      [...FUNCTIONS.map(roleOf), ...AUDIT_ONLY_FUNCTIONS.map((fn) => `audit_append[${JSON.stringify(fn)}]`), 'api_gateway_cloudwatch'].sort(),
+    );
+  });
+
+  test('the function roles, their policies and policy documents come from one map (local.function_roles), keyed like local.functions', () => {
+    expect(Object.keys(modSource.locals.function_roles as Obj).sort()).toEqual([...FUNCTIONS].sort());
+    expect(Object.keys(modSource.locals.function_statements as Obj).sort()).toEqual([...FUNCTIONS].sort());
+    expect(Object.keys(modSource.resource.aws_iam_role).sort()).toEqual(['api_gateway_cloudwatch', 'function']);
+    expect(Object.keys(modSource.resource.aws_iam_role_policy).sort()).toEqual(['api_gateway_cloudwatch', 'audit_append', 'function']);
+    for (const r of [modSource.resource.aws_iam_role.function, modSource.resource.aws_iam_role_policy.function, modSource.data.aws_iam_policy_document.function]) {
+      expect(r.for_each).toBe('${local.function_roles}');
+    }
+    expect(modSource.resource.aws_iam_role_policy.audit_append.for_each).toBe('${{ for name, role in local.function_roles : name => role if role.audit_append_policy }}');
+  });
+
+  test.each(FUNCTIONS)('the role of %s: its name, description, trust, and exactly the statements it had, no more', async (fn) => {
+    const e = ROLES[fn];
+    expect(mod.resource.aws_iam_role[roleOf(fn)]).toEqual({
+      name: `\${local.prefix}-${e.name}`,
+      description: e.description,
+      assume_role_policy: `\${data.aws_iam_policy_document.${e.assume}.json}`,
+      permissions_boundary: '${var.permissions_boundary_arn}',
+      // Before: set on reidentify only; 3600 is the AWS default the other roles had.
+      max_session_duration: 3600,
+    });
+    const { policies, findings } = await rolePolicies(mod, roleOf(fn));
+    expect(findings).toEqual([]);
+    expect(policies).toEqual(e.policies);
+  });
+
+  test('the per-role expectations fail when a role gains or loses a statement, an action or a resource', async () => {
+    const m = clone(mod);
+    const etl = m.data.aws_iam_policy_document[roleOf('etl')];
+    const statements = blocks(etl, 'statement');
+    statements[1].actions = [...(statements[1].actions as string[]), 'sqs:SendMessage'];
+    statements[3].resources = ['${aws_s3_bucket.this["marts"].arn}/*'];
+    etl.statement = statements.filter((s) => s.sid !== 'QueueKey');
+    const { policies } = await rolePolicies(m, roleOf('etl'));
+    const expected = ROLES.etl.policies.etl;
+    expect(policies.etl.filter((x) => !expected.includes(x))).toEqual([
+      'ConsumeQueue: sqs:ReceiveMessage, sqs:DeleteMessage, sqs:ChangeMessageVisibility, sqs:GetQueueAttributes, sqs:SendMessage on ${aws_sqs_queue.etl.arn}',
+      'RawLakeRead: s3:GetObject on ${aws_s3_bucket.this["marts"].arn}/*',
+    ]);
+    expect(expected.filter((x) => !policies.etl.includes(x)).map((x) => x.split(':')[0])).toEqual(['ConsumeQueue', 'QueueKey', 'RawLakeRead']);
+    const n = clone(mod);
+    n.resource.aws_iam_role_policy.extra = { name: 'extra', role: `\${aws_iam_role.${roleOf('validate')}.id}`, policy: `\${data.aws_iam_policy_document.${roleOf('etl')}.json}` };
+    expect(Object.keys((await rolePolicies(n, roleOf('validate'))).policies).sort()).toEqual(['audit-append', 'extra', 'validate']);
+  });
+
+  test('a statement changed in the source map reaches every role that lists it (the expansion follows local.*_statements)', async () => {
+    const src = clone(modSource);
+    const landing = src.locals.landing_statements as Obj[];
+    landing[0].actions = ['s3:PutObject', 's3:GetObject'];
+    const m = await expandConfig(src);
+    expect(await checkIdentityAccessByRole(m)).toEqual([`aws_iam_role.${roleOf('ingest')}: may read the identity bucket`, `aws_iam_role.${roleOf('triage')}: may read the identity bucket`]);
+    for (const fn of ['ingest', 'triage']) {
+      const { policies } = await rolePolicies(m, roleOf(fn));
+      expect(policies[fn]).toContain('IdentityStoreWriteOnly: s3:PutObject, s3:GetObject on ${aws_s3_bucket.this["identity"].arn}/*');
+      expect(policies).not.toEqual(ROLES[fn].policies);
+    }
   });
 
   test('no policy grants "*", s3:* or kms:* (or any service wildcard), and every policy is analysable', async () => {
@@ -1393,7 +2327,7 @@ describe('IAM least privilege', () => {
   });
 
   test('ingest can write the identity store (PutObject, GenerateDataKey/Encrypt) but nothing more', async () => {
-    const { statements } = await rolePolicyStatements(mod, 'ingest');
+    const { statements } = await rolePolicyStatements(mod, roleOf('ingest'));
     const onIdentity = statements.filter((s) => s.resources.some((r) => /identity/.test(r)));
     expect(onIdentity.flatMap((s) => s.actions).sort()).toEqual(['kms:Encrypt', 'kms:GenerateDataKey', 's3:PutObject']);
   });
@@ -1405,33 +2339,33 @@ describe('IAM least privilege', () => {
   test('no role can delete or unlock audit records', async () => {
     expect(await checkAuditAppendOnly(mod)).toEqual([]);
     const m = clone(mod);
-    const d = m.data.aws_iam_policy_document.ingest;
-    d.statement = [...blocks(d, 'statement'), { sid: 'Tidy', actions: ['s3:Delete*'], resources: ['${aws_s3_bucket.audit.arn}/*'] }];
+    const d = m.data.aws_iam_policy_document[roleOf('ingest')];
+    d.statement = [...blocks(d, 'statement'), { sid: 'Tidy', actions: ['s3:Delete*'], resources: ['${aws_s3_bucket.this["audit"].arn}/*'] }];
     expect(await checkAuditAppendOnly(m)).toEqual([
-      'aws_iam_role.ingest data.aws_iam_policy_document.ingest[Tidy]: s3:DeleteObject, s3:DeleteObjectVersion, s3:DeleteBucket on the audit bucket',
+      'aws_iam_role.function["ingest"] data.aws_iam_policy_document.function["ingest"][Tidy]: s3:DeleteObject, s3:DeleteObjectVersion, s3:DeleteBucket on the audit bucket',
     ]);
   });
 
   test('ingest\'s audit grants: append (PutObject), read and list the chain, the audit key; nothing else', async () => {
-    expect(await auditGrants(mod, 'ingest')).toEqual(
+    expect(await auditGrants(mod, roleOf('ingest'))).toEqual(
       [
-        's3:PutObject ${aws_s3_bucket.audit.arn}/*',
-        's3:GetObject ${aws_s3_bucket.audit.arn}/*',
-        's3:ListBucket ${aws_s3_bucket.audit.arn}',
-        'kms:GenerateDataKey ${aws_kms_key.audit.arn}',
-        'kms:Decrypt ${aws_kms_key.audit.arn}',
+        's3:PutObject ${aws_s3_bucket.this["audit"].arn}/*',
+        's3:GetObject ${aws_s3_bucket.this["audit"].arn}/*',
+        's3:ListBucket ${aws_s3_bucket.this["audit"].arn}',
+        'kms:GenerateDataKey ${aws_kms_key.this["audit"].arn}',
+        'kms:Decrypt ${aws_kms_key.this["audit"].arn}',
       ].sort(),
     );
   });
 
   test('metadata, validate, notAllowed and authorizer: their own logs and exactly ingest\'s audit grants, nothing else', async () => {
     expect(await checkAuditAppendRoles(mod, AUDIT_ONLY_FUNCTIONS)).toEqual([]);
-    for (const fn of AUDIT_ONLY_FUNCTIONS) expect(await auditGrants(mod, roleOf(fn))).toEqual(await auditGrants(mod, 'ingest'));
+    for (const fn of AUDIT_ONLY_FUNCTIONS) expect(await auditGrants(mod, roleOf(fn))).toEqual(await auditGrants(mod, roleOf('ingest')));
   });
 
   test('the audit-only roles touch no lake, identity, triage or marts bucket, and no other key', async () => {
-    const others = ['lake', 'identity', 'triage', 'marts'].flatMap((x) => [`aws_s3_bucket.${x}`, `aws_kms_key.${x}`]);
-    others.push('aws_kms_key.hmac', 'aws_kms_key.versions', 'aws_kms_key.messaging', 'aws_dynamodb_table.versions', 'aws_sns_topic.ingest');
+    const others = ['lake', 'identity', 'triage', 'marts'].flatMap((x) => [`aws_s3_bucket.${bucketOf(x)}`, `aws_kms_key.${keyOf(x)}`]);
+    others.push('aws_kms_key.hmac', 'aws_kms_key.this["versions"]', 'aws_kms_key.this["messaging"]', 'aws_dynamodb_table.versions', 'aws_sns_topic.ingest');
     for (const fn of AUDIT_ONLY_FUNCTIONS) {
       const { statements, findings } = await rolePolicyStatements(mod, roleOf(fn));
       expect(findings).toEqual([]);
@@ -1449,8 +2383,8 @@ describe('IAM least privilege', () => {
 
     test('s3:*, kms:* and * in Allow statements', async () => {
       const m = clone(mod);
-      addStatement(m, 'ingest', { sid: 'Oops', actions: ['s3:*'], resources: ['${aws_s3_bucket.lake.arn}/*'] });
-      addStatement(m, 'etl', { sid: 'Oops2', actions: ['*'], resources: ['${aws_s3_bucket.marts.arn}'] });
+      addStatement(m, roleOf('ingest'), { sid: 'Oops', actions: ['s3:*'], resources: ['${aws_s3_bucket.this["lake"].arn}/*'] });
+      addStatement(m, roleOf('etl'), { sid: 'Oops2', actions: ['*'], resources: ['${aws_s3_bucket.this["marts"].arn}'] });
       addStatement(m, 'kms_identity', {
         sid: 'Oops3',
         actions: ['kms:*'],
@@ -1459,8 +2393,8 @@ describe('IAM least privilege', () => {
       });
       expect((await checkNoWildcardActions(m)).sort()).toEqual(
         [
-          'data.aws_iam_policy_document.etl[Oops2]: action "*"',
-          'data.aws_iam_policy_document.ingest[Oops]: Allow of service wildcard s3:*',
+          'data.aws_iam_policy_document.function["etl"][Oops2]: action "*"',
+          'data.aws_iam_policy_document.function["ingest"][Oops]: Allow of service wildcard s3:*',
           'data.aws_iam_policy_document.kms_identity[Oops3]: Allow of service wildcard kms:*',
         ].sort(),
       );
@@ -1468,25 +2402,25 @@ describe('IAM least privilege', () => {
 
     test('an inline jsonencode policy is analysed too', async () => {
       const m = clone(mod);
-      m.resource.aws_iam_role_policy.etl.policy =
-        '${jsonencode({\n    Version = "2012-10-17"\n    Statement = [{\n      Effect   = "Allow"\n      Action   = ["s3:*"]\n      Resource = "${aws_s3_bucket.identity.arn}/*"\n    }]\n  })}';
-      expect(await checkNoWildcardActions(m)).toEqual(['aws_iam_role_policy.etl.policy[0]: Allow of service wildcard s3:*']);
-      expect(await checkEtlIsolation(m)).toEqual(['aws_iam_role.etl aws_iam_role_policy.etl[0]: mentions the identity store or everything (${aws_s3_bucket.identity.arn}/*)']);
-      expect(await checkIdentityAccessByRole(m)).toEqual(['aws_iam_role.etl: may read the identity bucket']);
+      m.resource.aws_iam_role_policy[roleOf('etl')].policy =
+        '${jsonencode({\n    Version = "2012-10-17"\n    Statement = [{\n      Effect   = "Allow"\n      Action   = ["s3:*"]\n      Resource = "${aws_s3_bucket.this["identity"].arn}/*"\n    }]\n  })}';
+      expect(await checkNoWildcardActions(m)).toEqual(['aws_iam_role_policy.function["etl"].policy[0]: Allow of service wildcard s3:*']);
+      expect(await checkEtlIsolation(m)).toEqual(['aws_iam_role.function["etl"] aws_iam_role_policy.function["etl"][0]: mentions the identity store or everything (${aws_s3_bucket.this["identity"].arn}/*)']);
+      expect(await checkIdentityAccessByRole(m)).toEqual(['aws_iam_role.function["etl"]: may read the identity bucket']);
     });
 
     test('an unanalysable policy (heredoc JSON) is reported', async () => {
       const m = clone(mod);
-      m.resource.aws_iam_role_policy.metadata.policy = '{"Version":"2012-10-17","Statement":[]}';
+      m.resource.aws_iam_role_policy[roleOf('metadata')].policy = '{"Version":"2012-10-17","Statement":[]}';
       expect(await checkNoWildcardActions(m)).toEqual([
-        'aws_iam_role_policy.metadata.policy: policy is neither an aws_iam_policy_document nor jsonencode({...})',
+        'aws_iam_role_policy.function["metadata"].policy: policy is neither an aws_iam_policy_document nor jsonencode({...})',
       ]);
     });
 
     test('Resource "*" in a role policy', async () => {
       const m = clone(mod);
-      addStatement(m, 'metadata', { sid: 'Wide', actions: ['logs:PutLogEvents'], resources: ['*'] });
-      expect(await checkRoleResourcesScoped(m)).toEqual(['aws_iam_role.metadata data.aws_iam_policy_document.metadata[Wide]: Allow on Resource "*"']);
+      addStatement(m, roleOf('metadata'), { sid: 'Wide', actions: ['logs:PutLogEvents'], resources: ['*'] });
+      expect(await checkRoleResourcesScoped(m)).toEqual(['aws_iam_role.function["metadata"] data.aws_iam_policy_document.function["metadata"][Wide]: Allow on Resource "*"']);
     });
 
     test('root (admin) given kms:Decrypt on the identity key', async () => {
@@ -1507,57 +2441,57 @@ describe('IAM least privilege', () => {
     test('ingest added to the decrypt statement, or writers given more than encrypt', async () => {
       const m = clone(mod);
       const st = blocks(m.data.aws_iam_policy_document.kms_identity, 'statement');
-      blocks(st[2], 'principals')[0].identifiers = ['${aws_iam_role.reidentify.arn}', '${aws_iam_role.ingest.arn}'];
+      blocks(st[2], 'principals')[0].identifiers = ['${aws_iam_role.function["reidentify"].arn}', '${aws_iam_role.function["ingest"].arn}'];
       st[1].actions = ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:DescribeKey'];
       const f = await checkIdentityKeyPolicy(m);
       expect(f).toContain(
-        'data.aws_iam_policy_document.kms_identity[ReidentifyDecrypt]: allows decrypt/re-encrypt/grants to ${aws_iam_role.reidentify.arn}, ${aws_iam_role.ingest.arn} (only the reidentify role may decrypt)',
+        'data.aws_iam_policy_document.kms_identity[ReidentifyDecrypt]: allows decrypt/re-encrypt/grants to ${aws_iam_role.function["reidentify"].arn}, ${aws_iam_role.function["ingest"].arn} (only the reidentify role may decrypt)',
       );
       expect(f).toContain('data.aws_iam_policy_document.kms_identity[WritersEncryptOnly]: ingest may only GenerateDataKey/Encrypt, also gets kms:DescribeKey');
       expect(f).toContain('data.aws_iam_policy_document.kms_identity[ReidentifyDecrypt]: ingest may only GenerateDataKey/Encrypt, also gets kms:Decrypt');
-      expect(f).toContain('aws_kms_key.identity: no statement lets the reidentify role decrypt');
+      expect(f).toContain('aws_kms_key.this["identity"]: no statement lets the reidentify role decrypt');
     });
 
     test('ingest role given kms:Decrypt on the identity key; ETL given a wildcard kms resource', async () => {
       const m = clone(mod);
-      addStatement(m, 'ingest', { sid: 'Peek', actions: ['kms:Decrypt'], resources: ['${aws_kms_key.identity.arn}'] });
-      addStatement(m, 'etl', { sid: 'AnyKey', actions: ['kms:Decrypt'], resources: ['*'] });
+      addStatement(m, roleOf('ingest'), { sid: 'Peek', actions: ['kms:Decrypt'], resources: ['${aws_kms_key.this["identity"].arn}'] });
+      addStatement(m, roleOf('etl'), { sid: 'AnyKey', actions: ['kms:Decrypt'], resources: ['*'] });
       expect(await checkIdentityAccessByRole(m)).toEqual([
-        'aws_iam_role.etl: may kms:Decrypt the identity key',
-        'aws_iam_role.ingest: may kms:Decrypt the identity key',
+        'aws_iam_role.function["etl"]: may kms:Decrypt the identity key',
+        'aws_iam_role.function["ingest"]: may kms:Decrypt the identity key',
       ]);
     });
 
     test('reidentify losing its access is flagged too', async () => {
       const m = clone(mod);
-      const d = m.data.aws_iam_policy_document.reidentify;
+      const d = m.data.aws_iam_policy_document[roleOf('reidentify')];
       d.statement = blocks(d, 'statement').filter((s) => s.sid !== 'IdentityKeyDecrypt');
-      expect(await checkIdentityAccessByRole(m)).toEqual(['aws_iam_role.reidentify: cannot kms:Decrypt the identity key']);
+      expect(await checkIdentityAccessByRole(m)).toEqual(['aws_iam_role.function["reidentify"]: cannot kms:Decrypt the identity key']);
     });
 
     test('the ETL policy mentioning the identity bucket, even in a condition', async () => {
       const m = clone(mod);
-      addStatement(m, 'etl', {
+      addStatement(m, roleOf('etl'), {
         sid: 'Sneaky',
         actions: ['s3:ListBucket'],
-        resources: ['${aws_s3_bucket.marts.arn}'],
-        condition: [{ test: 'StringLike', variable: 's3:prefix', values: ['${aws_s3_bucket.identity.bucket}'] }],
+        resources: ['${aws_s3_bucket.this["marts"].arn}'],
+        condition: [{ test: 'StringLike', variable: 's3:prefix', values: ['${aws_s3_bucket.this["identity"].bucket}'] }],
       });
       expect(await checkEtlIsolation(m)).toEqual([
-        'aws_iam_role.etl data.aws_iam_policy_document.etl[Sneaky]: mentions the identity store or everything (${aws_s3_bucket.identity.bucket})',
+        'aws_iam_role.function["etl"] data.aws_iam_policy_document.function["etl"][Sneaky]: mentions the identity store or everything (${aws_s3_bucket.this["identity"].bucket})',
       ]);
     });
 
     test('an audit-only role given data access, another log group, or a wider audit action', async () => {
       const m = clone(mod);
-      addStatement(m, 'authorizer', { sid: 'Data', actions: ['s3:GetObject'], resources: ['${aws_s3_bucket.lake.arn}/*'] });
-      blocks(m.data.aws_iam_policy_document.validate, 'statement')[0].resources = ['${aws_cloudwatch_log_group.function["ingest"].arn}:*'];
-      addStatement(m, 'not_allowed', { sid: 'Versions', actions: ['s3:GetObjectVersion'], resources: ['${aws_s3_bucket.audit.arn}/*'] });
+      addStatement(m, roleOf('authorizer'), { sid: 'Data', actions: ['s3:GetObject'], resources: ['${aws_s3_bucket.this["lake"].arn}/*'] });
+      blocks(m.data.aws_iam_policy_document[roleOf('validate')], 'statement')[0].resources = ['${aws_cloudwatch_log_group.function["ingest"].arn}:*'];
+      addStatement(m, roleOf('notAllowed'), { sid: 'Versions', actions: ['s3:GetObjectVersion'], resources: ['${aws_s3_bucket.this["audit"].arn}/*'] });
       expect(await checkAuditAppendRoles(m, AUDIT_ONLY_FUNCTIONS)).toEqual([
-        'aws_iam_role.validate data.aws_iam_policy_document.validate[Logs]: logs beyond its own log group: ${aws_cloudwatch_log_group.function["ingest"].arn}:*',
-        'aws_iam_role.validate: cannot write its log group aws_cloudwatch_log_group.function["validate"]',
-        "aws_iam_role.not_allowed data.aws_iam_policy_document.not_allowed[Versions]: beyond logs and ingest's audit grants: s3:GetObjectVersion ${aws_s3_bucket.audit.arn}/*",
-        "aws_iam_role.authorizer data.aws_iam_policy_document.authorizer[Data]: beyond logs and ingest's audit grants: s3:GetObject ${aws_s3_bucket.lake.arn}/*",
+        'aws_iam_role.function["validate"] data.aws_iam_policy_document.function["validate"][Logs]: logs beyond its own log group: ${aws_cloudwatch_log_group.function["ingest"].arn}:*',
+        'aws_iam_role.function["validate"]: cannot write its log group aws_cloudwatch_log_group.function["validate"]',
+        `aws_iam_role.function["notAllowed"] data.aws_iam_policy_document.function["notAllowed"][Versions]: beyond logs and ingest's audit grants: s3:GetObjectVersion \${aws_s3_bucket.this["audit"].arn}/*`,
+        `aws_iam_role.function["authorizer"] data.aws_iam_policy_document.function["authorizer"][Data]: beyond logs and ingest's audit grants: s3:GetObject \${aws_s3_bucket.this["lake"].arn}/*`,
       ]);
     });
 
@@ -1567,30 +2501,82 @@ describe('IAM least privilege', () => {
       d.statement = blocks(d, 'statement').filter((s) => s.sid !== 'AuditKey');
       expect(await checkAuditAppendRoles(m, AUDIT_ONLY_FUNCTIONS)).toEqual(
         AUDIT_ONLY_FUNCTIONS.map(
-          (fn) => `aws_iam_role.${roleOf(fn)}: cannot append to the audit trail, missing kms:Decrypt \${aws_kms_key.audit.arn}, kms:GenerateDataKey \${aws_kms_key.audit.arn}`,
+          (fn) => `aws_iam_role.${roleOf(fn)}: cannot append to the audit trail, missing kms:Decrypt \${aws_kms_key.this["audit"].arn}, kms:GenerateDataKey \${aws_kms_key.this["audit"].arn}`,
         ),
       );
     });
 
     test('identity access or audit deletion given to the audit-only roles', async () => {
       const m = clone(mod);
-      addStatement(m, 'audit_append', { sid: 'Peek', actions: ['kms:Decrypt'], resources: ['${aws_kms_key.identity.arn}'] });
-      addStatement(m, 'validate', { sid: 'Read', actions: ['s3:GetObject'], resources: ['${aws_s3_bucket.identity.arn}/*'] });
+      addStatement(m, 'audit_append', { sid: 'Peek', actions: ['kms:Decrypt'], resources: ['${aws_kms_key.this["identity"].arn}'] });
+      addStatement(m, roleOf('validate'), { sid: 'Read', actions: ['s3:GetObject'], resources: ['${aws_s3_bucket.this["identity"].arn}/*'] });
       expect((await checkIdentityAccessByRole(m)).sort()).toEqual(
         [
-          'aws_iam_role.metadata: may kms:Decrypt the identity key',
-          'aws_iam_role.validate: may kms:Decrypt the identity key',
-          'aws_iam_role.validate: may read the identity bucket',
-          'aws_iam_role.not_allowed: may kms:Decrypt the identity key',
-          'aws_iam_role.authorizer: may kms:Decrypt the identity key',
+          'aws_iam_role.function["metadata"]: may kms:Decrypt the identity key',
+          'aws_iam_role.function["validate"]: may kms:Decrypt the identity key',
+          'aws_iam_role.function["validate"]: may read the identity bucket',
+          'aws_iam_role.function["notAllowed"]: may kms:Decrypt the identity key',
+          'aws_iam_role.function["authorizer"]: may kms:Decrypt the identity key',
         ].sort(),
       );
       const n = clone(mod);
-      addStatement(n, 'audit_append', { sid: 'Tidy', actions: ['s3:DeleteObject'], resources: ['${aws_s3_bucket.audit.arn}/*'] });
+      addStatement(n, 'audit_append', { sid: 'Tidy', actions: ['s3:DeleteObject'], resources: ['${aws_s3_bucket.this["audit"].arn}/*'] });
       expect((await checkAuditAppendOnly(n)).sort()).toEqual(
-        ['metadata', 'validate', 'not_allowed', 'authorizer'].map((r) => `aws_iam_role.${r} data.aws_iam_policy_document.audit_append[Tidy]: s3:DeleteObject on the audit bucket`).sort(),
+        AUDIT_ONLY_FUNCTIONS.map((fn) => `aws_iam_role.${roleOf(fn)} data.aws_iam_policy_document.audit_append[Tidy]: s3:DeleteObject on the audit bucket`).sort(),
       );
     });
+  });
+});
+
+describe('moved blocks: an existing deployment keeps its buckets, keys and roles', () => {
+  test('every former address moves to its instance, and every instance of the maps has its former address', () => {
+    expect(FORMER_ADDRESSES).toHaveLength(72);
+    expect(checkMoves(mod, FORMER_ADDRESSES)).toEqual([]);
+  });
+
+  test('the moves are all in moved.tf, written as Terraform reads them', async () => {
+    const j = await parseFile(path.join(MODULE_DIR, 'moved.tf'));
+    expect(Object.keys(j)).toEqual(['moved']);
+    const moves = blocks(j, 'moved').map((m) => `${unwrapAddress(m.from)} → ${unwrapAddress(m.to)}`);
+    expect(moves.sort()).toEqual(FORMER_ADDRESSES.map(([from, to]) => `${from} → ${to}`).sort());
+  });
+
+  test('the checker flags a missing, a wrong, a duplicated and a stray move, and an instance nothing moves to', () => {
+    const m = clone(mod);
+    m.moved = m.moved.filter((x) => x.from !== '${aws_s3_bucket.identity}');
+    m.moved.find((x) => x.from === '${aws_iam_role.not_allowed}')!.to = '${aws_iam_role.function["authorizer"]}';
+    m.moved.push({ from: '${aws_kms_key.lake}', to: '${aws_kms_key.this["lake"]}' });
+    m.moved.push({ from: '${aws_s3_bucket.lake_old}', to: '${aws_s3_bucket.this["nowhere"]}' });
+    expect(checkMoves(m, FORMER_ADDRESSES)).toEqual([
+      'aws_s3_bucket.identity: no moved block (a plan would destroy it and create aws_s3_bucket.this["identity"])',
+      'aws_kms_key.lake: 2 moved blocks',
+      'aws_iam_role.not_allowed: moved to aws_iam_role.function["authorizer"], not aws_iam_role.function["notAllowed"]',
+      'aws_iam_role.function["authorizer"]: target of more than one moved block',
+      'aws_kms_key.this["lake"]: target of more than one moved block',
+      'moved block from aws_s3_bucket.lake_old: not a former address',
+      'moved block to aws_s3_bucket.this["nowhere"]: no such instance',
+      'aws_s3_bucket.this["identity"]: no former address moves here',
+      'aws_iam_role.function["notAllowed"]: no former address moves here',
+    ]);
+    const n = clone(mod);
+    n.resource.aws_kms_key.lake = {};
+    expect(checkMoves(n, FORMER_ADDRESSES)).toEqual(['moved block from aws_kms_key.lake: still declared']);
+  });
+});
+
+describe('no copied blocks', () => {
+  test('no two single-instance resources of one type differ only in names, references or descriptions', () => {
+    expect(copiedBlocks(modSource)).toEqual([]);
+    expect(copiedBlocks(root)).toEqual([]);
+    expect(copiedBlocks(bootstrap)).toEqual([]);
+  });
+
+  test('the checker flags blocks copied from one another (as the buckets, keys and roles were)', () => {
+    const m = clone(modSource);
+    m.resource.aws_sqs_queue.etl_dlq_copy = { ...m.resource.aws_sqs_queue.etl_dlq, name: '${local.prefix}-etl-dlq-copy' };
+    m.resource.aws_kms_key.lake = { description: '${local.prefix} raw lake', enable_key_rotation: true, policy: '${data.aws_iam_policy_document.kms_default.json}' };
+    m.resource.aws_kms_key.marts = { description: '${local.prefix} marts', enable_key_rotation: true, policy: '${data.aws_iam_policy_document.kms_default.json}' };
+    expect(copiedBlocks(m)).toEqual(['aws_kms_key: lake, marts are copies of one block', 'aws_sqs_queue: etl_dlq, etl_dlq_copy are copies of one block']);
   });
 });
 
@@ -1622,7 +2608,7 @@ describe('messaging, table, catalog, logs', () => {
     const t = mod.resource.aws_dynamodb_table.versions;
     expect(t.hash_key).toBe('pk');
     expect(blocks(t, 'attribute')).toEqual([{ name: 'pk', type: 'S' }]);
-    expect(blocks(t, 'server_side_encryption')).toEqual([{ enabled: true, kms_key_arn: '${aws_kms_key.versions.arn}' }]);
+    expect(blocks(t, 'server_side_encryption')).toEqual([{ enabled: true, kms_key_arn: '${aws_kms_key.this["versions"].arn}' }]);
     expect(blocks(t, 'point_in_time_recovery')).toEqual([{ enabled: true }]);
   });
 
@@ -1631,18 +2617,19 @@ describe('messaging, table, catalog, logs', () => {
     const wg = blocks(mod.resource.aws_athena_workgroup.analytics, 'configuration')[0];
     expect(wg.enforce_workgroup_configuration).toBe(true);
     const rc = blocks(wg, 'result_configuration')[0];
-    expect(String(rc.output_location)).toContain('${aws_s3_bucket.marts.bucket}');
-    expect(blocks(rc, 'encryption_configuration')).toEqual([{ encryption_option: 'SSE_KMS', kms_key_arn: '${aws_kms_key.marts.arn}' }]);
+    expect(String(rc.output_location)).toContain('${aws_s3_bucket.this["marts"].bucket}');
+    expect(blocks(rc, 'encryption_configuration')).toEqual([{ encryption_option: 'SSE_KMS', kms_key_arn: '${aws_kms_key.this["marts"].arn}' }]);
   });
 
   test('one log group per function, with retention and the logs key, named as Serverless names functions', () => {
     expect(mod.locals.functions).toBe(`\${toset(${JSON.stringify(FUNCTIONS).replace(/,/g, ', ')})}`);
-    const lg = mod.resource.aws_cloudwatch_log_group.function;
+    const lg = modSource.resource.aws_cloudwatch_log_group.function;
     expect(lg.for_each).toBe('${local.functions}');
     expect(lg.name).toBe('/aws/lambda/${local.prefix}-${each.key}');
     expect(lg.retention_in_days).toBe('${var.log_retention_days}');
-    expect(lg.kms_key_id).toBe('${aws_kms_key.logs.arn}');
+    expect(lg.kms_key_id).toBe('${aws_kms_key.this["logs"].arn}');
     expect(mod.locals.prefix).toBe('${var.service_name}-${var.environment}');
+    for (const fn of FUNCTIONS) expect(mod.resource.aws_cloudwatch_log_group[`function[${JSON.stringify(fn)}]`]?.name).toBe(`/aws/lambda/\${local.prefix}-${fn}`);
   });
 
   test('the API access log group: the name Serverless logs to, with retention and the logs key', async () => {
@@ -1650,7 +2637,7 @@ describe('messaging, table, catalog, logs', () => {
     const lg = mod.resource.aws_cloudwatch_log_group.api_access;
     expect(lg.name).toBe('/aws/api-gateway/${local.prefix}');
     expect(lg.retention_in_days).toBe('${var.log_retention_days}');
-    expect(lg.kms_key_id).toBe('${aws_kms_key.logs.arn}');
+    expect(lg.kms_key_id).toBe('${aws_kms_key.this["logs"].arn}');
   });
 
   test('the checker flags an access log group without KMS or retention, or under another name', async () => {
@@ -1663,10 +2650,10 @@ describe('messaging, table, catalog, logs', () => {
     ]);
     const n = clone(mod);
     n.resource.aws_cloudwatch_log_group.api_access.name = '/aws/apigateway/${local.prefix}-access';
-    n.resource.aws_cloudwatch_log_group.api_access.kms_key_id = '${aws_kms_key.audit.arn}';
+    n.resource.aws_cloudwatch_log_group.api_access.kms_key_id = '${aws_kms_key.this["audit"].arn}';
     expect(await checkApiAccessLogGroup(n)).toEqual([
       ...['dev', 'staging', 'prod'].map((e) => `aws_cloudwatch_log_group.api_access: name for ${e} is /aws/apigateway/tributary-${e}-access, not Serverless's /aws/api-gateway/tributary-${e}`),
-      'aws_cloudwatch_log_group.api_access: kms_key_id is ${aws_kms_key.audit.arn}, not the logs key',
+      'aws_cloudwatch_log_group.api_access: kms_key_id is ${aws_kms_key.this["audit"].arn}, not the logs key',
     ]);
   });
 
@@ -1723,7 +2710,7 @@ describe('outputs and SSM parameters for serverless.yml', () => {
     const core = mod.locals.ssm_core;
     expect(isObj(core)).toBe(true);
     for (const name of REQUIRED_SSM) expect(Object.keys(core as Obj)).toContain(name);
-    const p = mod.resource.aws_ssm_parameter.config;
+    const p = modSource.resource.aws_ssm_parameter.config;
     expect(p.type).toBe('String');
     expect(p.for_each).toBe('${local.ssm_core}');
     expect(p.name).toBe('${local.ssm_prefix}/${each.key}');

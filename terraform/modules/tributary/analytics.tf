@@ -15,11 +15,11 @@ resource "aws_athena_workgroup" "analytics" {
     publish_cloudwatch_metrics_enabled = true
 
     result_configuration {
-      output_location = "s3://${aws_s3_bucket.marts.bucket}/athena-results/"
+      output_location = "s3://${aws_s3_bucket.this["marts"].bucket}/athena-results/"
 
       encryption_configuration {
         encryption_option = "SSE_KMS"
-        kms_key_arn       = aws_kms_key.marts.arn
+        kms_key_arn       = aws_kms_key.this["marts"].arn
       }
     }
   }

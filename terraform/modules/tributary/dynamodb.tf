@@ -13,7 +13,7 @@ resource "aws_dynamodb_table" "versions" {
 
   server_side_encryption {
     enabled     = true
-    kms_key_arn = aws_kms_key.versions.arn
+    kms_key_arn = aws_kms_key.this["versions"].arn
   }
 
   point_in_time_recovery {

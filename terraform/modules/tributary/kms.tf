@@ -76,66 +76,6 @@ data "aws_iam_policy_document" "kms_default" {
   }
 }
 
-resource "aws_kms_key" "lake" {
-  description             = "${local.prefix} raw lake (pseudonymised FHIR)"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
-  policy                  = data.aws_iam_policy_document.kms_default.json
-}
-
-resource "aws_kms_alias" "lake" {
-  name          = "alias/${local.prefix}-lake"
-  target_key_id = aws_kms_key.lake.key_id
-}
-
-resource "aws_kms_key" "marts" {
-  description             = "${local.prefix} marts and Athena results"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
-  policy                  = data.aws_iam_policy_document.kms_default.json
-}
-
-resource "aws_kms_alias" "marts" {
-  name          = "alias/${local.prefix}-marts"
-  target_key_id = aws_kms_key.marts.key_id
-}
-
-resource "aws_kms_key" "triage" {
-  description             = "${local.prefix} triage (quarantined submissions)"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
-  policy                  = data.aws_iam_policy_document.kms_default.json
-}
-
-resource "aws_kms_alias" "triage" {
-  name          = "alias/${local.prefix}-triage"
-  target_key_id = aws_kms_key.triage.key_id
-}
-
-resource "aws_kms_key" "audit" {
-  description             = "${local.prefix} audit trail"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
-  policy                  = data.aws_iam_policy_document.kms_default.json
-}
-
-resource "aws_kms_alias" "audit" {
-  name          = "alias/${local.prefix}-audit"
-  target_key_id = aws_kms_key.audit.key_id
-}
-
-resource "aws_kms_key" "versions" {
-  description             = "${local.prefix} FHIR version index table"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
-  policy                  = data.aws_iam_policy_document.kms_default.json
-}
-
-resource "aws_kms_alias" "versions" {
-  name          = "alias/${local.prefix}-versions"
-  target_key_id = aws_kms_key.versions.key_id
-}
-
 # Identity store key: root may administer it but never decrypt; ingest and triage may only encrypt;
 # the reidentify role is the only principal that can decrypt.
 data "aws_iam_policy_document" "kms_identity" {
@@ -159,7 +99,7 @@ data "aws_iam_policy_document" "kms_identity" {
 
     principals {
       type        = "AWS"
-      identifiers = [aws_iam_role.ingest.arn, aws_iam_role.triage.arn]
+      identifiers = [aws_iam_role.function["ingest"].arn, aws_iam_role.function["triage"].arn]
     }
   }
 
@@ -171,7 +111,7 @@ data "aws_iam_policy_document" "kms_identity" {
 
     principals {
       type        = "AWS"
-      identifiers = [aws_iam_role.reidentify.arn]
+      identifiers = [aws_iam_role.function["reidentify"].arn]
     }
   }
 
@@ -189,7 +129,7 @@ data "aws_iam_policy_document" "kms_identity" {
     condition {
       test     = "StringNotEquals"
       variable = "aws:PrincipalArn"
-      values   = [aws_iam_role.reidentify.arn]
+      values   = [aws_iam_role.function["reidentify"].arn]
     }
   }
 
@@ -204,18 +144,6 @@ data "aws_iam_policy_document" "kms_identity" {
       identifiers = ["*"]
     }
   }
-}
-
-resource "aws_kms_key" "identity" {
-  description             = "${local.prefix} identity store (re-identification data)"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
-  policy                  = data.aws_iam_policy_document.kms_identity.json
-}
-
-resource "aws_kms_alias" "identity" {
-  name          = "alias/${local.prefix}-identity"
-  target_key_id = aws_kms_key.identity.key_id
 }
 
 # CloudWatch Logs key: the regional Logs service may use it for this account's log groups only.
@@ -249,18 +177,6 @@ data "aws_iam_policy_document" "kms_logs" {
       values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
     }
   }
-}
-
-resource "aws_kms_key" "logs" {
-  description             = "${local.prefix} CloudWatch Logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
-  policy                  = data.aws_iam_policy_document.kms_logs.json
-}
-
-resource "aws_kms_alias" "logs" {
-  name          = "alias/${local.prefix}-logs"
-  target_key_id = aws_kms_key.logs.key_id
 }
 
 # SNS topic and SQS queues: SNS must encrypt into the (encrypted) queue.
@@ -308,16 +224,61 @@ data "aws_iam_policy_document" "kms_messaging" {
   }
 }
 
-resource "aws_kms_key" "messaging" {
-  description             = "${local.prefix} SNS topic and SQS queues"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
-  policy                  = data.aws_iam_policy_document.kms_messaging.json
+locals {
+  # Every symmetric key, one per data store (and one each for logs and messaging), with its policy. The
+  # buckets are encrypted under the key of the same name (s3.tf). Alias: alias/<prefix>-<key>. The keys of
+  # this map are state addresses (aws_kms_key.this["lake"], moved.tf): renaming one would schedule the
+  # deletion of that key, which makes everything encrypted under it unreadable.
+  kms_keys = {
+    lake = {
+      description = "raw lake (pseudonymised FHIR)"
+      policy      = data.aws_iam_policy_document.kms_default.json
+    }
+    marts = {
+      description = "marts and Athena results"
+      policy      = data.aws_iam_policy_document.kms_default.json
+    }
+    triage = {
+      description = "triage (quarantined submissions)"
+      policy      = data.aws_iam_policy_document.kms_default.json
+    }
+    audit = {
+      description = "audit trail"
+      policy      = data.aws_iam_policy_document.kms_default.json
+    }
+    versions = {
+      description = "FHIR version index table"
+      policy      = data.aws_iam_policy_document.kms_default.json
+    }
+    identity = {
+      description = "identity store (re-identification data)"
+      policy      = data.aws_iam_policy_document.kms_identity.json
+    }
+    logs = {
+      description = "CloudWatch Logs"
+      policy      = data.aws_iam_policy_document.kms_logs.json
+    }
+    messaging = {
+      description = "SNS topic and SQS queues"
+      policy      = data.aws_iam_policy_document.kms_messaging.json
+    }
+  }
 }
 
-resource "aws_kms_alias" "messaging" {
-  name          = "alias/${local.prefix}-messaging"
-  target_key_id = aws_kms_key.messaging.key_id
+resource "aws_kms_key" "this" {
+  for_each = local.kms_keys
+
+  description             = "${local.prefix} ${each.value.description}"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_deletion_window_days
+  policy                  = each.value.policy
+}
+
+resource "aws_kms_alias" "this" {
+  for_each = local.kms_keys
+
+  name          = "alias/${local.prefix}-${each.key}"
+  target_key_id = aws_kms_key.this[each.key].key_id
 }
 
 # Pseudonym HMAC key (HMAC_256 / GENERATE_VERIFY_MAC). KMS cannot rotate HMAC keys automatically, so
@@ -345,7 +306,7 @@ data "aws_iam_policy_document" "kms_hmac" {
 
     principals {
       type        = "AWS"
-      identifiers = [aws_iam_role.ingest.arn, aws_iam_role.triage.arn]
+      identifiers = [aws_iam_role.function["ingest"].arn, aws_iam_role.function["triage"].arn]
     }
   }
 }

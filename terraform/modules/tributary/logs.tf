@@ -6,7 +6,7 @@ resource "aws_cloudwatch_log_group" "function" {
 
   name              = "/aws/lambda/${local.prefix}-${each.key}"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.logs.arn
+  kms_key_id        = aws_kms_key.this["logs"].arn
 }
 
 # The REST API's access log group. Serverless v3 always sends API Gateway access logs to
@@ -17,5 +17,5 @@ resource "aws_cloudwatch_log_group" "function" {
 resource "aws_cloudwatch_log_group" "api_access" {
   name              = "/aws/api-gateway/${local.prefix}"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.logs.arn
+  kms_key_id        = aws_kms_key.this["logs"].arn
 }

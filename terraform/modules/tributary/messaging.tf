@@ -2,13 +2,13 @@
 
 resource "aws_sns_topic" "ingest" {
   name              = "${local.prefix}-ingest-events"
-  kms_master_key_id = aws_kms_key.messaging.arn
+  kms_master_key_id = aws_kms_key.this["messaging"].arn
 }
 
 resource "aws_sqs_queue" "etl_dlq" {
   name                              = "${local.prefix}-etl-dlq"
   message_retention_seconds         = 1209600
-  kms_master_key_id                 = aws_kms_key.messaging.arn
+  kms_master_key_id                 = aws_kms_key.this["messaging"].arn
   kms_data_key_reuse_period_seconds = 300
 }
 
@@ -17,7 +17,7 @@ resource "aws_sqs_queue" "etl" {
   visibility_timeout_seconds        = var.etl_visibility_timeout_seconds
   message_retention_seconds         = 345600
   receive_wait_time_seconds         = 20
-  kms_master_key_id                 = aws_kms_key.messaging.arn
+  kms_master_key_id                 = aws_kms_key.this["messaging"].arn
   kms_data_key_reuse_period_seconds = 300
 
   redrive_policy = jsonencode({
@@ -97,7 +97,7 @@ data "aws_iam_policy_document" "ingest_topic" {
 
     principals {
       type        = "AWS"
-      identifiers = [aws_iam_role.ingest.arn, aws_iam_role.triage.arn]
+      identifiers = [aws_iam_role.function["ingest"].arn, aws_iam_role.function["triage"].arn]
     }
   }
 

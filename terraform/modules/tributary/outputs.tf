@@ -1,51 +1,51 @@
 output "lake_bucket" {
   description = "Raw lake bucket name."
-  value       = aws_s3_bucket.lake.bucket
+  value       = aws_s3_bucket.this["lake"].bucket
 }
 
 output "marts_bucket" {
   description = "Marts bucket name (also holds Athena results)."
-  value       = aws_s3_bucket.marts.bucket
+  value       = aws_s3_bucket.this["marts"].bucket
 }
 
 output "identity_bucket" {
   description = "Identity store bucket name."
-  value       = aws_s3_bucket.identity.bucket
+  value       = aws_s3_bucket.this["identity"].bucket
 }
 
 output "triage_bucket" {
   description = "Triage bucket name."
-  value       = aws_s3_bucket.triage.bucket
+  value       = aws_s3_bucket.this["triage"].bucket
 }
 
 output "audit_bucket" {
   description = "Audit bucket name (Object Lock, COMPLIANCE)."
-  value       = aws_s3_bucket.audit.bucket
+  value       = aws_s3_bucket.this["audit"].bucket
 }
 
 output "lake_kms_key_arn" {
   description = "KMS key for the raw lake."
-  value       = aws_kms_key.lake.arn
+  value       = aws_kms_key.this["lake"].arn
 }
 
 output "marts_kms_key_arn" {
   description = "KMS key for the marts and Athena results."
-  value       = aws_kms_key.marts.arn
+  value       = aws_kms_key.this["marts"].arn
 }
 
 output "identity_kms_key_arn" {
   description = "KMS key for the identity store (decrypt: reidentify role only)."
-  value       = aws_kms_key.identity.arn
+  value       = aws_kms_key.this["identity"].arn
 }
 
 output "audit_kms_key_arn" {
   description = "KMS key for the audit trail."
-  value       = aws_kms_key.audit.arn
+  value       = aws_kms_key.this["audit"].arn
 }
 
 output "triage_kms_key_arn" {
   description = "KMS key for the triage bucket."
-  value       = aws_kms_key.triage.arn
+  value       = aws_kms_key.this["triage"].arn
 }
 
 output "hmac_kms_key_arn" {
@@ -100,42 +100,42 @@ output "versions_table_arn" {
 
 output "ingest_role_arn" {
   description = "Execution role of the ingest function."
-  value       = aws_iam_role.ingest.arn
+  value       = aws_iam_role.function["ingest"].arn
 }
 
 output "etl_role_arn" {
   description = "Execution role of the etl function."
-  value       = aws_iam_role.etl.arn
+  value       = aws_iam_role.function["etl"].arn
 }
 
 output "metadata_role_arn" {
   description = "Execution role of the metadata function."
-  value       = aws_iam_role.metadata.arn
+  value       = aws_iam_role.function["metadata"].arn
 }
 
 output "validate_role_arn" {
   description = "Execution role of the validate function."
-  value       = aws_iam_role.validate.arn
+  value       = aws_iam_role.function["validate"].arn
 }
 
 output "not_allowed_role_arn" {
   description = "Execution role of the notAllowed function."
-  value       = aws_iam_role.not_allowed.arn
+  value       = aws_iam_role.function["notAllowed"].arn
 }
 
 output "authorizer_role_arn" {
   description = "Execution role of the authorizer function."
-  value       = aws_iam_role.authorizer.arn
+  value       = aws_iam_role.function["authorizer"].arn
 }
 
 output "triage_role_arn" {
   description = "Execution role of the triage function."
-  value       = aws_iam_role.triage.arn
+  value       = aws_iam_role.function["triage"].arn
 }
 
 output "reidentify_role_arn" {
   description = "Execution role of the reidentify function (the only identity store reader)."
-  value       = aws_iam_role.reidentify.arn
+  value       = aws_iam_role.function["reidentify"].arn
 }
 
 output "oidc_issuer" {

@@ -1,595 +1,230 @@
-# Data buckets. Each one: SSE-KMS under its own customer managed key, all public access blocked,
-# bucket-owner-enforced ownership, versioning, a TLS-only bucket policy and lifecycle rules.
+# Data buckets, one instance per entry of local.buckets. Every one: SSE-KMS under its own customer managed
+# key (aws_kms_key.this[<bucket>], kms.tf), all public access blocked, bucket-owner-enforced ownership,
+# versioning, a TLS-only bucket policy and lifecycle rules. These are not per-bucket options: a new entry gets
+# them all. What differs between buckets is in the map.
 # No access-logs bucket: S3 server access logs cannot be delivered to an SSE-KMS bucket; use CloudTrail
 # S3 data events (organisation trail) for object-level access records instead.
+#
+# The buckets hold health data: renaming a key of local.buckets (a state address), or changing a bucket's name
+# or object_lock_enabled (both force a new bucket), would plan to destroy the bucket. The moved blocks in
+# moved.tf carry the state of the former per-bucket resources (aws_s3_bucket.lake, ...) to these instances.
 
-################################################################################
-# Raw lake (pseudonymised FHIR, written by ingest and triage, read by etl)
-################################################################################
+locals {
+  # Per bucket: name (<prefix>-<name>-<account>-<region>), S3 Bucket Key, force_destroy, Object Lock, and
+  # the lifecycle rules in order. Each rule lists its optional blocks as lists of zero or one element. Nothing
+  # here may reference a resource: the buckets depend on their settings only.
+  buckets = {
+    # Raw lake: pseudonymised FHIR, written by ingest and triage, read by etl.
+    lake = {
+      name                       = "raw-lake"
+      bucket_key_enabled         = true
+      force_destroy              = var.force_destroy
+      object_lock_enabled        = null
+      object_lock_retention_days = null
+      lifecycle_rules = [
+        # The expiration removes the delete markers left by ingest's staging copies once their old versions
+        # have expired.
+        {
+          id                                = "intelligent-tiering"
+          prefix                            = null
+          transition                        = [{ days = var.lake_intelligent_tiering_days, storage_class = "INTELLIGENT_TIERING" }]
+          noncurrent_version_expiration     = [{ noncurrent_days = var.lake_noncurrent_version_days }]
+          expiration                        = [{ days = null, expired_object_delete_marker = true }]
+          abort_incomplete_multipart_upload = [{ days_after_initiation = 7 }]
+        },
+      ]
+    }
 
-resource "aws_s3_bucket" "lake" {
-  bucket        = "${local.prefix}-raw-lake-${local.bucket_suffix}"
-  force_destroy = var.force_destroy
+    # Marts: ETL output, and Athena results under athena-results/.
+    marts = {
+      name                       = "marts"
+      bucket_key_enabled         = true
+      force_destroy              = var.force_destroy
+      object_lock_enabled        = null
+      object_lock_retention_days = null
+      lifecycle_rules = [
+        {
+          id                                = "athena-results"
+          prefix                            = "athena-results/"
+          transition                        = []
+          noncurrent_version_expiration     = [{ noncurrent_days = 1 }]
+          expiration                        = [{ days = var.athena_results_expiration_days, expired_object_delete_marker = null }]
+          abort_incomplete_multipart_upload = []
+        },
+        {
+          id                                = "noncurrent-versions"
+          prefix                            = null
+          transition                        = []
+          noncurrent_version_expiration     = [{ noncurrent_days = var.lake_noncurrent_version_days }]
+          expiration                        = []
+          abort_incomplete_multipart_upload = [{ days_after_initiation = 7 }]
+        },
+      ]
+    }
+
+    # Identity store: identifiers moved out of the lake; envelope-encrypted records.
+    identity = {
+      name = "identity"
+      # Deliberately no S3 Bucket Key here: every object write and read is its own KMS call, so CloudTrail
+      # records each decrypt by the reidentify role per object, and the write-only roles (GenerateDataKey,
+      # never Decrypt) need nothing beyond the documented single-PUT permissions. Volume is low.
+      bucket_key_enabled         = false
+      force_destroy              = var.force_destroy
+      object_lock_enabled        = null
+      object_lock_retention_days = null
+      lifecycle_rules = [
+        {
+          id                                = "superseded-identity-records"
+          prefix                            = null
+          transition                        = []
+          noncurrent_version_expiration     = [{ noncurrent_days = var.lake_noncurrent_version_days }]
+          expiration                        = []
+          abort_incomplete_multipart_upload = [{ days_after_initiation = 1 }]
+        },
+      ]
+    }
+
+    # Triage: submissions held for recheck.
+    triage = {
+      name                       = "triage"
+      bucket_key_enabled         = true
+      force_destroy              = var.force_destroy
+      object_lock_enabled        = null
+      object_lock_retention_days = null
+      lifecycle_rules = [
+        {
+          id                                = "expire-triage"
+          prefix                            = null
+          transition                        = []
+          noncurrent_version_expiration     = [{ noncurrent_days = 7 }]
+          expiration                        = [{ days = var.triage_expiration_days, expired_object_delete_marker = null }]
+          abort_incomplete_multipart_upload = [{ days_after_initiation = 1 }]
+        },
+      ]
+    }
+
+    # Audit trail: append-only, Object Lock in COMPLIANCE mode.
+    audit = {
+      name               = "audit"
+      bucket_key_enabled = true
+      # Locked objects cannot be deleted, so force_destroy would only fail half way.
+      force_destroy              = false
+      object_lock_enabled        = true
+      object_lock_retention_days = var.audit_retention_days
+      lifecycle_rules = [
+        {
+          id                                = "archive-audit"
+          prefix                            = null
+          transition                        = [{ days = 90, storage_class = "GLACIER_IR" }]
+          noncurrent_version_expiration     = []
+          expiration                        = []
+          abort_incomplete_multipart_upload = [{ days_after_initiation = 1 }]
+        },
+      ]
+    }
+  }
+
+  # Deny statements some bucket policies add to the TLS-only pair, on the bucket's objects: everyone is denied
+  # the actions unless the condition holds.
+  bucket_object_denies = {
+    identity = [
+      # Belt and braces with the key policy: nobody but the reidentify role reads identity records.
+      {
+        sid      = "DenyReadsToAllButReidentify"
+        actions  = ["s3:GetObject", "s3:GetObjectVersion"]
+        test     = "StringNotEquals"
+        variable = "aws:PrincipalArn"
+        values   = [aws_iam_role.function["reidentify"].arn]
+      },
+      # Identity records must be encrypted under the identity key, never another key.
+      {
+        sid      = "DenyOtherKmsKeys"
+        actions  = ["s3:PutObject"]
+        test     = "StringNotEqualsIfExists"
+        variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+        values   = [aws_kms_key.this["identity"].arn]
+      },
+    ]
+  }
 }
 
-resource "aws_s3_bucket_ownership_controls" "lake" {
-  bucket = aws_s3_bucket.lake.id
+resource "aws_s3_bucket" "this" {
+  for_each = local.buckets
+
+  bucket        = "${local.prefix}-${each.value.name}-${local.bucket_suffix}"
+  force_destroy = each.value.force_destroy
+  # null (unset) except on the audit bucket, as before: the attribute forces a new bucket when it changes.
+  object_lock_enabled = each.value.object_lock_enabled
+}
+
+resource "aws_s3_bucket_ownership_controls" "this" {
+  for_each = local.buckets
+
+  bucket = aws_s3_bucket.this[each.key].id
 
   rule {
     object_ownership = "BucketOwnerEnforced"
   }
 }
 
-resource "aws_s3_bucket_public_access_block" "lake" {
-  bucket                  = aws_s3_bucket.lake.id
+resource "aws_s3_bucket_public_access_block" "this" {
+  for_each = local.buckets
+
+  bucket                  = aws_s3_bucket.this[each.key].id
   block_public_acls       = true
   block_public_policy     = true
   ignore_public_acls      = true
   restrict_public_buckets = true
 }
 
-resource "aws_s3_bucket_versioning" "lake" {
-  bucket = aws_s3_bucket.lake.id
+resource "aws_s3_bucket_versioning" "this" {
+  for_each = local.buckets
+
+  bucket = aws_s3_bucket.this[each.key].id
 
   versioning_configuration {
     status = "Enabled"
   }
 }
 
-resource "aws_s3_bucket_server_side_encryption_configuration" "lake" {
-  bucket = aws_s3_bucket.lake.id
+resource "aws_s3_bucket_object_lock_configuration" "this" {
+  for_each = { for name, bucket in local.buckets : name => bucket if bucket.object_lock_enabled == true }
 
-  rule {
-    bucket_key_enabled = true
-
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.lake.arn
-    }
-  }
-}
-
-data "aws_iam_policy_document" "lake_bucket" {
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.lake.arn, "${aws_s3_bucket.lake.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-
-  statement {
-    sid       = "DenyOldTls"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.lake.arn, "${aws_s3_bucket.lake.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "NumericLessThan"
-      variable = "s3:TlsVersion"
-      values   = ["1.2"]
-    }
-  }
-}
-
-resource "aws_s3_bucket_policy" "lake" {
-  bucket = aws_s3_bucket.lake.id
-  policy = data.aws_iam_policy_document.lake_bucket.json
-
-  depends_on = [aws_s3_bucket_public_access_block.lake]
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "lake" {
-  bucket = aws_s3_bucket.lake.id
-
-  rule {
-    id     = "intelligent-tiering"
-    status = "Enabled"
-
-    filter {}
-
-    transition {
-      days          = var.lake_intelligent_tiering_days
-      storage_class = "INTELLIGENT_TIERING"
-    }
-
-    noncurrent_version_expiration {
-      noncurrent_days = var.lake_noncurrent_version_days
-    }
-
-    # Removes the delete markers left by ingest's staging copies once their old versions have expired.
-    expiration {
-      expired_object_delete_marker = true
-    }
-
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 7
-    }
-  }
-
-  depends_on = [aws_s3_bucket_versioning.lake]
-}
-
-################################################################################
-# Marts (ETL output, Athena results)
-################################################################################
-
-resource "aws_s3_bucket" "marts" {
-  bucket        = "${local.prefix}-marts-${local.bucket_suffix}"
-  force_destroy = var.force_destroy
-}
-
-resource "aws_s3_bucket_ownership_controls" "marts" {
-  bucket = aws_s3_bucket.marts.id
-
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "marts" {
-  bucket                  = aws_s3_bucket.marts.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_versioning" "marts" {
-  bucket = aws_s3_bucket.marts.id
-
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "marts" {
-  bucket = aws_s3_bucket.marts.id
-
-  rule {
-    bucket_key_enabled = true
-
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.marts.arn
-    }
-  }
-}
-
-data "aws_iam_policy_document" "marts_bucket" {
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.marts.arn, "${aws_s3_bucket.marts.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-
-  statement {
-    sid       = "DenyOldTls"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.marts.arn, "${aws_s3_bucket.marts.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "NumericLessThan"
-      variable = "s3:TlsVersion"
-      values   = ["1.2"]
-    }
-  }
-}
-
-resource "aws_s3_bucket_policy" "marts" {
-  bucket = aws_s3_bucket.marts.id
-  policy = data.aws_iam_policy_document.marts_bucket.json
-
-  depends_on = [aws_s3_bucket_public_access_block.marts]
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "marts" {
-  bucket = aws_s3_bucket.marts.id
-
-  rule {
-    id     = "athena-results"
-    status = "Enabled"
-
-    filter {
-      prefix = "athena-results/"
-    }
-
-    expiration {
-      days = var.athena_results_expiration_days
-    }
-
-    noncurrent_version_expiration {
-      noncurrent_days = 1
-    }
-  }
-
-  rule {
-    id     = "noncurrent-versions"
-    status = "Enabled"
-
-    filter {}
-
-    noncurrent_version_expiration {
-      noncurrent_days = var.lake_noncurrent_version_days
-    }
-
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 7
-    }
-  }
-
-  depends_on = [aws_s3_bucket_versioning.marts]
-}
-
-################################################################################
-# Identity store (identifiers moved out of the lake; envelope-encrypted records)
-################################################################################
-
-resource "aws_s3_bucket" "identity" {
-  bucket        = "${local.prefix}-identity-${local.bucket_suffix}"
-  force_destroy = var.force_destroy
-}
-
-resource "aws_s3_bucket_ownership_controls" "identity" {
-  bucket = aws_s3_bucket.identity.id
-
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "identity" {
-  bucket                  = aws_s3_bucket.identity.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_versioning" "identity" {
-  bucket = aws_s3_bucket.identity.id
-
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "identity" {
-  bucket = aws_s3_bucket.identity.id
-
-  rule {
-    # Deliberately no S3 Bucket Key here: every object write and read is its own KMS call, so CloudTrail
-    # records each decrypt by the reidentify role per object, and the write-only roles (GenerateDataKey,
-    # never Decrypt) need nothing beyond the documented single-PUT permissions. Volume is low.
-    bucket_key_enabled = false
-
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.identity.arn
-    }
-  }
-}
-
-data "aws_iam_policy_document" "identity_bucket" {
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.identity.arn, "${aws_s3_bucket.identity.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-
-  statement {
-    sid       = "DenyOldTls"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.identity.arn, "${aws_s3_bucket.identity.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "NumericLessThan"
-      variable = "s3:TlsVersion"
-      values   = ["1.2"]
-    }
-  }
-
-  # Belt and braces with the key policy: nobody but the reidentify role reads identity records.
-  statement {
-    sid       = "DenyReadsToAllButReidentify"
-    effect    = "Deny"
-    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
-    resources = ["${aws_s3_bucket.identity.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "StringNotEquals"
-      variable = "aws:PrincipalArn"
-      values   = [aws_iam_role.reidentify.arn]
-    }
-  }
-
-  # Identity records must be encrypted under the identity key, never another key.
-  statement {
-    sid       = "DenyOtherKmsKeys"
-    effect    = "Deny"
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.identity.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "StringNotEqualsIfExists"
-      variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
-      values   = [aws_kms_key.identity.arn]
-    }
-  }
-}
-
-resource "aws_s3_bucket_policy" "identity" {
-  bucket = aws_s3_bucket.identity.id
-  policy = data.aws_iam_policy_document.identity_bucket.json
-
-  depends_on = [aws_s3_bucket_public_access_block.identity]
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "identity" {
-  bucket = aws_s3_bucket.identity.id
-
-  rule {
-    id     = "superseded-identity-records"
-    status = "Enabled"
-
-    filter {}
-
-    noncurrent_version_expiration {
-      noncurrent_days = var.lake_noncurrent_version_days
-    }
-
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
-    }
-  }
-
-  depends_on = [aws_s3_bucket_versioning.identity]
-}
-
-################################################################################
-# Triage (submissions held for recheck)
-################################################################################
-
-resource "aws_s3_bucket" "triage" {
-  bucket        = "${local.prefix}-triage-${local.bucket_suffix}"
-  force_destroy = var.force_destroy
-}
-
-resource "aws_s3_bucket_ownership_controls" "triage" {
-  bucket = aws_s3_bucket.triage.id
-
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "triage" {
-  bucket                  = aws_s3_bucket.triage.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_versioning" "triage" {
-  bucket = aws_s3_bucket.triage.id
-
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "triage" {
-  bucket = aws_s3_bucket.triage.id
-
-  rule {
-    bucket_key_enabled = true
-
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.triage.arn
-    }
-  }
-}
-
-data "aws_iam_policy_document" "triage_bucket" {
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.triage.arn, "${aws_s3_bucket.triage.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-
-  statement {
-    sid       = "DenyOldTls"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.triage.arn, "${aws_s3_bucket.triage.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "NumericLessThan"
-      variable = "s3:TlsVersion"
-      values   = ["1.2"]
-    }
-  }
-}
-
-resource "aws_s3_bucket_policy" "triage" {
-  bucket = aws_s3_bucket.triage.id
-  policy = data.aws_iam_policy_document.triage_bucket.json
-
-  depends_on = [aws_s3_bucket_public_access_block.triage]
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "triage" {
-  bucket = aws_s3_bucket.triage.id
-
-  rule {
-    id     = "expire-triage"
-    status = "Enabled"
-
-    filter {}
-
-    expiration {
-      days = var.triage_expiration_days
-    }
-
-    noncurrent_version_expiration {
-      noncurrent_days = 7
-    }
-
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
-    }
-  }
-
-  depends_on = [aws_s3_bucket_versioning.triage]
-}
-
-################################################################################
-# Audit trail (append-only: Object Lock in COMPLIANCE mode)
-################################################################################
-
-resource "aws_s3_bucket" "audit" {
-  bucket              = "${local.prefix}-audit-${local.bucket_suffix}"
-  object_lock_enabled = true
-  # Locked objects cannot be deleted, so force_destroy would only fail half way.
-  force_destroy = false
-}
-
-resource "aws_s3_bucket_ownership_controls" "audit" {
-  bucket = aws_s3_bucket.audit.id
-
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "audit" {
-  bucket                  = aws_s3_bucket.audit.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_versioning" "audit" {
-  bucket = aws_s3_bucket.audit.id
-
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_object_lock_configuration" "audit" {
-  bucket = aws_s3_bucket.audit.id
+  bucket = aws_s3_bucket.this[each.key].id
 
   rule {
     default_retention {
       mode = "COMPLIANCE"
-      days = var.audit_retention_days
+      days = each.value.object_lock_retention_days
     }
   }
 
-  depends_on = [aws_s3_bucket_versioning.audit]
+  depends_on = [aws_s3_bucket_versioning.this]
 }
 
-resource "aws_s3_bucket_server_side_encryption_configuration" "audit" {
-  bucket = aws_s3_bucket.audit.id
+resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
+  for_each = local.buckets
+
+  bucket = aws_s3_bucket.this[each.key].id
 
   rule {
-    bucket_key_enabled = true
+    bucket_key_enabled = each.value.bucket_key_enabled
 
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.audit.arn
+      kms_master_key_id = aws_kms_key.this[each.key].arn
     }
   }
 }
 
-data "aws_iam_policy_document" "audit_bucket" {
+data "aws_iam_policy_document" "bucket" {
+  for_each = local.buckets
+
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
     actions   = ["s3:*"]
-    resources = [aws_s3_bucket.audit.arn, "${aws_s3_bucket.audit.arn}/*"]
+    resources = [aws_s3_bucket.this[each.key].arn, "${aws_s3_bucket.this[each.key].arn}/*"]
 
     principals {
       type        = "*"
@@ -607,7 +242,7 @@ data "aws_iam_policy_document" "audit_bucket" {
     sid       = "DenyOldTls"
     effect    = "Deny"
     actions   = ["s3:*"]
-    resources = [aws_s3_bucket.audit.arn, "${aws_s3_bucket.audit.arn}/*"]
+    resources = [aws_s3_bucket.this[each.key].arn, "${aws_s3_bucket.this[each.key].arn}/*"]
 
     principals {
       type        = "*"
@@ -620,33 +255,91 @@ data "aws_iam_policy_document" "audit_bucket" {
       values   = ["1.2"]
     }
   }
-}
 
-resource "aws_s3_bucket_policy" "audit" {
-  bucket = aws_s3_bucket.audit.id
-  policy = data.aws_iam_policy_document.audit_bucket.json
+  dynamic "statement" {
+    for_each = lookup(local.bucket_object_denies, each.key, [])
 
-  depends_on = [aws_s3_bucket_public_access_block.audit]
-}
+    content {
+      sid       = statement.value.sid
+      effect    = "Deny"
+      actions   = statement.value.actions
+      resources = ["${aws_s3_bucket.this[each.key].arn}/*"]
 
-resource "aws_s3_bucket_lifecycle_configuration" "audit" {
-  bucket = aws_s3_bucket.audit.id
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
 
-  rule {
-    id     = "archive-audit"
-    status = "Enabled"
-
-    filter {}
-
-    transition {
-      days          = 90
-      storage_class = "GLACIER_IR"
+      condition {
+        test     = statement.value.test
+        variable = statement.value.variable
+        values   = statement.value.values
+      }
     }
+  }
+}
 
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
+resource "aws_s3_bucket_policy" "this" {
+  for_each = local.buckets
+
+  bucket = aws_s3_bucket.this[each.key].id
+  policy = data.aws_iam_policy_document.bucket[each.key].json
+
+  depends_on = [aws_s3_bucket_public_access_block.this]
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "this" {
+  for_each = local.buckets
+
+  bucket = aws_s3_bucket.this[each.key].id
+
+  dynamic "rule" {
+    for_each = each.value.lifecycle_rules
+
+    content {
+      id     = rule.value.id
+      status = "Enabled"
+
+      # Every rule has a filter: an empty one (whole bucket) when prefix is null.
+      filter {
+        prefix = rule.value.prefix
+      }
+
+      dynamic "transition" {
+        for_each = rule.value.transition
+
+        content {
+          days          = transition.value.days
+          storage_class = transition.value.storage_class
+        }
+      }
+
+      dynamic "noncurrent_version_expiration" {
+        for_each = rule.value.noncurrent_version_expiration
+
+        content {
+          noncurrent_days = noncurrent_version_expiration.value.noncurrent_days
+        }
+      }
+
+      dynamic "expiration" {
+        for_each = rule.value.expiration
+
+        content {
+          days                         = expiration.value.days
+          expired_object_delete_marker = expiration.value.expired_object_delete_marker
+        }
+      }
+
+      dynamic "abort_incomplete_multipart_upload" {
+        for_each = rule.value.abort_incomplete_multipart_upload
+
+        content {
+          days_after_initiation = abort_incomplete_multipart_upload.value.days_after_initiation
+        }
+      }
     }
   }
 
-  depends_on = [aws_s3_bucket_versioning.audit]
+  depends_on = [aws_s3_bucket_versioning.this]
 }
