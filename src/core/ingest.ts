@@ -14,6 +14,7 @@ import { badRequest, conflict, created, forbidden, getStatus, methodNotAllowed, 
 import { ClientError, ValidationError } from '../fhir/errors';
 import { etag, parseETag, parseRequestUrl, rewriteReferences } from '../fhir/bundle';
 import { mapLimit } from '../lib/concurrency';
+import type { ResourceValidator } from '../fhir/validation/types';
 import { VersionConflict, type Clock, type EventBus, type IdentityVault, type IngestEvent, type ObjectStore, type VersionIndex } from './ports';
 
 /** Who is calling: from the verified token (or configuration when authentication is off). */
@@ -44,8 +45,8 @@ export interface WriteRequest {
   validationLevel?: string;
 }
 
-/** Validates one resource; returns issues with expressions rooted at `root` (e.g. `Bundle.entry[2].resource`). */
-export type ResourceValidator = (resource: Resource, root: string, level?: string) => OperationOutcomeIssue[];
+/** Validates one resource (the type lives with the validation, in src/fhir/validation/types.ts). */
+export type { ResourceValidator };
 
 /** What the lake transform (pseudonymisation) returns. */
 export interface TransformResult {
