@@ -20,7 +20,7 @@ import { systemClock } from './core/ports';
 import { createS3Client, S3ObjectStore } from './adapters/aws/s3-object-store';
 import { createSnsClient, SnsEventBus } from './adapters/aws/sns-event-bus';
 import { buildProfileValidator, buildValidator } from './fhir/validation/pipeline';
-import { projectFile } from './paths';
+import { loadSchemaModule, projectFile, readProfileModel, readRulesText, readViewFiles } from './paths';
 import { createPseudonymiser, loadPolicyFile } from './fhir/pseudo';
 import { PseudonymiseTransform, VersionIndexPatientResolver } from './core/pseudonymise';
 import { TriageArea, type Sealer } from './core/triage';
@@ -94,8 +94,8 @@ export function getApp(env: NodeJS.ProcessEnv = process.env): App {
         return new DynamoDbVersionIndex(new DynamoDBClient({ region: config.region }), config.versionsTable);
       })()
     : new (load.fileIndex().FileVersionIndex)(path.join(config.dataDir, 'index'));
-  const profile = buildProfileValidator(config);
-  const validate = buildValidator(config, profile);
+  const profile = buildProfileValidator({ model: readProfileModel(), rules: readRulesText(config.rulesFile), validation: config.validation });
+  const validate = buildValidator({ ...config, schemaModule: loadSchemaModule }, profile);
   const identityStore = new S3ObjectStore(s3, config.buckets.identity, { kmsKeyId: config.kms.identity });
   const kms = aws ? new (load.kms().KMSClient)({ region: config.region }) : undefined;
   const hmacKey = aws ? requireSetting(config.kms.hmac, 'HMAC_KMS_KEY_ARN') : '';
@@ -183,7 +183,7 @@ export function buildEtlApp(config: Config, env: NodeJS.ProcessEnv = process.env
   /* eslint-enable @typescript-eslint/no-require-imports */
   const s3 = createS3Client({ region: config.region, endpoint: config.s3Endpoint });
   const lake = new S3ObjectStore(s3, config.buckets.lake, { kmsKeyId: config.kms.lake });
-  const views = loadViews(viewsDir(env));
+  const views = loadViews(readViewFiles(viewsDir(env)));
   const codec = new JsParquetCodec();
   let marts: ObjectStore;
   let catalog: Catalog;

@@ -13,7 +13,7 @@ import { getApp } from '../bootstrap';
 import { capabilityStatement } from '../fhir/capability';
 import { allOk, forbidden, methodNotAllowed, notFound, type FhirResponse } from '../fhir/outcomes';
 import { ClientError, ValidationError } from '../fhir/errors';
-import { isResourceType, schemaResourceTypes } from '../fhir/validation/schema';
+import { isResourceType, R4_RESOURCE_TYPES } from '../fhir/resource-types';
 import { canValidate, canWrite } from '../fhir/auth/scopes';
 import { principalFromAuthorizerContext, wwwAuthenticateFor, type Principal as AuthPrincipal } from '../core/auth';
 import { buildAuditEvent, type AuditInteraction } from '../core/audit';
@@ -229,7 +229,7 @@ export function metadata(event: APIGatewayProxyEvent): Promise<APIGatewayProxyRe
     const cs = capabilityStatement({
       baseUrl: baseUrlOf(event),
       version: VERSION,
-      resourceTypes: [...schemaResourceTypes()].sort(),
+      resourceTypes: [...R4_RESOURCE_TYPES],
       maxBodyBytes: config.maxBodyBytes,
       validationLevel: config.validationLevel,
       authEnabled: config.auth.enabled,

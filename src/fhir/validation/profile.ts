@@ -15,26 +15,23 @@
  * formats; no bindings, invariants or rules), `minimal` (a JSON object with a known resourceType).
  */
 import type { OperationOutcomeIssue } from 'fhir/r4';
-import { linkModel, readModel, type ElementRt, type InvariantRt, type ModelRt, type RawModel, type StructRt } from './model';
+import { linkModel, type ElementRt, type InvariantRt, type ModelRt, type RawModel, type StructRt } from './model';
 import { compilePrimitiveCheckers, dateLessOrEqual, base64DecodedLength, isBase64, type PrimitiveChecker } from './primitives';
 import { checkXhtml } from './xhtml';
 import { evalIr, FhirPathRunner, UNKNOWN, type IrEnv } from './fastpath';
 import { loadUserRules, RulesConfigError, type UserRule, type UserRuleSpec } from './rules';
+import type { ValidationLevel } from './types';
 import { checkBundle, checkCapabilityStatement, checkParametersReferences, checkSearchParameter, checkStructureDefinition } from './business';
 
 export { loadUserRules, RulesConfigError };
 export type { UserRule, UserRuleSpec };
 export type { InvariantRt };
-
-/** Validation levels (after AWS HealthLake): `strict` is the default. */
-export type ValidationLevel = 'strict' | 'structure-only' | 'minimal';
+export type { ValidationLevel };
 
 /** Options of {@link createProfileValidator}. */
 export interface ProfileValidatorOptions {
-  /** A model object (default: `generated/profile-model.json`, found from this module). */
-  model?: RawModel;
-  /** Path of the model file (default: found from this module). */
-  modelFile?: string;
+  /** The generated model (`generated/profile-model.json`, parsed: `readProfileModel()` in `src/paths.ts`). */
+  model: RawModel;
   /**
    * Compile every fhirpath-evaluated invariant at construction (about 200 ms more) instead of on first
    * use. Either way each expression is compiled once per validator.
@@ -158,7 +155,7 @@ class ProfileValidatorImpl implements ProfileValidator {
   private readonly onFastPath?: ProfileValidatorOptions['onFastPath'];
 
   constructor(opts: ProfileValidatorOptions) {
-    this.m = linkModel(opts.model ?? readModel(opts.modelFile));
+    this.m = linkModel(opts.model);
     this.resourceTypes = this.m.resourceTypes;
     this.skippedBindings = this.m.raw.skipped.bindings;
     this.prims = compilePrimitiveCheckers(this.m.primitives);
@@ -808,10 +805,11 @@ class ProfileValidatorImpl implements ProfileValidator {
 export type ValidatorInternals = Pick<ProfileValidatorImpl, 'issue'>;
 
 /**
- * Creates a validator (links the generated model: a few ms plus reading a 1 MB JSON file; the
- * `fhirpath` package itself is loaded on first need, or at construction with `eager`).
- * @param opts options; see {@link ProfileValidatorOptions}
+ * Creates a validator (links the generated model: a few ms; the `fhirpath` package itself is loaded on first need,
+ * or at construction with `eager`). Implements the resource validation of https://hl7.org/fhir/R4/validation.html
+ * against the R4 core StructureDefinitions.
+ * @param opts options, with the parsed model; see {@link ProfileValidatorOptions}
  */
-export function createProfileValidator(opts: ProfileValidatorOptions = {}): ProfileValidator {
+export function createProfileValidator(opts: ProfileValidatorOptions): ProfileValidator {
   return new ProfileValidatorImpl(opts);
 }
