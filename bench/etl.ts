@@ -20,7 +20,7 @@ import { MemoryObjectStore } from '../src/adapters/local/memory-object-store';
 import { sqlString } from '../src/adapters/local/parquet-writer';
 import { JsParquetCodec } from '../src/adapters/local/js-parquet-codec';
 import { loadViews } from '../src/fhir/views';
-import { projectFile } from '../src/paths';
+import { projectFile, readViewFiles } from '../src/paths';
 
 /** Figures of one {@link benchEtl} run. */
 export interface EtlBench {
@@ -134,7 +134,7 @@ async function etlInstance(
   const marts = new MemoryObjectStore('bench-marts');
   const codec = new JsParquetCodec({ threads: opts.threads });
   try {
-    const etl = new Etl({ lake, marts, codec, views: loadViews(opts.viewsDir) });
+    const etl = new Etl({ lake, marts, codec, views: loadViews(readViewFiles(opts.viewsDir)) });
     const events = objects.map((o) => o.event);
     let t = performance.now();
     const cold = await runPass(etl, events, opts.batchSize, opts.concurrency);

@@ -8,8 +8,8 @@
  *   module), median of 5;
  * - the StructureDefinition-generated profile validator alone (src/fhir/validation/profile.ts), `strict` and
  *   `structure-only`: validations/s and construction ms (in-process, module already loaded);
- * - the ajv standalone schema code alone (generated/fhir-schema-validate.js through schema.ts): validations/s, and
- *   its load + first validation in a fresh process (median of 5);
+ * - the ajv standalone schema code alone (generated/fhir-schema-validate.js through schema.ts, loaded by
+ *   src/paths.ts): validations/s, and its load + first validation in a fresh process (median of 5);
  * - ajv with the official R4 JSON schema compiled at run time: validations/s and construction ms;
  * - peers: fhir-works-on-aws-routing's JsonSchemaValidator and Medplum's `validateResource` (indexed with
  *   the R4 StructureDefinitions from hl7.fhir.r4.examples): validations/s and construction ms.
@@ -22,7 +22,8 @@ import type { Resource } from 'fhir/r4';
 import { loadConfig } from '../src/config';
 import { buildProfileValidator, buildValidator } from '../src/fhir/validation/pipeline';
 import { createProfileValidator } from '../src/fhir/validation/profile';
-import { validateSchema } from '../src/fhir/validation/schema';
+import { createSchemaValidator } from '../src/fhir/validation/schema';
+import { loadSchemaModule, readProfileModel, readRulesText } from '../src/paths';
 
 type Validate = (r: unknown) => unknown;
 
@@ -89,9 +90,9 @@ export async function benchValidation(resources: unknown[]): Promise<Record<stri
   const out: Record<string, unknown> = { resources: resources.length };
   const isError = (i: { severity: string }): boolean => i.severity === 'error' || i.severity === 'fatal';
 
-  // --- the profile validator alone (in-process construction: its module is already loaded)
+  // --- the profile validator alone (in-process construction: its module is already loaded; + reading the model)
   let t = now();
-  const profile = createProfileValidator();
+  const profile = createProfileValidator({ model: readProfileModel() });
   out.profileConstructionMs = Math.round(now() - t);
   t = now();
   profile.validate(resources[0]); // first strict call loads the fhirpath package if an invariant needs it
@@ -103,21 +104,25 @@ export async function benchValidation(resources: unknown[]): Promise<Record<stri
   // --- ours, the real `strict` path: what src/bootstrap.ts builds and the ingest calls for each resource
   // (settings from the environment as the app reads them, level forced to strict; root as for a Bundle entry)
   const config = loadConfig({ ...process.env, VALIDATION_LEVEL: 'strict' });
-  const appValidate = buildValidator(config, buildProfileValidator(config));
+  const appProfile = buildProfileValidator({ model: readProfileModel(), rules: readRulesText(config.rulesFile), validation: config.validation });
+  const appValidate = buildValidator({ ...config, schemaModule: loadSchemaModule }, appProfile);
   out.appValidationOptions = config.validation;
   const roots = resources.map((_, i) => `Bundle.entry[${i}].resource`);
   const index = new Map(resources.map((r, i) => [r, i]));
   const appStrict = (r: unknown): unknown => appValidate(r as Resource, roots[index.get(r)!]!, undefined);
   const pipeline = JSON.stringify(require.resolve('../src/fhir/validation/pipeline'));
   const configModule = JSON.stringify(require.resolve('../src/config'));
+  const pathsModule = JSON.stringify(require.resolve('../src/paths'));
   // construction in a fresh process: module load + build (user rules, model, options); ready = + the first
   // validation, which loads the generated schema module (and the fhirpath package if an invariant needs it)
   const built = fresh(
     `const t0 = process.hrtime.bigint();
     const { buildProfileValidator, buildValidator } = require(${pipeline});
     const { loadConfig } = require(${configModule});
+    const { loadSchemaModule, readProfileModel, readRulesText } = require(${pathsModule});
     const config = loadConfig(process.env);
-    const validate = buildValidator(config, buildProfileValidator(config));
+    const profile = buildProfileValidator({ model: readProfileModel(), rules: readRulesText(config.rulesFile), validation: config.validation });
+    const validate = buildValidator({ ...config, schemaModule: loadSchemaModule }, profile);
     const t1 = process.hrtime.bigint();
     validate(RESOURCE, 'Bundle.entry[0].resource');
     const t2 = process.hrtime.bigint();
@@ -133,12 +138,14 @@ export async function benchValidation(resources: unknown[]): Promise<Record<stri
   const schemaModule = JSON.stringify(require.resolve('../src/fhir/validation/schema'));
   const standalone = fresh(
     `const t0 = process.hrtime.bigint();
-    const { validateSchema } = require(${schemaModule});
-    validateSchema(RESOURCE);
+    const { createSchemaValidator } = require(${schemaModule});
+    const { loadSchemaModule } = require(${pathsModule});
+    createSchemaValidator(loadSchemaModule)(RESOURCE);
     process.stdout.write(JSON.stringify({ readyMs: Number(process.hrtime.bigint() - t0) / 1e6 }));`,
     resources[0],
   );
   out.ajvStandaloneLoadAndFirstMs = standalone.readyMs;
+  const validateSchema = createSchemaValidator(loadSchemaModule);
   out.ajvStandalonePerSec = await rate(resources, (r) => validateSchema(r));
   out.ajvStandaloneRejected = await rejected(resources, (r) => validateSchema(r).length === 0);
 

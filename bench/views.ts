@@ -3,7 +3,7 @@
  * single-threaded. Reports figures only; `npm run bench` prints them.
  */
 import { loadViews } from '../src/fhir/views';
-import { projectFile } from '../src/paths';
+import { projectFile, readViewFiles } from '../src/paths';
 
 /** Figures of one {@link benchViews} run. */
 export interface ViewsBench {
@@ -32,7 +32,7 @@ export async function benchViews(
   resources: any[],
   opts: { viewsDir?: string; minMillis?: number } = {},
 ): Promise<ViewsBench> {
-  const views = loadViews(opts.viewsDir ?? projectFile('views'));
+  const views = loadViews(readViewFiles(opts.viewsDir ?? projectFile('views')));
   const minMillis = opts.minMillis ?? 2000;
   const rowsByView: Record<string, number> = {};
   let rows = 0;

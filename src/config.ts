@@ -4,6 +4,9 @@
  * the bootstrap. Unknown values of enumerated settings stop the start with a message naming the variable.
  */
 import path from 'node:path';
+import type { ValidationLevel, ValidationOptionsConfig } from './fhir/validation/types';
+
+export type { ValidationLevel, ValidationOptionsConfig };
 
 /** Where adapters come from: `aws` (S3/KMS/Glue/SNS/DynamoDB) or `local` (s3rver, files, DuckDB). */
 export type Runtime = 'aws' | 'local';
@@ -24,7 +27,7 @@ export interface Config {
   defaultSource: string;
   /** Largest accepted request body, bytes. */
   maxBodyBytes: number;
-  validationLevel: 'strict' | 'structure-only' | 'minimal';
+  validationLevel: ValidationLevel;
   /** Allow clients to lower the validation level with the `X-Validation-Level` header. */
   allowLevelOverride: boolean;
   /** Validator options a deployment may choose ({@link ValidationOptionsConfig}); the defaults are the FHIR rules. */
@@ -125,24 +128,6 @@ export function loadAuthSettings(env: NodeJS.ProcessEnv): AuthSettings {
 /** The token verifier's settings read from an environment (the authorizer's and the API's). */
 export function authConfigFromEnv(env: NodeJS.ProcessEnv = process.env): VerifierSettings {
   return verifierSettings(loadAuthSettings(env));
-}
-
-/**
- * Validator options a deployment may choose, each the counterpart of a setting of the HL7 reference validator:
- * - `exampleUrls` (`VALIDATION_EXAMPLE_URLS`): `allow` (default) or `error` for example.org/example.com/acme.com
- *   URLs in uri/url/canonical values (`-allow-example-urls false`; the test manifest's `examples: false`);
- * - `htmlInMarkdown` (`VALIDATION_HTML_IN_MARKDOWN`): `allow` (default) or `error` for HTML tags in markdown
- *   (`HtmlInMarkdownCheck.ERROR`; the manifest's `noHtmlInMarkdown`);
- * - `contained` (`VALIDATION_CONTAINED`): `validate` (default) or `ignore` (contained resources only need a known
- *   resourceType; the manifest's `validateContains: IGNORE`);
- * - `references` (`VALIDATION_REFERENCES`): `none` (default) or `local` (relative references inside a Parameters
- *   resource must resolve to a resource in it; the manifest's `validateReference: CHECK_EXISTS`).
- */
-export interface ValidationOptionsConfig {
-  exampleUrls: 'allow' | 'error';
-  htmlInMarkdown: 'allow' | 'error';
-  contained: 'validate' | 'ignore';
-  references: 'none' | 'local';
 }
 
 /** `env[name]` if it is one of `allowed` (the first is the default); anything else stops the start. */

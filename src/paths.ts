@@ -4,6 +4,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { RawModel } from './fhir/validation/model';
+import type { SchemaModule } from './fhir/validation/schema';
+import type { ViewFile } from './fhir/views/load';
 
 /** Absolute path of `rel` in the project (or package) root; throws a clear error when missing. */
 export function projectFile(rel: string): string {
@@ -23,4 +26,38 @@ export function projectFile(rel: string): string {
  */
 export function readPolicyText(file: string): Promise<string> {
   return fs.promises.readFile(file, 'utf8');
+}
+
+// ---------------------------------------------------------------- readers for the FHIR validation and the views
+// src/fhir reads no file: these read what it needs (the bootstrap, scripts, bench and tests call them).
+
+/** The compact R4 profile model generated at build time (`generated/profile-model.json`), parsed. */
+export function readProfileModel(file: string = projectFile('generated/profile-model.json')): RawModel {
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as RawModel;
+}
+
+/**
+ * The ajv standalone R4 JSON-schema module generated at build time (`generated/fhir-schema-validate.js`, 6 MB:
+ * about 200 ms to load). Pass the function itself to `createSchemaValidator` so it loads on first validation.
+ */
+export function loadSchemaModule(): SchemaModule {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(projectFile('generated/fhir-schema-validate.js')) as SchemaModule;
+}
+
+/** The user validation rules file (`RULES_FILE`, default `rules/rules.yaml`): its text and its path. */
+export function readRulesText(file: string = projectFile('rules/rules.yaml')): { text: string; source: string } {
+  return { text: fs.readFileSync(file, 'utf8'), source: file };
+}
+
+/** The `*.json` files of a ViewDefinition folder (the mart views), sorted by name, with their texts. */
+export function readViewFiles(dir: string): ViewFile[] {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => {
+      const file = path.join(dir, f);
+      return { file, text: fs.readFileSync(file, 'utf8') };
+    });
 }

@@ -16,7 +16,7 @@ import { systemClock } from '../core/ports';
 import { createS3Client, S3ObjectStore } from '../adapters/aws/s3-object-store';
 import { createSnsClient, SnsEventBus } from '../adapters/aws/sns-event-bus';
 import { buildProfileValidator, buildValidator } from '../fhir/validation/pipeline';
-import { projectFile, readPolicyText } from '../paths';
+import { loadSchemaModule, projectFile, readPolicyText, readProfileModel, readRulesText } from '../paths';
 import { createPseudonymiser, parsePolicy } from '../fhir/pseudo';
 import { PseudonymiseTransform, VersionIndexPatientResolver } from '../core/pseudonymise';
 import { TriageArea, type Sealer } from '../core/triage';
@@ -67,8 +67,8 @@ export function getApp(config: Config = loadConfig()): App {
         return new DynamoDbVersionIndex(new DynamoDBClient({ region: config.region }), config.versionsTable);
       })()
     : new (load.fileIndex().FileVersionIndex)(path.join(config.dataDir, 'index'));
-  const profile = buildProfileValidator(config);
-  const validate = buildValidator(config, profile);
+  const profile = buildProfileValidator({ model: readProfileModel(), rules: readRulesText(config.rulesFile), validation: config.validation });
+  const validate = buildValidator({ ...config, schemaModule: loadSchemaModule }, profile);
   const identityStore = new S3ObjectStore(s3, config.buckets.identity, { kmsKeyId: config.kms.identity });
   const kms = aws ? new (load.kms().KMSClient)({ region: config.region }) : undefined;
   const hmacKey = aws ? requireSetting(config.kms.hmac, 'HMAC_KMS_KEY_ARN') : '';

@@ -12,7 +12,7 @@ import type { LoadedView } from '../fhir/views';
 import type { ObjectStore } from '../core/ports';
 import { loadConfig, type Config } from '../config';
 import { createS3Client, S3ObjectStore } from '../adapters/aws/s3-object-store';
-import { projectFile } from '../paths';
+import { projectFile, readViewFiles } from '../paths';
 
 
 /** Everything the ETL handler and the marts scripts need. */
@@ -48,7 +48,7 @@ export function buildEtlApp(config: Config): EtlApp {
   /* eslint-enable @typescript-eslint/no-require-imports */
   const s3 = createS3Client({ region: config.region, endpoint: config.s3Endpoint });
   const lake = new S3ObjectStore(s3, config.buckets.lake, { kmsKeyId: config.kms.lake });
-  const views = loadViews(viewsDir(config));
+  const views = loadViews(readViewFiles(viewsDir(config)));
   const codec = new JsParquetCodec();
   let marts: ObjectStore;
   let catalog: Catalog;

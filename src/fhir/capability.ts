@@ -15,7 +15,7 @@ export interface CapabilityOptions {
   date: string;
 }
 
-/** Builds the CapabilityStatement. */
+/** Builds the CapabilityStatement (https://hl7.org/fhir/R4/http.html#capabilities). */
 export function capabilityStatement(o: CapabilityOptions): CapabilityStatement {
   return {
     resourceType: 'CapabilityStatement',

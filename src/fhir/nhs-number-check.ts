@@ -11,7 +11,13 @@ interface Json {
   [k: string]: unknown;
 }
 
-/** Issues for invalid NHS numbers on the Patients of `resource` (itself, contained, or nested Bundle entries). */
+/**
+ * Issues for invalid NHS numbers on the Patients of `resource` (itself, contained, or nested Bundle entries): the
+ * UK Core NHS number identifier (https://simplifier.net/hl7fhirukcorer4, system `https://fhir.nhs.uk/Id/nhs-number`)
+ * with the NHS Data Dictionary's Modulus 11 check (https://www.datadictionary.nhs.uk/attributes/nhs_number.html).
+ * @param resource the parsed resource
+ * @param root FHIRPath of the resource in the request, the prefix of every expression
+ */
 export function nhsNumberIssues(resource: unknown, root: string): OperationOutcomeIssue[] {
   const issues: OperationOutcomeIssue[] = [];
   const visit = (r: Json | undefined, at: string): void => {

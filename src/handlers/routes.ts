@@ -8,7 +8,7 @@
 import { capabilityStatement } from '../fhir/capability';
 import { allOk, methodNotAllowed, notFound, type FhirResponse } from '../fhir/outcomes';
 import { ClientError } from '../fhir/errors';
-import { isResourceType, schemaResourceTypes } from '../fhir/validation/schema';
+import { isResourceType, R4_RESOURCE_TYPES } from '../fhir/resource-types';
 import type { AuditInteraction } from '../core/audit';
 import type { PreferReturn } from '../core/ingest';
 import { validateResource, writeResources, type ValidatingPrincipal } from '../core/use-cases';
@@ -89,7 +89,7 @@ async function metadata({ app, req }: RouteContext): Promise<Routed> {
   const cs = capabilityStatement({
     baseUrl: req.baseUrl,
     version: VERSION,
-    resourceTypes: [...schemaResourceTypes()].sort(),
+    resourceTypes: [...R4_RESOURCE_TYPES],
     maxBodyBytes: app.config.maxBodyBytes,
     validationLevel: app.config.validationLevel,
     authEnabled: app.config.auth.enabled,

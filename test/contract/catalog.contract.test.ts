@@ -20,9 +20,10 @@ import { GlueCatalog } from '../../src/adapters/aws/glue-catalog';
 import { DuckDbCatalog } from '../../src/adapters/local/duckdb-catalog';
 import { DuckDbParquetCodec } from '../../src/adapters/local/parquet-writer';
 import { loadViews } from '../../src/fhir/views';
+import { readViewFiles } from '../../src/paths';
 import { fakeGlue } from './glue-fake';
 
-const VIEWS = loadViews(path.resolve(__dirname, '../../views'));
+const VIEWS = loadViews(readViewFiles(path.resolve(__dirname, '../../views')));
 const info = (name: string): MartViewInfo => {
   const v = VIEWS.find((x) => x.name === name)!;
   return { name: v.name, resourceType: v.compiled.resource, columns: v.compiled.columns };

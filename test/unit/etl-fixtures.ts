@@ -12,6 +12,7 @@ import { DuckDbCatalog, localCatalogFile, openCatalogSnapshot } from '../../src/
 import { toJsonRows } from '../../src/adapters/local/parquet-writer';
 import { JsParquetCodec } from '../../src/adapters/local/js-parquet-codec';
 import { loadViews, type LoadedView } from '../../src/fhir/views';
+import { readViewFiles } from '../../src/paths';
 
 export const VIEWS_DIR = path.resolve(__dirname, '../../views');
 
@@ -83,7 +84,7 @@ export function harness(opts: { onViewError?: 'skip' | 'fail'; views?: LoadedVie
     locate: (def) => path.join(dir, def.location.prefix, '*', '*', def.format === 'parquet' ? '*.parquet' : '*.ndjson'),
   });
   const codec = new JsParquetCodec({ tmpDir: path.join(dir, 'tmp') });
-  const views = opts.views ?? loadViews(VIEWS_DIR);
+  const views = opts.views ?? loadViews(readViewFiles(VIEWS_DIR));
   const warnings: Record<string, unknown>[] = [];
   const etl = new Etl({
     lake,

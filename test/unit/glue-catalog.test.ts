@@ -29,9 +29,10 @@ import {
   type MartViewInfo,
 } from '../../src/core/catalog';
 import { loadViews } from '../../src/fhir/views';
+import { readViewFiles } from '../../src/paths';
 import { fakeGlue } from '../contract/glue-fake';
 
-const VIEWS = loadViews(path.resolve(__dirname, '../../views'));
+const VIEWS = loadViews(readViewFiles(path.resolve(__dirname, '../../views')));
 const INFOS: MartViewInfo[] = VIEWS.map((v) => ({ name: v.name, resourceType: v.compiled.resource, columns: v.compiled.columns }));
 const obs = INFOS.find((v) => v.name === 'observation')!;
 

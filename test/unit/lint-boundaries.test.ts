@@ -22,25 +22,7 @@ const PLANT_PREFIX = '__lint_planted_';
  * checkers to pass (exit code 0). Keys: `rule: from → to` (dependency-cruiser, cycles spelled out) and `rule: file`
  * (ESLint).
  */
-const KNOWN_VIOLATIONS: readonly string[] = [
-  'no-circular: src/fhir/validation/business.ts → src/fhir/validation/profile.ts → src/fhir/validation/business.ts',
-  'fhir-only-fhir-and-lib: src/fhir/validation/pipeline.ts → src/paths.ts',
-  'fhir-only-fhir-and-lib: src/fhir/validation/pipeline.ts → src/core/ingest.ts',
-  'fhir-only-fhir-and-lib: src/fhir/validation/pipeline.ts → src/config.ts',
-  'fhir-only-fhir-and-lib: src/fhir/pseudo/engine.ts → src/core/ports.ts',
-  'fhir-no-file-access: src/fhir/views/load.ts → path',
-  'fhir-no-file-access: src/fhir/views/load.ts → fs',
-  'fhir-no-file-access: src/fhir/validation/schema.ts → path',
-  'fhir-no-file-access: src/fhir/validation/schema.ts → fs',
-  'fhir-no-file-access: src/fhir/validation/rules.ts → fs',
-  'fhir-no-file-access: src/fhir/validation/model.ts → path',
-  'fhir-no-file-access: src/fhir/validation/model.ts → fs',
-  'fhir-no-file-access: src/fhir/pseudo/load-policy.ts → fs/promises',
-  'aws-adapters-not-to-local: src/adapters/aws/kms-sealer.ts → src/adapters/local/envelope-sealer.ts',
-  'aws-adapters-not-to-local: src/adapters/aws/identity-vault.ts → src/adapters/local/identity-vault.ts',
-  'no-restricted-properties: src/bootstrap.ts',
-  'no-restricted-properties: src/handlers/authorizer.ts',
-];
+const KNOWN_VIOLATIONS: readonly string[] = [];
 
 type Checker = 'depcruise' | 'eslint';
 

@@ -13,6 +13,10 @@ if (!fs.existsSync(path.join(root, 'generated/profile-model.json'))) {
 }
 // eslint-disable-next-line import/first
 import { createProfileValidator, loadUserRules, RulesConfigError, type ProfileValidator, type InvariantRt } from '../../src/fhir/validation/profile';
+// eslint-disable-next-line import/first
+import { readProfileModel, readRulesText } from '../../src/paths';
+
+const model = readProfileModel();
 
 const errors = (issues: OperationOutcomeIssue[]): OperationOutcomeIssue[] => issues.filter((i) => i.severity === 'error');
 const exprs = (issues: OperationOutcomeIssue[]): string[] => errors(issues).flatMap((i) => i.expression ?? []);
@@ -37,7 +41,7 @@ const observation = (): Record<string, unknown> => ({
 
 let v: ProfileValidator;
 beforeAll(() => {
-  v = createProfileValidator();
+  v = createProfileValidator({ model });
 });
 
 describe('structure', () => {
@@ -236,7 +240,7 @@ describe('bindings, invariants and business rules (strict)', () => {
     o.contained = [{ resourceType: 'Patient', id: 'bad_id' }];
     o.subject = { reference: '#bad_id' };
     expect(exprs(v.validate(o))).toContain('Observation.contained[0].id');
-    const ignore = createProfileValidator({ validateContained: false });
+    const ignore = createProfileValidator({ model, validateContained: false });
     expect(errors(ignore.validate(o))).toEqual([]);
   });
 });
@@ -273,7 +277,7 @@ describe('user rules', () => {
     message: Patient should have a gender
 `;
   test('applied at strict only, with the rule id and message', () => {
-    const rv = createProfileValidator({ userRules: loadUserRules(yaml, v.resourceTypes) });
+    const rv = createProfileValidator({ model, userRules: loadUserRules(yaml, v.resourceTypes) });
     const o = observation();
     expect(errors(rv.validate(o))).toEqual([]);
     delete o.effectiveDateTime;
@@ -300,7 +304,7 @@ describe('user rules', () => {
 
   test('the shipped rules/rules.yaml loads and has no active rule', () => {
     const file = path.join(root, 'rules/rules.yaml');
-    expect(loadUserRules(file, v.resourceTypes)).toEqual([]);
+    expect(loadUserRules(readRulesText(file).text, v.resourceTypes, file)).toEqual([]);
     expect(loadUserRules('')).toEqual([]);
   });
 });
@@ -316,6 +320,7 @@ describe('fast path agrees with the fhirpath package', () => {
     const seen = new Map<string, number>();
     let checked = 0;
     const cv = createProfileValidator({
+      model,
       onFastPath: (inv, node, ok, env) => {
         const n = seen.get(inv.k) ?? 0;
         if (n >= 40) return; // bound the cost per invariant
@@ -356,7 +361,7 @@ describe('fast path agrees with the fhirpath package', () => {
   });
 
   test('skipped invariants and bindings are reported', () => {
-    const ev = createProfileValidator({ eager: true });
+    const ev = createProfileValidator({ model, eager: true });
     const skipped = ev.skippedInvariants();
     expect(Object.keys(skipped)).toEqual(expect.arrayContaining(['txt-1', 'txt-2']));
     console.log('skipped invariants:', JSON.stringify(skipped, null, 1));

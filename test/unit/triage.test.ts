@@ -16,9 +16,8 @@ import { LocalKeyService } from '../../src/adapters/local/key-service';
 import { buildValidator } from '../../src/bootstrap';
 import { loadConfig } from '../../src/config';
 import { createProfileValidator, loadUserRules } from '../../src/fhir/validation/profile';
-import { readModel } from '../../src/fhir/validation/model';
+import { loadSchemaModule, readPolicyText, readProfileModel } from '../../src/paths';
 import { createPseudonymiser, parsePolicy } from '../../src/fhir/pseudo';
-import { readPolicyText } from '../../src/paths';
 import { PseudonymiseTransform } from '../../src/core/pseudonymise';
 import type { TributaryEvent } from '../../src/core/ports';
 import { main as triageCli } from '../../scripts/triage';
@@ -47,13 +46,13 @@ describe('triage area', () => {
   const events: TributaryEvent[] = [];
   const bus = { publish: async (e: TributaryEvent[]) => void events.push(...e) };
   const config = loadConfig({ DATA_DIR: dataDir, AUTH: 'off' });
-  const model = readModel();
+  const model = readProfileModel();
 
   async function ingestorWith(rules: string): Promise<Ingestor> {
     const profile = createProfileValidator({ model, userRules: loadUserRules(rules, new Set(model.resourceTypes)) });
     const keys = await LocalKeyService.open(dataDir);
     const transform = new PseudonymiseTransform(createPseudonymiser({ policy: parsePolicy(await readPolicyText(path.resolve(__dirname, '../../policy/pseudonymisation.yaml'))), keys }));
-    return new Ingestor({ lake, versions, events: bus, clock: { now: () => new Date() }, validate: buildValidator(config, profile), transform });
+    return new Ingestor({ lake, versions, events: bus, clock: { now: () => new Date() }, validate: buildValidator({ ...config, schemaModule: loadSchemaModule }, profile), transform });
   }
 
   test('held when a user rule refuses it; recheck after the rule changes ingests it exactly once', async () => {

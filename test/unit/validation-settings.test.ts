@@ -19,12 +19,14 @@ for (const [file, script] of [
 /* eslint-disable import/first */
 import { loadConfig } from '../../src/config';
 import { buildProfileValidator, buildValidator } from '../../src/fhir/validation/pipeline';
+import { loadSchemaModule, readProfileModel, readRulesText } from '../../src/paths';
 /* eslint-enable import/first */
 
 const errorsOf = (issues: OperationOutcomeIssue[]): OperationOutcomeIssue[] => issues.filter((i) => i.severity === 'error' || i.severity === 'fatal');
 const strictWith = (env: Record<string, string>) => {
   const config = loadConfig({ VALIDATION_LEVEL: 'strict', ...env });
-  const validate = buildValidator(config, buildProfileValidator(config));
+  const profile = buildProfileValidator({ model: readProfileModel(), rules: readRulesText(config.rulesFile), validation: config.validation });
+  const validate = buildValidator({ ...config, schemaModule: loadSchemaModule }, profile);
   return (r: unknown): OperationOutcomeIssue[] => errorsOf(validate(r as Resource, (r as Resource).resourceType));
 };
 

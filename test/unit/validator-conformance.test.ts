@@ -25,7 +25,8 @@ import type { Resource } from 'fhir/r4';
 import { createProfileValidator, type ProfileValidator } from '../../src/fhir/validation/profile';
 import { buildProfileValidator, buildValidator } from '../../src/fhir/validation/pipeline';
 import { loadConfig } from '../../src/config';
-import type { ResourceValidator } from '../../src/core/ingest';
+import { loadSchemaModule, readProfileModel, readRulesText } from '../../src/paths';
+import type { ResourceValidator } from '../../src/fhir/validation/types';
 /* eslint-enable import/first */
 
 const shared = path.resolve(__dirname, '../../../shared');
@@ -70,8 +71,8 @@ describe('HL7 validator test cases (R4 core subset)', () => {
       const k = JSON.stringify(settings);
       if (!built.has(k)) {
         const config = loadConfig({ VALIDATION_LEVEL: 'strict', ...settings });
-        const profile = buildProfileValidator(config);
-        built.set(k, { profile, strict: buildValidator(config, profile) });
+        const profile = buildProfileValidator({ model: readProfileModel(), rules: readRulesText(config.rulesFile), validation: config.validation });
+        built.set(k, { profile, strict: buildValidator({ ...config, schemaModule: loadSchemaModule }, profile) });
       }
       return built.get(k)!;
     };
@@ -181,7 +182,7 @@ import { INVALID_R4_EXAMPLES, INVALID_UKCORE } from '../fixtures/known-invalid';
 describe('no false rejections', () => {
   let v: ProfileValidator;
   beforeAll(() => {
-    v = createProfileValidator();
+    v = createProfileValidator({ model: readProfileModel() });
   });
 
   const summarise = (failures: Map<string, string>): string =>

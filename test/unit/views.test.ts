@@ -19,6 +19,7 @@ import {
   type Row,
   type ViewDefinition,
 } from '../../src/fhir/views';
+import { readViewFiles } from '../../src/paths';
 
 const VIEWS_DIR = path.resolve(__dirname, '../../views');
 const SHARED = path.resolve(__dirname, '../../../shared');
@@ -61,7 +62,7 @@ const EXPECTED_MARTS = [
 ];
 
 describe('default mart view files', () => {
-  const views = loadViews(VIEWS_DIR);
+  const views = loadViews(readViewFiles(VIEWS_DIR));
   const byName = new Map(views.map((v) => [v.name, v]));
 
   test('every file is a valid ViewDefinition named after its file', () => {
@@ -123,7 +124,7 @@ describe('loadViews rejects bad files, naming them', () => {
     fs.writeFileSync(path.join(dir, file), text);
     let err: unknown;
     try {
-      loadViews(dir);
+      loadViews(readViewFiles(dir));
     } catch (e) {
       err = e;
     }
@@ -134,12 +135,12 @@ describe('loadViews rejects bad files, naming them', () => {
 
   test('a good folder loads', () => {
     fs.writeFileSync(path.join(dir, 'x.json'), JSON.stringify(good));
-    expect(loadViews(dir).map((v) => v.name)).toEqual(['patient', 'x']);
+    expect(loadViews(readViewFiles(dir)).map((v) => v.name)).toEqual(['patient', 'x']);
   });
 });
 
 describe('pseudonymised shapes', () => {
-  const [patientView] = loadViews(VIEWS_DIR).filter((v) => v.name === 'patient') as [LoadedView];
+  const [patientView] = loadViews(readViewFiles(VIEWS_DIR)).filter((v) => v.name === 'patient') as [LoadedView];
   test.each([
     [{ birthDate: '1967', address: [{ postalCode: 'LS1' }] }, 1967, 'LS1', false],
     [{ birthDate: '1967-03-12', address: [{ postalCode: 'LS1 4HR' }] }, 1967, 'LS1', false],
@@ -153,7 +154,7 @@ describe('pseudonymised shapes', () => {
   });
 
   test('references give the referenced id in every form', () => {
-    const [cond] = loadViews(VIEWS_DIR).filter((v) => v.name === 'condition') as [LoadedView];
+    const [cond] = loadViews(readViewFiles(VIEWS_DIR)).filter((v) => v.name === 'condition') as [LoadedView];
     const row = (subject: unknown, encounter?: unknown): Row =>
       cond.compiled.rows({ resourceType: 'Condition', id: 'c', subject, encounter })[0]!;
     expect(row({ reference: 'Patient/p-1' }).patient_id).toBe('p-1');
@@ -235,7 +236,7 @@ function expectParity(views: LoadedView[], resources: Res[]): number {
 }
 
 describe('direct accessors agree with fhirpath', () => {
-  const views = loadViews(VIEWS_DIR);
+  const views = loadViews(readViewFiles(VIEWS_DIR));
   test('on the HL7 R4 examples (hl7.fhir.r4.examples)', () => {
     const resources = readResources(R4_EXAMPLES);
     expect(resources.length).toBeGreaterThan(700);
@@ -252,7 +253,7 @@ describe('direct accessors agree with fhirpath', () => {
 });
 
 d('default marts over Synthea (smart-on-fhir-r4)', () => {
-  const views = new Map(loadViews(VIEWS_DIR).map((v) => [v.name, v.compiled]));
+  const views = new Map(loadViews(readViewFiles(VIEWS_DIR)).map((v) => [v.name, v.compiled]));
   const resources = readResources(SYNTHEA, 12);
   const ofType = (t: string): Res[] => resources.filter((r) => r.resourceType === t);
   const rowsById = (view: string, key = 'id'): Map<unknown, Row> => new Map(views.get(view)!.run(resources).map((r) => [r[key], r]));

@@ -3,15 +3,15 @@
  * If-Match, source ownership), and the all-or-nothing rule of a transaction. A failed check sets the entry's
  * `error`; only {@link failTransactionIfAny} throws.
  */
-import type { OperationOutcomeIssue, Resource } from 'fhir/r4';
 import { badRequest, forbidden, getStatus, outcomeWithIssues, preconditionFailed } from '../../fhir/outcomes';
 import { ClientError, ValidationError } from '../../fhir/errors';
 import { etag, parseETag } from '../../fhir/bundle';
+import type { ResourceValidator } from '../../fhir/validation/types';
 import type { VersionIndex } from '../ports';
 import type { Entry, Principal } from './request';
 
-/** Validates one resource; returns issues with expressions rooted at `root` (e.g. `Bundle.entry[2].resource`). */
-export type ResourceValidator = (resource: Resource, root: string, level?: string) => OperationOutcomeIssue[];
+/** Validates one resource (the type lives with the validation, in src/fhir/validation/types.ts). */
+export type { ResourceValidator };
 
 /** Refuses (403) an entry whose interaction the principal's token scopes do not permit. */
 export function authorise(p: Principal, e: Entry): void {

@@ -8,8 +8,10 @@
  * - SearchParameter: `derivedFrom` a core parameter keeps its type and base; `composite` needs 2+ components.
  * - StructureDefinition (constraint on a core type): every element path must exist in the base type.
  * - Parameters (option `referenceResolution: 'local'`): relative references must resolve inside it.
+ *
+ * @see https://hl7.org/fhir/R4/validation.html and, for the Bundle rules, https://hl7.org/fhir/R4/bundle.html#references
  */
-import type { Ctx, ValidatorInternals } from './profile';
+import type { Ctx, ValidatorInternals } from './context';
 import type { ModelRt, StructRt } from './model';
 
 type Obj = Record<string, unknown>;

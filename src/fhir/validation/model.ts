@@ -1,12 +1,11 @@
 /**
- * The compact R4 model produced at build time by `scripts/gen-profile-validator.mjs`
- * (`generated/profile-model.json`), and its one-time conversion into linked runtime structures.
+ * The compact R4 model produced at build time by `scripts/gen-profile-validator.mjs` from the R4
+ * StructureDefinitions (https://hl7.org/fhir/R4/structuredefinition.html), stored as
+ * `generated/profile-model.json`, and its one-time conversion into linked runtime structures.
  *
- * Nothing here reads StructureDefinitions: the generator did that once; this module only links
- * indexes into objects so that validation is a walk over maps.
+ * Nothing here reads StructureDefinitions or files: the generator did that once, and the caller hands the parsed
+ * model in; this module only links indexes into objects so that validation is a walk over maps.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 
 /** An IR node of a pre-analysed invariant (see `fastpath.ts`). */
 export type IrNode = [string, ...unknown[]];
@@ -138,23 +137,10 @@ export interface ModelRt {
   searchParams: Record<string, { t: string; b: string[] }>;
 }
 
-/** Finds `generated/<file>` from this module, whether it runs from `src/` or `dist/src/`. */
-export function findGenerated(file: string): string {
-  let dir = __dirname;
-  for (let i = 0; i < 6; i++) {
-    const candidate = path.join(dir, 'generated', file);
-    if (fs.existsSync(candidate)) return candidate;
-    dir = path.dirname(dir);
-  }
-  throw new Error(`generated/${file} not found: run \`node scripts/gen-profile-validator.mjs\` (part of \`npm run build\`)`);
-}
-
-/** Reads the generated model file. */
-export function readModel(file?: string): RawModel {
-  return JSON.parse(fs.readFileSync(file ?? findGenerated('profile-model.json'), 'utf8')) as RawModel;
-}
-
-/** Links the raw model into runtime objects (a few milliseconds). */
+/**
+ * Links the raw model into runtime objects (a few milliseconds).
+ * @param raw the parsed `generated/profile-model.json`
+ */
 export function linkModel(raw: RawModel): ModelRt {
   const invariants: InvariantRt[] = raw.invariants.map((i) => ({ ...i }));
   const valueSets: ValueSetRt[] = raw.valueSets.map((v) => {

@@ -5,10 +5,11 @@
  * File format (YAML): a list, or `{ rules: [...] }`, of
  * `{ id, resourceType, expression, severity: error|warning, message }`, where `expression` is a FHIRPath
  * expression evaluated on each resource of `resourceType` that must be true (an empty result counts
- * as not violated, as for FHIR invariants). Expressions are compiled once, when the file is loaded.
+ * as not violated, as for FHIR invariants: https://hl7.org/fhir/R4/conformance-rules.html#constraints).
+ * Expressions are compiled once, when the rules are loaded. The caller reads the file; this module gets its text.
  */
-import fs from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { ServerFault } from '../errors';
 import { firstLine } from './fastpath';
 
 /** One user rule as written in the file. */
@@ -25,32 +26,31 @@ export interface UserRule extends UserRuleSpec {
   evaluate: (resource: unknown) => unknown[];
 }
 
-/** Thrown when the rules file is invalid; the message names the offending rule. */
-export class RulesConfigError extends Error {
-  override readonly name = 'RulesConfigError';
+/**
+ * Thrown when the rules file is invalid; the message names the offending rule. A configuration fault: it stops
+ * the start (and would answer a generic 500, never this message, should it reach a request).
+ */
+export class RulesConfigError extends ServerFault {
+  override readonly name: string = 'RulesConfigError';
 }
 
 const FIELDS: (keyof UserRuleSpec)[] = ['id', 'resourceType', 'expression', 'severity', 'message'];
 
 /**
- * Loads, checks and compiles user rules.
- * @param fileOrText a path to a YAML file, or the YAML text itself
+ * Checks and compiles user rules (FHIRPath, https://hl7.org/fhir/R4/fhirpath.html, with the `fhirpath` package's
+ * R4 model).
+ * @param text the YAML text of the rules file
  * @param resourceTypes optional set of valid resource types to check `resourceType` against
+ * @param source what to call the rules in messages (the file name; default `rules`)
  * @throws RulesConfigError naming the rule (id or position) when a field is missing or wrong, an id is
  *   duplicated, or an expression does not compile
  */
-export function loadUserRules(fileOrText: string, resourceTypes?: ReadonlySet<string>): UserRule[] {
-  let text = fileOrText;
-  let source = 'rules';
-  if (!fileOrText.includes('\n') && fs.existsSync(fileOrText)) {
-    text = fs.readFileSync(fileOrText, 'utf8');
-    source = fileOrText;
-  }
+export function loadUserRules(text: string, resourceTypes?: ReadonlySet<string>, source = 'rules'): UserRule[] {
   let doc: unknown;
   try {
     doc = parseYaml(text);
   } catch (e) {
-    throw new RulesConfigError(`${source}: not valid YAML: ${firstLine(e)}`);
+    throw new RulesConfigError(`${source}: not valid YAML: ${firstLine(e)}`, { cause: e });
   }
   if (doc === null || doc === undefined) return [];
   const list = Array.isArray(doc) ? doc : (doc as { rules?: unknown }).rules;
@@ -87,7 +87,7 @@ export function loadUserRules(fileOrText: string, resourceTypes?: ReadonlySet<st
     try {
       fn = fhirpath.compile({ base: spec.resourceType, expression: spec.expression }, r4);
     } catch (e) {
-      throw new RulesConfigError(`${source}: rule ${name}: the expression '${spec.expression}' does not compile: ${firstLine(e)}`);
+      throw new RulesConfigError(`${source}: rule ${name}: the expression '${spec.expression}' does not compile: ${firstLine(e)}`, { cause: e });
     }
     return {
       id: spec.id,

@@ -1,52 +1,29 @@
 /**
  * Validation against the official FHIR R4 (4.0.1) JSON schema (https://hl7.org/fhir/R4/json.html#schema),
  * using ajv code generated AHEAD OF TIME by `scripts/gen-schema-validator.mjs` (ajv standalone), so a cold
- * start loads plain functions instead of compiling the 3 MB schema.
+ * start loads plain functions instead of compiling the 3 MB schema. The generated module is handed in by the
+ * caller (a loader, called on the first validation): this module reads no file.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import type { OperationOutcomeIssue } from 'fhir/r4';
+import { isResourceType } from '../resource-types';
 
 interface AjvError {
   instancePath: string;
   keyword: string;
   params: Record<string, unknown>;
 }
-type StandaloneValidator = ((data: unknown) => boolean) & { errors?: AjvError[] | null };
-type GeneratedModule = Record<string, StandaloneValidator> & { resourceTypes: string[] };
+/** One generated ajv standalone validator (one per resource type). */
+export type StandaloneValidator = ((data: unknown) => boolean) & { errors?: AjvError[] | null };
+/** The generated module (`generated/fhir-schema-validate.js`): a validator per resource type, and their list. */
+export type SchemaModule = Record<string, StandaloneValidator> & { resourceTypes: string[] };
 
-let generated: GeneratedModule | undefined;
-
-/** Finds the project root (the folder holding `generated/`) from this file, in `src/` or `dist/src/`. */
-function findGenerated(file: string): string {
-  let dir = __dirname;
-  for (let i = 0; i < 6; i++) {
-    const candidate = path.join(dir, 'generated', file);
-    if (fs.existsSync(candidate)) return candidate;
-    dir = path.dirname(dir);
-  }
-  throw new Error(`generated/${file} not found: run \`npm run build\``);
-}
-
-/** Loads the generated validators once (about 200 ms, at cold start). */
-function load(): GeneratedModule {
-  if (!generated) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    generated = require(findGenerated('fhir-schema-validate.js')) as GeneratedModule;
-  }
-  return generated;
-}
-
-/** The R4 resource types the schema knows (146 concrete types). */
-export function schemaResourceTypes(): ReadonlySet<string> {
-  return resourceTypeSet ?? (resourceTypeSet = new Set(load().resourceTypes));
-}
-let resourceTypeSet: Set<string> | undefined;
-
-/** True if `type` is a concrete R4 resource type. */
-export function isResourceType(type: unknown): boolean {
-  return typeof type === 'string' && schemaResourceTypes().has(type);
-}
+/**
+ * Validates one resource against the R4 JSON schema.
+ * @param resource the parsed resource
+ * @param root FHIRPath of the resource in the request (default: its resourceType)
+ * @returns issues (empty when valid); the schema stops at the first error of a resource
+ */
+export type SchemaValidator = (resource: unknown, root?: string) => OperationOutcomeIssue[];
 
 /**
  * Converts an ajv JSON pointer (`/name/0/given`) into a FHIRPath-style expression (`Patient.name[0].given`).
@@ -92,51 +69,55 @@ function describe(e: AjvError): { code: OperationOutcomeIssue['code']; text: str
 }
 
 /**
- * Validates one resource against the R4 JSON schema.
- * @param resource the parsed resource
- * @param root FHIRPath of the resource in the request (default: its resourceType)
- * @returns issues (empty when valid); the schema stops at the first error of a resource
+ * Creates the R4 JSON-schema validation (https://hl7.org/fhir/R4/json.html#schema) over the generated ajv module.
+ * @param load returns the generated module; called once, on the first validation of a known resource type (the
+ *   module is 6 MB: loading it costs about 200 ms, which a cold start that never validates does not pay)
+ * @returns the validator: issues for one resource (empty when valid); the schema stops at the first error
  */
-export function validateSchema(resource: unknown, root?: string): OperationOutcomeIssue[] {
-  const r = resource as { resourceType?: unknown } | null;
-  const type = r && typeof r === "object" && !Array.isArray(r) ? r.resourceType : undefined;
-  const base = root ?? (typeof type === 'string' ? type : 'Resource');
-  if (!isResourceType(type)) {
-    return [
-      {
-        severity: 'error',
-        code: 'structure',
-        diagnostics:
-          type === undefined ? 'Missing resourceType' : `Unknown resourceType '${String(type).slice(0, 64)}'`,
-        expression: [root ? `${root}.resourceType` : 'resourceType'],
-      },
-    ];
-  }
-  const fn = load()[type as string];
-  if (fn(resource)) return [];
-  const errors = fn.errors ?? [];
-  // A resource nested in a "one of all resources" slot (contained, Bundle.entry.resource, Parameters) fails every
-  // branch; ajv then reports the first branch's `resourceType` const. Validate the nested one as its own type.
-  const first = errors[0];
-  if (first && first.keyword === 'const' && first.instancePath.endsWith('/resourceType')) {
-    const nestedPath = first.instancePath.slice(0, -'/resourceType'.length);
-    const nested = nestedPath
-      .slice(1)
-      .split('/')
-      .reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined), resource);
-    const nestedType = (nested as { resourceType?: unknown } | undefined)?.resourceType;
-    if (nested !== resource && isResourceType(nestedType)) {
-      const inner = validateSchema(nested, pointerToExpression(base, nestedPath));
-      if (inner.length > 0) return inner;
+export function createSchemaValidator(load: () => SchemaModule): SchemaValidator {
+  let mod: SchemaModule | undefined;
+  const validate = (resource: unknown, root?: string): OperationOutcomeIssue[] => {
+    const r = resource as { resourceType?: unknown } | null;
+    const type = r && typeof r === 'object' && !Array.isArray(r) ? r.resourceType : undefined;
+    const base = root ?? (typeof type === 'string' ? type : 'Resource');
+    if (!isResourceType(type)) {
+      return [
+        {
+          severity: 'error',
+          code: 'structure',
+          diagnostics:
+            type === undefined ? 'Missing resourceType' : `Unknown resourceType '${String(type).slice(0, 64)}'`,
+          expression: [root ? `${root}.resourceType` : 'resourceType'],
+        },
+      ];
     }
-  }
-  return errors.map((e) => {
-    const d = describe(e);
-    return {
-      severity: 'error' as const,
-      code: d.code,
-      diagnostics: `${d.text} [schema]`,
-      expression: [pointerToExpression(base, e.instancePath, d.extra)],
-    };
-  });
+    const fn = (mod ??= load())[type as string];
+    if (fn(resource)) return [];
+    const errors = fn.errors ?? [];
+    // A resource nested in a "one of all resources" slot (contained, Bundle.entry.resource, Parameters) fails every
+    // branch; ajv then reports the first branch's `resourceType` const. Validate the nested one as its own type.
+    const first = errors[0];
+    if (first && first.keyword === 'const' && first.instancePath.endsWith('/resourceType')) {
+      const nestedPath = first.instancePath.slice(0, -'/resourceType'.length);
+      const nested = nestedPath
+        .slice(1)
+        .split('/')
+        .reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined), resource);
+      const nestedType = (nested as { resourceType?: unknown } | undefined)?.resourceType;
+      if (nested !== resource && isResourceType(nestedType)) {
+        const inner = validate(nested, pointerToExpression(base, nestedPath));
+        if (inner.length > 0) return inner;
+      }
+    }
+    return errors.map((e) => {
+      const d = describe(e);
+      return {
+        severity: 'error' as const,
+        code: d.code,
+        diagnostics: `${d.text} [schema]`,
+        expression: [pointerToExpression(base, e.instancePath, d.extra)],
+      };
+    });
+  };
+  return validate;
 }

@@ -32,7 +32,10 @@ const GLUE: Readonly<Record<Scalar, 'string' | 'bigint' | 'double' | 'boolean'>>
   BOOLEAN: 'boolean',
 };
 
-/** SQL types of a FHIR column type (see the module notes for the choices). */
+/**
+ * SQL types of a FHIR column type (see the module notes for the choices); the column `type` is the SQL on FHIR v2
+ * ViewDefinition's (https://sql-on-fhir.org/ig/StructureDefinition-ViewDefinition.html, `select.column.type`).
+ */
 export function sqlTypes(fhirType: string | undefined, collection: boolean): { duckdbType: DuckDbType; glueType: GlueType } {
   const scalar = (fhirType && SCALAR[fhirType]) || 'VARCHAR';
   const glue = GLUE[scalar];
@@ -53,7 +56,10 @@ function collect(sel: ViewSelect, out: ViewColumnInfo[]): void {
   if (first) collect(first, out);
 }
 
-/** Output columns of an already validated view, in row order. */
+/**
+ * Output columns of an already validated view, in row order (SQL on FHIR v2: `select`, nested `select` and the
+ * first `unionAll` branch give the columns; https://sql-on-fhir.org/ig/StructureDefinition-ViewDefinition.html).
+ */
 export function columnInfo(view: ViewDefinition): ViewColumnInfo[] {
   const out: ViewColumnInfo[] = [];
   for (const s of view.select) collect(s, out);

@@ -22,14 +22,19 @@
  * Whenever the data make an exact answer uncertain (a primitive with a `_element` sibling carrying
  * extensions, a `null` inside an array, a union or equality over several values) the accessor returns
  * {@link FALLBACK} and the caller evaluates the compiled fhirpath function instead.
+ *
+ * This module compiles (steps, `where`, logic, unions); `direct-parse-tree.ts` reads the parse tree,
+ * `direct-elements.ts` looks elements up in the R4 model and `direct-walkers.ts` holds the run-time pieces.
+ *
+ * @see https://sql-on-fhir.org/ig/StructureDefinition-ViewDefinition.html
  */
-import { constantName, model, referenceKeys, resourceKeys, type AstNode } from './fhirpath';
+import { constantName, referenceKeys, resourceKeys, type AstNode } from './fhirpath';
+import { booleanLiteral, chain, fnParts, identifier, intLiteral, stringLiteral } from './direct-parse-tree';
+import { isPrimitiveType, isRepeating, lookupElement } from './direct-elements';
+import { FALLBACK, member, onString, pipeline, scalarWalker, type DirectFn, type Op, type ScalarStep } from './direct-walkers';
 
-/** Returned by a direct accessor when fhirpath must decide for this input. */
-export const FALLBACK: unique symbol = Symbol('fhirpath-fallback');
-
-/** A direct accessor: input focus and `%rowIndex` to the result collection, or {@link FALLBACK}. */
-export type DirectFn = (focus: unknown, rowIndex: number) => unknown[] | typeof FALLBACK;
+export { FALLBACK };
+export type { DirectFn };
 
 /** A compiled direct accessor with the static FHIR type of what it returns. */
 export interface DirectExpr {
@@ -38,170 +43,17 @@ export interface DirectExpr {
   type: string;
 }
 
-type Op = (input: unknown[], rowIndex: number) => unknown[] | typeof FALLBACK;
-
-/**
- * A step of a single-valued walk: read `field` (taking item `pick` when the element repeats), or a terminal
- * key function. Chains made only of these avoid the per-step collections of the general accessor.
- */
-type ScalarStep =
-  | { kind: 'field'; field: string; primitive: boolean; repeating: boolean }
-  | { kind: 'pick'; n: number }
-  | { kind: 'refkey'; type?: string }
-  | { kind: 'reskey' };
-
 interface StepResult {
   op?: Op;
   state: State;
   scalar?: ScalarStep;
 }
 
-const path2Type = model.path2Type as unknown as Record<string, string | { code: string }>;
-const choiceTypePaths = model.choiceTypePaths;
-const type2Parent = model.type2Parent;
-const pathsDefinedElsewhere = model.pathsDefinedElsewhere;
-const path2Repeating = model.path2Repeating;
-const elsewhereKeys = Object.keys(pathsDefinedElsewhere);
-
 const STRINGISH = new Set(['string', 'code', 'id', 'uri', 'url', 'canonical', 'oid', 'uuid', 'markdown', 'System.String']);
 /** Types whose JSON value is their FHIRPath string form (so `toString()` is the identity). */
 const STRING_FORM = new Set([...STRINGISH, 'date', 'dateTime', 'instant', 'time']);
 /** fhirpath.js's pattern for `toInteger()` on strings. */
 const INT = /^[+-]?\d+$/;
-
-/** Applies `f` to a single string; empty stays empty; several items or a non-string defer to fhirpath. */
-function onString(f: (s: string) => unknown[]): Op {
-  return (input) => {
-    if (input.length === 0) return [];
-    const v = input[0];
-    if (input.length > 1 || typeof v !== 'string') return FALLBACK;
-    return f(v);
-  };
-}
-
-/** An integer literal parameter, or undefined. */
-function intLiteral(node: AstNode | undefined): number | undefined {
-  const steps = node ? chain(node) : undefined;
-  const lit = steps?.length === 1 ? steps[0] : undefined;
-  return lit?.type === 'LiteralTerm' && /^\d+$/.test(lit.text ?? '') ? Number(lit.text) : undefined;
-}
-
-/** True for FHIR primitive types (`string`, `dateTime`, ...) and System types. */
-export function isPrimitiveType(type: string): boolean {
-  return type.startsWith('System.') || /^[a-z]/.test(type);
-}
-
-/** Applies the model's "defined elsewhere" mapping (e.g. `QuestionnaireResponse.item.item` → `QuestionnaireResponse.item`). */
-function normalisePath(path: string): string {
-  let p = path;
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const k of elsewhereKeys) {
-      if (p === k || p.startsWith(k + '.')) {
-        p = pathsDefinedElsewhere[k] + p.slice(k.length);
-        changed = true;
-        break;
-      }
-    }
-  }
-  return p;
-}
-
-interface Element {
-  /** Model key of the element, e.g. `Observation.value` or `HumanName.given`. */
-  key: string;
-  /** Declared choice suffixes when the element is a choice (`value[x]`). */
-  choices?: string[];
-  /** Type of the element's values (type name or, for backbone elements, the element path). */
-  type?: string;
-}
-
-/** Looks an element up on a type (or backbone element path), walking up the type hierarchy. */
-export function lookupElement(type: string, name: string): Element | undefined {
-  let t: string | undefined = type;
-  while (t) {
-    const key = normalisePath(`${t}.${name}`);
-    const choices = choiceTypePaths[key];
-    if (choices) return { key, choices };
-    const code = path2Type[key];
-    if (code !== undefined) {
-      const c = typeof code === 'string' ? code : code.code;
-      return { key, type: c === 'BackboneElement' || c === 'Element' ? key : c };
-    }
-    t = t.includes('.') ? 'BackboneElement' : type2Parent[t];
-  }
-  return undefined;
-}
-
-/** Navigates `field` on every item; FALLBACK when the data carry primitive extensions or nulls in arrays. */
-function member(field: string, primitive: boolean): Op {
-  const shadow = '_' + field;
-  return (input) => {
-    const out: unknown[] = [];
-    for (let i = 0; i < input.length; i++) {
-      const x = input[i] as Record<string, unknown>;
-      if (x === null || typeof x !== 'object') return FALLBACK;
-      if (primitive && x[shadow] !== undefined) return FALLBACK;
-      const v = x[field];
-      if (v === undefined || v === null) continue;
-      if (Array.isArray(v)) {
-        for (let j = 0; j < v.length; j++) {
-          const y: unknown = v[j];
-          if (y === null || y === undefined) return FALLBACK;
-          out.push(y);
-        }
-      } else out.push(v);
-    }
-    return out;
-  };
-}
-
-/** Linearises an invocation chain (`a.b[0].f()`) into its steps, or undefined for other shapes. */
-function chain(node: AstNode): AstNode[] | undefined {
-  switch (node.type) {
-    case 'EntireExpression':
-    case 'TermExpression':
-    case 'InvocationTerm':
-      return node.children?.length === 1 ? chain(node.children[0]!) : undefined;
-    case 'InvocationExpression': {
-      const [a, b] = node.children ?? [];
-      const head = a ? chain(a) : undefined;
-      return head && b ? [...head, b] : undefined;
-    }
-    case 'IndexerExpression': {
-      const [a, idx] = node.children ?? [];
-      const head = a ? chain(a) : undefined;
-      return head && idx ? [...head, { type: 'Index', children: [idx] }] : undefined;
-    }
-    default:
-      return [node];
-  }
-}
-
-/** The simple identifier a node is (a type specifier or member name), or undefined. */
-function identifier(node: AstNode | undefined): string | undefined {
-  const steps = node ? chain(node) : undefined;
-  if (steps?.length !== 1 || steps[0]!.type !== 'MemberInvocation') return undefined;
-  const text = steps[0]!.text ?? '';
-  return /^[A-Za-z][A-Za-z0-9_]*$/.test(text) ? text : undefined;
-}
-
-/** Value of a string literal node without escapes, or undefined. */
-function stringLiteral(node: AstNode | undefined): string | undefined {
-  const steps = node ? chain(node) : undefined;
-  const lit = steps?.length === 1 ? steps[0] : undefined;
-  if (lit?.type !== 'LiteralTerm' || lit.children?.[0]?.type !== 'StringLiteral') return undefined;
-  const text = lit.text ?? '';
-  if (!text.startsWith("'") || !text.endsWith("'") || text.includes('\\')) return undefined;
-  return text.slice(1, -1);
-}
-
-function fnParts(node: AstNode): { name: string; params: AstNode[] } | undefined {
-  const f = node.children?.[0];
-  if (node.type !== 'FunctionInvocation' || f?.type !== 'Functn') return undefined;
-  const params = f.children?.[1]?.children ?? [];
-  return { name: node.text ?? '', params };
-}
 
 /** Compile-time context of the direct compiler. */
 export interface DirectContext {
@@ -232,7 +84,7 @@ function step(node: AstNode, state: State, first: boolean, ctx: DirectContext): 
       return {
         op: member(name, primitive),
         state: { type: el.type },
-        scalar: { kind: 'field', field: name, primitive, repeating: el.key in path2Repeating },
+        scalar: { kind: 'field', field: name, primitive, repeating: isRepeating(el.key) },
       };
     }
     case 'ThisInvocation':
@@ -288,7 +140,7 @@ function functionStep(node: AstNode, state: State, ctx: DirectContext): StepResu
       return {
         op: member(field, primitive),
         state: { type: el.type },
-        scalar: { kind: 'field', field, primitive, repeating: el.key in path2Repeating },
+        scalar: { kind: 'field', field, primitive, repeating: isRepeating(el.key) },
       };
     }
     case 'first':
@@ -346,14 +198,6 @@ function functionStep(node: AstNode, state: State, ctx: DirectContext): StepResu
   }
 }
 
-/** A boolean literal node's value, or undefined. */
-function booleanLiteral(node: AstNode | undefined): boolean | undefined {
-  const steps = node ? chain(node) : undefined;
-  const lit = steps?.length === 1 ? steps[0] : undefined;
-  if (lit?.type !== 'LiteralTerm' || lit.children?.[0]?.type !== 'BooleanLiteral') return undefined;
-  return lit.text === 'true';
-}
-
 /** `where(path = 'literal')` over string-typed paths, `where(path = true|false)` over boolean ones (either side). */
 function whereStep(cond: AstNode, state: State, ctx: DirectContext): StepResult | undefined {
   const eq = cond.type === 'EntireExpression' ? cond.children?.[0] : cond;
@@ -404,128 +248,6 @@ function compileNode(node: AstNode, type: string, ctx: DirectContext): DirectExp
   }
   if (state.choice || !ops.length) return undefined;
   return { fn: scalarWalker(scalars) ?? pipeline(ops), type: state.type };
-}
-
-interface WalkStep {
-  field: string;
-  shadow: string;
-  primitive: boolean;
-  /** Item to take from a repeating element; -1 when the element does not repeat. */
-  pick: number;
-}
-
-/**
- * A single-valued walk (`code.coding.first().code`, `subject.getReferenceKey(Patient)`): every repeating element
- * is immediately narrowed by `first()` / `[n]`, so at most one value flows. Undefined when the chain is not of
- * that form. Data that contradict the model (an array where one value is expected, or the reverse), nulls in
- * arrays and primitive extensions give {@link FALLBACK}.
- */
-function scalarWalker(scalars: (ScalarStep | undefined)[]): DirectFn | undefined {
-  const walk: WalkStep[] = [];
-  let terminal: ScalarStep | undefined;
-  for (let i = 0; i < scalars.length; i++) {
-    const s = scalars[i];
-    if (!s || terminal) return undefined;
-    if (s.kind === 'field') {
-      if (!s.repeating) {
-        walk.push({ field: s.field, shadow: '_' + s.field, primitive: s.primitive, pick: -1 });
-        continue;
-      }
-      const next = scalars[i + 1];
-      if (next?.kind !== 'pick') return undefined;
-      walk.push({ field: s.field, shadow: '_' + s.field, primitive: s.primitive, pick: next.n });
-      i++;
-    } else if (s.kind === 'pick') {
-      // first() of a single value is that value; [n > 0] of it is empty: leave those to the general accessor.
-      if (s.n !== 0 || walk.length === 0) return undefined;
-    } else {
-      terminal = s;
-    }
-  }
-  if (walk.length === 0 && terminal?.kind !== 'reskey') return undefined;
-  const refType = terminal?.kind === 'refkey' ? terminal.type : undefined;
-  return generatedWalker(walk, terminal, refType) ?? closureWalker(walk, terminal, refType);
-}
-
-/**
- * The walker as generated JavaScript: one property read per step at its own site, so V8 keeps each site's
- * inline cache small (a loop over field names makes every read megamorphic and costs about twice as much).
- * Field names come from the FHIR model and match `^[A-Za-z0-9_]+$`; they are emitted as JSON string literals.
- * Returns undefined where code generation from strings is disabled.
- */
-function generatedWalker(walk: WalkStep[], terminal: ScalarStep | undefined, refType: string | undefined): DirectFn | undefined {
-  if (!walk.every((w) => /^[A-Za-z0-9_]+$/.test(w.field))) return undefined;
-  const lines: string[] = ['let x = focus, v;'];
-  for (const w of walk) {
-    lines.push("if (x === null || typeof x !== 'object' || Array.isArray(x)) return FALLBACK;");
-    if (w.primitive) lines.push(`if (x[${JSON.stringify(w.shadow)}] !== undefined) return FALLBACK;`);
-    lines.push(`v = x[${JSON.stringify(w.field)}];`, 'if (v === undefined || v === null) return [];');
-    if (w.pick >= 0) {
-      lines.push(
-        'if (!Array.isArray(v)) return FALLBACK;',
-        `for (let j = 0; j <= ${w.pick} && j < v.length; j++) if (v[j] === null || v[j] === undefined) return FALLBACK;`,
-        `if (${w.pick} >= v.length) return [];`,
-        `v = v[${w.pick}];`,
-      );
-    } else lines.push('if (Array.isArray(v)) return FALLBACK;');
-    lines.push('x = v;');
-  }
-  if (terminal === undefined) lines.push('return [x];');
-  else if (terminal.kind === 'refkey') lines.push('return referenceKeys([x], refType);');
-  else lines.push('return resourceKeys([x]);');
-  try {
-    const factory = new Function('FALLBACK', 'referenceKeys', 'resourceKeys', 'refType', `return function walk(focus) {\n${lines.join('\n')}\n};`);
-    return factory(FALLBACK, referenceKeys, resourceKeys, refType) as DirectFn;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The same walker as a closure (used where code generation is unavailable). */
-function closureWalker(walk: WalkStep[], terminal: ScalarStep | undefined, refType: string | undefined): DirectFn {
-  const n = walk.length;
-  return (focus) => {
-    let x: unknown = focus;
-    for (let i = 0; i < n; i++) {
-      if (x === null || typeof x !== 'object' || Array.isArray(x)) return FALLBACK;
-      const w = walk[i]!;
-      const o = x as Record<string, unknown>;
-      if (w.primitive && o[w.shadow] !== undefined) return FALLBACK;
-      let v = o[w.field];
-      if (v === undefined || v === null) return [];
-      if (w.pick >= 0) {
-        if (!Array.isArray(v)) return FALLBACK;
-        for (let j = 0; j <= w.pick && j < v.length; j++) if (v[j] === null || v[j] === undefined) return FALLBACK;
-        if (w.pick >= v.length) return [];
-        v = v[w.pick];
-      } else if (Array.isArray(v)) return FALLBACK;
-      x = v;
-    }
-    if (terminal === undefined) return [x];
-    return terminal.kind === 'refkey' ? referenceKeys([x], refType) : resourceKeys([x]);
-  };
-}
-
-function pipeline(ops: Op[]): DirectFn {
-  if (ops.length === 1) {
-    const [a] = ops as [Op];
-    return (focus, rowIndex) => a([focus], rowIndex);
-  }
-  if (ops.length === 2) {
-    const [a, b] = ops as [Op, Op];
-    return (focus, rowIndex) => {
-      const r = a([focus], rowIndex);
-      return r === FALLBACK ? r : b(r, rowIndex);
-    };
-  }
-  return (focus, rowIndex) => {
-    let r: unknown[] | typeof FALLBACK = [focus];
-    for (let i = 0; i < ops.length; i++) {
-      r = ops[i]!(r, rowIndex);
-      if (r === FALLBACK) return r;
-    }
-    return r;
-  };
 }
 
 /** The single boolean of a result, `null` for empty, undefined when not a single boolean. */

@@ -1,6 +1,7 @@
 /**
- * Errors of the ViewDefinition runner. Both carry an OperationOutcome so that, should a view or its
- * evaluation ever reach a client (e.g. a `$run`-style operation), the handler maps them like any other.
+ * Errors of the ViewDefinition runner. Both carry an OperationOutcome (https://hl7.org/fhir/R4/operationoutcome.html)
+ * so that, should a view or its evaluation ever reach a client (e.g. a `$run`-style operation), the handler maps
+ * them like any other.
  * Messages name the view, the element (as a FHIRPath-like location such as `select[0].column[2]`) and the
  * expression, never resource content (no PHI).
  */

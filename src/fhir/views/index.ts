@@ -9,7 +9,8 @@
  * - Rows are plain objects in column order: `null` for an empty path, an array for `collection: true` columns,
  *   values as in the JSON (dates stay strings, decimals are numbers).
  * - {@link viewColumns} gives each column's FHIR type and its DuckDB / Glue type (see `columns.ts` for the choices).
- * - {@link loadViews} reads the mart folder (`views/*.json`, `name` = table name); lineage columns are the ETL's.
+ * - {@link loadViews} compiles the mart files (`views/*.json`, read by the caller; `name` = table name); lineage
+ *   columns are the ETL's.
  *
  * @see https://sql-on-fhir.org/ig/StructureDefinition-ViewDefinition.html
  */
@@ -20,7 +21,7 @@ import type { ViewColumnInfo, ViewDefinition } from './types';
 export { compileView, runView, checkView } from './compile';
 export type { CompiledView, CompileOptions, EvaluationMode, ExpressionPlan } from './compile';
 export { loadViews } from './load';
-export type { LoadedView } from './load';
+export type { LoadedView, ViewFile } from './load';
 export { sqlTypes } from './columns';
 export { ViewDefinitionError, ViewEvaluationError } from './errors';
 export { parseReference, referenceKeys, resourceKeys } from './fhirpath';

@@ -1,12 +1,19 @@
 /**
- * Loading the mart ViewDefinitions from a folder (one JSON file per mart, `name` = table name).
- * The only module of the runner that touches the file system.
+ * Loading the mart ViewDefinitions (SQL on FHIR v2, https://sql-on-fhir.org/ig/StructureDefinition-ViewDefinition.html):
+ * one JSON file per mart, `name` = table name. The caller reads the files (see `readViewFiles` in `src/paths.ts`);
+ * this module checks and compiles their text.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
 import { compileView, type CompiledView } from './compile';
 import { ViewDefinitionError } from './errors';
 import type { ViewDefinition } from './types';
+
+/** One ViewDefinition file as read: its path and its text. */
+export interface ViewFile {
+  /** Path of the file (messages name its last segment). */
+  file: string;
+  /** The file's text (JSON). */
+  text: string;
+}
 
 /** A mart view read from disk, validated and compiled. */
 export interface LoadedView {
@@ -18,25 +25,28 @@ export interface LoadedView {
   compiled: CompiledView;
 }
 
+/** The last segment of a path (`views/patient.json` → `patient.json`). */
+function baseName(file: string): string {
+  return file.slice(Math.max(file.lastIndexOf('/'), file.lastIndexOf('\\')) + 1);
+}
+
 /**
- * Reads, validates and compiles every `*.json` ViewDefinition in a folder, sorted by file name.
- * Each must have a `name` (the table name), unique across the folder.
+ * Parses, validates and compiles mart ViewDefinitions, in the order given (a folder's `*.json` files sorted by
+ * name, as `readViewFiles` returns them). Each must have a `name` (the table name), unique across the set.
+ * @param files the files' paths and texts
  * @throws ViewDefinitionError whose message starts with the offending file's name.
  */
-export function loadViews(dir: string): LoadedView[] {
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .sort();
+export function loadViews(files: readonly ViewFile[]): LoadedView[] {
   const out: LoadedView[] = [];
   const byName = new Map<string, string>();
-  for (const f of files) {
-    const file = join(dir, f);
+  for (const { file, text } of files) {
+    const label = baseName(file);
     const fail = (msg: string, cause?: unknown, location?: string): never => {
-      throw new ViewDefinitionError(`${basename(file)}: ${msg}`, location, cause === undefined ? undefined : { cause });
+      throw new ViewDefinitionError(`${label}: ${msg}`, location, cause === undefined ? undefined : { cause });
     };
     let json: unknown;
     try {
-      json = JSON.parse(readFileSync(file, 'utf8'));
+      json = JSON.parse(text);
     } catch (err) {
       fail(`not valid JSON (${err instanceof Error ? err.message : String(err)})`, err);
     }
@@ -51,7 +61,7 @@ export function loadViews(dir: string): LoadedView[] {
     if (!name) return fail('a mart view needs a name (its table name)', undefined, 'name');
     const other = byName.get(name);
     if (other) return fail(`name '${name}' is already used by ${other}`, undefined, 'name');
-    byName.set(name, basename(file));
+    byName.set(name, label);
     out.push({ name, file, definition: compiled.definition, compiled });
   }
   return out;
