@@ -2,8 +2,9 @@
  * What leaves: the checked output as CSV (RFC 4180) and JSON, and the release record that says what was
  * released, under which approval, by whom, when, and what the checker did to it.
  */
+import type { ObjectStore } from '../ports';
 import type { Redaction, RuleApplied } from './disclosure';
-import type { ReleaseFile, ResultTable } from './ports';
+import type { ReleaseFile, ReleaseSink, ResultTable } from './ports';
 import type { DateHandling, DisclosurePolicy, OutputKind } from './spec';
 import { sha256Hex } from './spec';
 
@@ -67,4 +68,22 @@ export function releaseFiles(record: Omit<ReleaseRecord, 'files'>, table: Result
   ];
   const full: ReleaseRecord = { ...record, files: data.map((f) => ({ name: f.name, sha256: sha256Hex(f.body) })) };
   return { files: [...data, { name: `${record.analysis}.release.json`, body: JSON.stringify(full, null, 2) + '\n', contentType: 'application/json' }], record: full };
+}
+
+/** A {@link ReleaseSink} writing under a key prefix of an object store (e.g. `releases/<id>/<release>/` in AWS). */
+export class StoreReleaseSink implements ReleaseSink {
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly prefix: string,
+  ) {}
+
+  async write(files: ReleaseFile[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const f of files) {
+      const key = `${this.prefix.replace(/\/?$/, '/')}${f.name}`;
+      await this.store.put(key, f.body, { contentType: f.contentType });
+      out.push(`${this.store.name}/${key}`);
+    }
+    return out;
+  }
 }

@@ -40,7 +40,8 @@ export interface AnalysisDeps {
 export interface RunRequest {
   id: string;
   who: string;
-  sink: ReleaseSink;
+  /** Where the files of the release (by its id) go. */
+  sink: (releaseId: string) => ReleaseSink;
   /** Correlation id of an ops API request. */
   requestId?: string;
 }
@@ -147,7 +148,7 @@ export async function runAnalysis(deps: AnalysisDeps, req: RunRequest): Promise<
     await audit({ action: 'run', outcome: '0', details: { output: spec.output, rows: table.rows.length } });
     const digests = Object.fromEntries(full.files.map((f) => [f.name, f.sha256]));
     await audit({ action: 'release', outcome: '0', details: { releaseId: full.releaseId, cellsRedacted: full.cellsRedacted, ...digests } });
-    const written = await req.sink.write(files);
+    const written = await req.sink(full.releaseId).write(files);
     return { record: full, table, written };
   } catch (err) {
     if (err instanceof AnalysisRefused) await audit({ action: 'run', outcome: '4', rule: err.rule });
