@@ -14,7 +14,7 @@
  * 4. `small-statistic`: a statistic (mean, median, …) over fewer than threshold people, or whose count was
  *    redacted, is redacted.
  * 5. `ratio`: a ratio (percentage) is recomputed from the released, rounded numerator and denominator, so it
- *    reveals nothing they do not; it is redacted when either of them is.
+ *    reveals nothing they do not; it is redacted when either of them is (and null when there is no denominator).
  */
 import { AnalysisRefused } from './errors';
 import type { ResultTable } from './ports';
@@ -191,6 +191,10 @@ export function checkAggregate(id: string, table: ResultTable, declared: Aggrega
       }
     }
     for (const q of roles.ratios) {
+      if (raw[i]![q.denominator] === null) {
+        out[q.column] = null;
+        continue;
+      }
       if (redacted.has(cell(i, q.numerator)) || redacted.has(cell(i, q.denominator))) {
         redacted.set(cell(i, q.column), 'ratio');
         out[q.column] = REDACTED;
