@@ -2,6 +2,7 @@
  * What leaves: the checked output as CSV (RFC 4180) and JSON, and the release record that says what was
  * released, under which approval, by whom, when, and what the checker did to it.
  */
+import { randomBytes } from 'node:crypto';
 import type { ObjectStore } from '../ports';
 import type { Redaction, RuleApplied } from './disclosure';
 import type { ReleaseFile, ReleaseSink, ResultTable } from './ports';
@@ -53,9 +54,9 @@ export function toCsv(t: ResultTable): string {
   return lines.join('\r\n') + '\r\n';
 }
 
-/** The release id: `<analysis>-<UTC time, compact>` (e.g. `covid19-20250101T120000Z`). */
+/** The release id: `<analysis>-<UTC time, compact, to the millisecond>-<4 random hex digits>`, e.g. `covid19-20250101T120000123Z-1a2b`. */
 export function releaseIdOf(analysis: string, at: Date): string {
-  return `${analysis}-${at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')}`;
+  return `${analysis}-${at.toISOString().replace(/[-:.]/g, '')}-${randomBytes(2).toString('hex')}`;
 }
 
 /** The files of a release: `<id>.csv`, `<id>.json` and `<id>.release.json` (whose `files` are filled in here). */
