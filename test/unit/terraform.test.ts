@@ -1123,7 +1123,7 @@ const REQUIRED_SSM = [
 ];
 
 /** local.functions of the module: every Lambda function (serverless.yml's keys), one role and log group each. */
-const FUNCTIONS = ['ingest', 'metadata', 'validate', 'notAllowed', 'authorizer', 'etl', 'triage', 'reidentify'];
+const FUNCTIONS = ['ingest', 'metadata', 'validate', 'notAllowed', 'authorizer', 'etl', 'triage', 'reidentify', 'analysis'];
 /** The functions whose role may only write their logs and append to the audit trail. */
 const AUDIT_ONLY_FUNCTIONS = ['metadata', 'validate', 'notAllowed', 'authorizer'];
 
@@ -1322,7 +1322,7 @@ describe('S3 buckets', () => {
 describe('KMS keys', () => {
   test('every store has its own key; symmetric keys rotate; every key has a policy', () => {
     expect(Object.keys(mod.resource.aws_kms_key).sort()).toEqual(
-      ['audit', 'hmac', 'identity', 'lake', 'logs', 'marts', 'messaging', 'triage', 'versions'].sort(),
+      ['audit', 'hmac', 'identity', 'lake', 'logs', 'marts', 'messaging', 'study', 'triage', 'versions'].sort(),
     );
     expect(checkKmsKeys(mod)).toEqual([]);
     expect(checkKmsKeys(bootstrap)).toEqual([]);
@@ -1371,8 +1371,8 @@ describe('KMS keys', () => {
 });
 
 describe('IAM least privilege', () => {
-  test('one role per function, and the account-level API Gateway CloudWatch role', () => {
-    expect(Object.keys(mod.resource.aws_iam_role).sort()).toEqual([...FUNCTIONS.map(roleOf), 'api_gateway_cloudwatch'].sort());
+  test('one role per function, the account-level API Gateway CloudWatch role, and the analyst role (analysis-terraform.test.ts)', () => {
+    expect(Object.keys(mod.resource.aws_iam_role).sort()).toEqual([...FUNCTIONS.map(roleOf), 'api_gateway_cloudwatch', 'analyst'].sort());
   });
 
   test('no policy grants "*", s3:* or kms:* (or any service wildcard), and every policy is analysable', async () => {
