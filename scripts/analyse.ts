@@ -8,8 +8,10 @@
  * the message names the rule. Every run, refusal and release is in the audit trail. "Who" is ANALYSIS_WHO or
  * the operating-system user@host. Exit codes: 0 released, 1 failed, 2 usage, 3 refused.
  */
+import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config';
+import { localCatalogFile } from '../src/adapters/local/duckdb-catalog';
 import { AnalysisRefused, runAnalysis, type AnalysisDeps } from '../src/core/analysis';
 import { buildAnalysisApp } from '../src/bootstrap-analysis';
 import { formatTable } from './query';
@@ -57,7 +59,8 @@ export async function main(argv: string[], deps: AnalyseDeps): Promise<number> {
     return 2;
   }
   const env = { ...(deps.env ?? process.env), ...(values['data-dir'] ? { DATA_DIR: values['data-dir'] } : {}) };
-  const app = await buildAnalysisApp(loadConfig(env), deps.overrides);
+  const config = loadConfig(env);
+  const app = await buildAnalysisApp(config, deps.overrides);
   const id = positionals[0]!;
   try {
     const r = await runAnalysis(app.deps, { id, who: deps.who, sink: (releaseId) => app.sink(id, releaseId, values.out) });
@@ -75,7 +78,8 @@ export async function main(argv: string[], deps: AnalyseDeps): Promise<number> {
       err(`${e.message}\n`);
       return 3;
     }
-    err(`analyse failed: ${(e as Error).message}\n`);
+    const noCatalogue = config.runtime === 'local' && !deps.overrides?.marts && !fs.existsSync(localCatalogFile(config.dataDir));
+    err(`analyse failed: ${(e as Error).message}\n${noCatalogue ? `(no catalogue at ${localCatalogFile(config.dataDir)}: ingest something while the stack runs, or pass --data-dir)\n` : ''}`);
     return 1;
   }
 }
