@@ -1,5 +1,7 @@
 -- COVID-19 case study (after the Personal Health Train FHIR case study on Synthea COVID-19 patients).
--- Runs over the marts' current-version views: `npm run query -- --file analyses/covid19.sql`.
+-- Runs over the marts' current-version views. Released through the output checker with `npm run analyse -- covid19`
+-- (approved in covid19.yaml: any edit here voids the approval); operators may also run it raw with
+-- `npm run query -- --file analyses/covid19.sql`.
 -- Cohort: patients with a confirmed COVID-19 condition (SNOMED CT 840539006). Codes are those of Synthea's
 -- covid19 module:
 --   suspected COVID-19          Condition  840544004

@@ -17,14 +17,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../src/config';
-import { localCatalogFile, openCatalogSnapshot } from '../src/adapters/local/duckdb-catalog';
-import { toJsonRows } from '../src/adapters/local/parquet-writer';
+import { localCatalogFile } from '../src/adapters/local/duckdb-catalog';
+import { QueryError, runQuery, type QueryResult } from '../src/adapters/local/duckdb-query';
 
-/** One statement's result. */
-export interface QueryResult {
-  columns: string[];
-  rows: Record<string, unknown>[];
-}
+// The query code is shared with the safe-analysis path (src/adapters/local/duckdb-query.ts).
+export { QueryError, runQuery, type QueryResult };
 
 /** Where the output goes (tests capture it). */
 export interface Io {
@@ -33,42 +30,6 @@ export interface Io {
 }
 
 const stdio: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
-
-/** Error of the query CLI (bad arguments, SQL errors). */
-export class QueryError extends Error {
-  override readonly name = 'QueryError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
-
-/**
- * Runs SQL (one or more statements) against the catalogue's tables and views.
- * @param catalogFile - the DuckDB catalogue (see `localCatalogFile`).
- */
-export async function runQuery(sql: string, catalogFile: string): Promise<QueryResult[]> {
-  const snap = await openCatalogSnapshot(catalogFile);
-  try {
-    const extracted = await snap.connection.extractStatements(sql);
-    const results: QueryResult[] = [];
-    for (let i = 0; i < extracted.count; i++) {
-      const stmt = await extracted.prepare(i);
-      let reader;
-      try {
-        reader = await stmt.runAndReadAll();
-      } catch (err) {
-        throw new QueryError(err instanceof Error ? err.message : String(err), { cause: err });
-      }
-      results.push({ columns: reader.deduplicatedColumnNames(), rows: toJsonRows(reader.getRowObjectsJS() as Record<string, unknown>[]) });
-    }
-    return results;
-  } catch (err) {
-    if (err instanceof QueryError) throw err;
-    throw new QueryError(err instanceof Error ? err.message : String(err), { cause: err });
-  } finally {
-    snap.close();
-  }
-}
 
 /** Formats rows as an aligned text table. */
 export function formatTable(r: QueryResult, maxRows = 200): string {

@@ -50,6 +50,33 @@ export interface Config {
    * local SNS path reads it: in AWS the ETL is driven by SQS, which this setting never touches.
    */
   localEtl: 'on' | 'deferred';
+  /** Safe analysis ({@link AnalysisConfig}). */
+  analysis: AnalysisConfig;
+}
+
+/**
+ * Safe-analysis settings (docs/safe-analysis.md):
+ * - `minThreshold` (`ANALYSIS_MIN_THRESHOLD`, default 8): the deployment's smallest disclosure threshold; counts
+ *   from 1 to threshold − 1 are redacted, and no study may set a lower threshold;
+ * - `minRounding` (`ANALYSIS_MIN_ROUNDING`, default 5): the smallest rounding base a study may set;
+ * - `studyKmsKey` (`STUDY_KMS_KEY_ARN`): the HMAC_256 KMS key behind per-study pseudonyms (AWS; locally a key
+ *   file under DATA_DIR/keys);
+ * - `dir` (`ANALYSES_DIR`): the analysis registry folder (default `analyses/` of the project).
+ */
+export interface AnalysisConfig {
+  minThreshold: number;
+  minRounding: number;
+  studyKmsKey?: string;
+  dir?: string;
+}
+
+/** `env[name]` as an integer ≥ `min`, or `fallback` when unset; anything else stops the start. */
+function intSetting(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min} (got '${v.slice(0, 40)}')`);
+  return n;
 }
 
 /**
@@ -184,5 +211,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rulesFile: env.RULES_FILE ? path.resolve(env.RULES_FILE) : undefined,
     policyFile: env.POLICY_FILE ? path.resolve(env.POLICY_FILE) : undefined,
     localEtl: choice(env, 'LOCAL_ETL', ['on', 'deferred'] as const),
+    analysis: {
+      minThreshold: intSetting(env, 'ANALYSIS_MIN_THRESHOLD', 8, 2),
+      minRounding: intSetting(env, 'ANALYSIS_MIN_ROUNDING', 5, 1),
+      studyKmsKey: env.STUDY_KMS_KEY_ARN || undefined,
+      dir: env.ANALYSES_DIR ? path.resolve(env.ANALYSES_DIR) : undefined,
+    },
   };
 }

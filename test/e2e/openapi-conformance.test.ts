@@ -185,6 +185,16 @@ describe('the live API conforms to openapi.yaml', () => {
     expect(r.json.resourceType).toBe('OperationOutcome');
   });
 
+  test('POST /ops/analyses/{id}/run (beside the FHIR base) → 401 without a token, 403 without the analyst scope', async () => {
+    const url = `${stack().baseUrl.replace(/\/fhir\/?$/, '')}/ops/analyses/covid19/run`;
+    const none = await send('POST', url, undefined, NO_TOKEN);
+    expect(none.status).toBe(401);
+    expectResponseMatchesOpenApi('POST', '/ops/analyses/covid19/run', none);
+    const writer = await send('POST', url); // the suite's token has SMART write scopes, not tributary/analysis.run
+    expect(writer.status).toBe(403);
+    expectResponseMatchesOpenApi('POST', '/ops/analyses/covid19/run', writer);
+  });
+
   // tests in a file run in order: this one comes last and checks what the tests above covered
   test('every operation of openapi.yaml was exercised, with every status that can be provoked locally', () => {
     const missing = operations()

@@ -235,7 +235,7 @@ describe('Postman collection (postman/)', () => {
 
   test('every operation has a request (method and path), deployed ones outside the planned folder', () => {
     const all = items(committed);
-    for (const o of operations()) {
+    for (const o of operations().filter((x) => !x.operation['x-tributary-ops'])) {
       const mine = all.filter((i) => i.request.description.startsWith(`operationId: ${o.operation.operationId}\n`));
       expect({ op: o.operation.operationId, requests: mine.length > 0 }).toEqual({ op: o.operation.operationId, requests: true });
       for (const i of mine) {

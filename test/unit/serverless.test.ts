@@ -309,7 +309,7 @@ describe('serverless.yml functions ↔ Terraform log groups and roles', () => {
   });
 
   test('every function: disableLogs, a Terraform log group, its own explicit role (SSM, local config, log rights)', () => {
-    expect(Object.keys(sls.functions).sort()).toEqual(['authorizer', 'etl', 'ingest', 'metadata', 'notAllowed', 'validate']);
+    expect(Object.keys(sls.functions).sort()).toEqual(['analysis', 'authorizer', 'etl', 'ingest', 'metadata', 'notAllowed', 'validate']);
     expect(functionFindings(sls, awsCfg, localCfg, tf)).toEqual([]);
   });
 

@@ -1580,7 +1580,7 @@ const REQUIRED_SSM = [
 ];
 
 /** local.functions of the module: every Lambda function (serverless.yml's keys), one role and log group each. */
-const FUNCTIONS = ['ingest', 'metadata', 'validate', 'notAllowed', 'authorizer', 'etl', 'triage', 'reidentify'];
+const FUNCTIONS = ['ingest', 'metadata', 'validate', 'notAllowed', 'authorizer', 'etl', 'triage', 'reidentify', 'analysis'];
 /** The functions whose role may only write their logs and append to the audit trail. */
 const AUDIT_ONLY_FUNCTIONS = ['metadata', 'validate', 'notAllowed', 'authorizer'];
 
