@@ -61,13 +61,16 @@ export interface Config {
  * - `minRounding` (`ANALYSIS_MIN_ROUNDING`, default 5): the smallest rounding base a study may set;
  * - `studyKmsKey` (`STUDY_KMS_KEY_ARN`): the HMAC_256 KMS key behind per-study pseudonyms (AWS; locally a key
  *   file under DATA_DIR/keys);
- * - `dir` (`ANALYSES_DIR`): the analysis registry folder (default `analyses/` of the project).
+ * - `dir` (`ANALYSES_DIR`): the analysis registry folder (default `analyses/` of the project);
+ * - `workgroupPrefix` (`ANALYSIS_WORKGROUP_PREFIX`): AWS, the study workgroups' name prefix; the workgroup of study
+ *   `s` is `<prefix><s>` (Terraform names them `<service>-<stage>-study-<s>`).
  */
 export interface AnalysisConfig {
   minThreshold: number;
   minRounding: number;
   studyKmsKey?: string;
   dir?: string;
+  workgroupPrefix?: string;
 }
 
 /** `env[name]` as an integer ≥ `min`, or `fallback` when unset; anything else stops the start. */
@@ -216,6 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       minRounding: intSetting(env, 'ANALYSIS_MIN_ROUNDING', 5, 1),
       studyKmsKey: env.STUDY_KMS_KEY_ARN || undefined,
       dir: env.ANALYSES_DIR ? path.resolve(env.ANALYSES_DIR) : undefined,
+      workgroupPrefix: env.ANALYSIS_WORKGROUP_PREFIX || undefined,
     },
   };
 }

@@ -10,8 +10,13 @@ output "study_kms_key_arn" {
   value       = module.tributary.study_kms_key_arn
 }
 
+output "analysis_workgroup_prefix" {
+  description = "Prefix of the study workgroups: the workgroup of study <s> is <prefix><s> (the analysis function's ANALYSIS_WORKGROUP_PREFIX)."
+  value       = module.tributary.analysis_workgroup_prefix
+}
+
 output "analyst_role_arn" {
-  description = "Role analysts assume (with MFA) to run approved analyses."
+  description = "Role analysts assume (with MFA) to read released outputs."
   value       = module.tributary.analyst_role_arn
 }
 

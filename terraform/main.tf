@@ -39,6 +39,10 @@ module "tributary" {
 
   manage_api_gateway_account = var.manage_api_gateway_account
 
+  analysis_studies              = var.analysis_studies
+  analyst_principal_arns        = var.analyst_principal_arns
+  analysis_bytes_scanned_cutoff = var.analysis_bytes_scanned_cutoff
+
   private_api               = var.private_api
   vpc_id                    = var.vpc_id
   subnet_ids                = var.subnet_ids

@@ -155,3 +155,25 @@ variable "private_api_allowed_cidrs" {
   type        = list(string)
   default     = []
 }
+
+# Safe analysis (docs/safe-analysis.md, terraform/modules/tributary/analysis.tf). null: the module's default (the
+# study covid19-pht with the marts analyses/covid19.sql reads), kept in one place.
+variable "analysis_studies" {
+  description = "Studies of the safe-analysis path: per study, the marts its approved analyses read (one Athena workgroup each). null: the module's default."
+  type = map(object({
+    marts = list(string)
+  }))
+  default = null
+}
+
+variable "analyst_principal_arns" {
+  description = "IAM principals (users or SSO roles) that may assume the analyst role (released outputs only), with MFA."
+  type        = list(string)
+  default     = []
+}
+
+variable "analysis_bytes_scanned_cutoff" {
+  description = "Largest amount of data one analysis query may scan, bytes. null: the module's default (10 GiB)."
+  type        = number
+  default     = null
+}

@@ -5,8 +5,8 @@
  *   in `{DATA_DIR}/keys/study-hmac.key` (created on first use, 0600, separate from the lake's pseudonym key), the
  *   local audit trail, released files under `{DATA_DIR}/releases/`;
  * - `aws`: the study key is the KMS HMAC key STUDY_KMS_KEY_ARN, the audit trail is the audit bucket, releases go
- *   to `releases/` in the marts bucket; the marts are read through the study's Athena workgroup, whose adapter is
- *   not built yet (docs/safe-analysis.md, "Known gaps"): runs in AWS answer a server fault until it is.
+ *   to `releases/` in the marts bucket; the marts are read with Athena in the workgroup of the analysis's study
+ *   (`<ANALYSIS_WORKGROUP_PREFIX><study>`, as Terraform names them) over the Glue database GLUE_DATABASE.
  */
 import path from 'node:path';
 import type { Config } from '../config';
@@ -52,13 +52,21 @@ function auditLog(config: Config): AuditLog {
   return createLocalAuditLog(config.dataDir);
 }
 
+/** Longest an Athena query of a run may take: a run's two queries (the analysis, the lake-pseudonym scan) fit in 29 s. */
+export const ATHENA_QUERY_TIMEOUT_MS = 12_000;
+
 function martQuery(config: Config): MartQuery {
   if (config.runtime === 'aws') {
-    return {
-      run: async () => {
-        throw new ServerFault('analysis runs in AWS need the Athena MartQuery adapter (per-study workgroup), which is not built yet');
-      },
-    };
+    const prefix = config.analysis.workgroupPrefix;
+    if (!prefix) throw new ServerFault('ANALYSIS_WORKGROUP_PREFIX is not set');
+    const { AthenaClient } = require('@aws-sdk/client-athena') as typeof import('@aws-sdk/client-athena');
+    const { AthenaMartQuery } = require('../adapters/aws/athena-mart-query') as typeof import('../adapters/aws/athena-mart-query');
+    return new AthenaMartQuery({
+      client: new AthenaClient({ region: config.region }),
+      database: config.glueDatabase,
+      workgroup: (study) => `${prefix}${study}`,
+      timeoutMs: ATHENA_QUERY_TIMEOUT_MS,
+    });
   }
   const { DuckDbMartQuery } = require('../adapters/local/duckdb-query') as typeof import('../adapters/local/duckdb-query');
   const { localCatalogFile } = require('../adapters/local/duckdb-catalog') as typeof import('../adapters/local/duckdb-catalog');

@@ -1,12 +1,15 @@
 /**
- * Static checks of the safe-analysis Terraform (terraform/modules/tributary/analysis.tf), parsed with
+ * Static checks of the safe-analysis Terraform (terraform/modules/tributary/analysis.tf, with the analysis
+ * function's role in local.function_roles of iam.tf and the study key in local.kms_keys of kms.tf), parsed with
  * @cdktf/hcl2json like test/unit/terraform.test.ts (no terraform binary here):
  * - one Athena workgroup per study, with its result location (the marts bucket, analysis-results/<study>/) and
  *   SSE-KMS encryption enforced;
- * - the analysis function's role and the analyst role can query only through the study workgroups and read only
- *   the marts that the registry's approved analyses read (analyses/*.sql), nothing of the lake, identity store or
- *   triage area, and MAC only with the study key, which is not the lake's pseudonym key;
- * - analysts assume their role with MFA; the function is wired (log group, SSM parameters, serverless.yml).
+ * - the analysis function's role can query only through the study workgroups and read only the tables the
+ *   registry's approved analyses read (analyses/*.sql), plus the two every run reads (resource_versions, which the
+ *   current-version views join, and patient_history, which the output checker scans against); nothing of the
+ *   lake, identity store or triage area; it MACs only with the study key, which is not the lake's pseudonym key;
+ * - the analyst role (people, with MFA) reads released files and nothing else: no Athena, no marts, no study key;
+ * - the function is wired (log group, SSM parameters, serverless.yml, its workgroup prefix).
  * The locals built with `for` expressions are evaluated here for the default studies. Each checker also runs on a
  * broken copy to show that it flags the problem.
  */
@@ -14,6 +17,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { parse } from '@cdktf/hcl2json';
+import { LAKE_PSEUDONYMS_SQL } from '../../src/core/analysis';
+import { historyTableDefinition, historyTableName, versionsTableDefinition, VERSIONS_TABLE } from '../../src/core/catalog';
 
 type Json = any;
 type Obj = Record<string, Json>;
@@ -48,50 +53,113 @@ async function loadModule(): Promise<Module> {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// What a run reads, from the code (not from the Terraform)
+// ---------------------------------------------------------------------------------------------------------
+
+/** The tables an SQL text reads (FROM / JOIN targets that are not its own CTEs). */
+function tablesOf(sql: string): string[] {
+  const text = sql.replace(/--[^\n]*/g, ' ');
+  const ctes = new Set([...text.matchAll(/(\w+)\s+AS\s*\(/gi)].map((x) => x[1]!.toLowerCase()));
+  const refs = [...text.matchAll(/\b(?:FROM|JOIN)\s+"?([A-Za-z_]\w*)"?/gi)].map((x) => x[1]!.toLowerCase());
+  return [...new Set(refs.filter((r) => !ctes.has(r)))].sort();
+}
+
+const sorted = (xs: Iterable<string>): string[] => [...new Set(xs)].sort();
+const view = (name: string) => ({ name, resourceType: 'Any', columns: [] });
+/** The folder of a table's files under the marts bucket (marts/<view>/ holds <view>_history). */
+const folderOf = (table: string): string =>
+  (table === VERSIONS_TABLE ? versionsTableDefinition('b') : historyTableDefinition(view(table.replace(/_history$/, '')), 'b')).location.prefix.replace(/^marts\/|\/$/g, '');
+
+/**
+ * What runs over `marts` (view names) read: each view, its history table and resource_versions (catalog.ts: every
+ * current-version view joins it), and the tables of the output checker's lake-pseudonym query (run.ts).
+ */
+function runNeeds(marts: string[]): { tables: string[]; folders: string[] } {
+  const tables = sorted([...marts.flatMap((m) => [m, historyTableName(m), VERSIONS_TABLE]), ...tablesOf(LAKE_PSEUDONYMS_SQL)]);
+  return { tables, folders: sorted(tables.filter((t) => t === VERSIONS_TABLE || t.endsWith('_history')).map(folderOf)) };
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Evaluation of the analysis locals, and concrete ARNs for one environment
 // ---------------------------------------------------------------------------------------------------------
 
-/** The marts of the studies (the default of var.analysis_studies unless given). */
-function studyMarts(m: Module, studies?: Record<string, { marts: string[] }>): string[] {
-  const s = studies ?? (m.variables.analysis_studies.default as Record<string, { marts: string[] }>);
-  expect(m.locals.analysis_marts).toBe('${sort(distinct(flatten([for s in values(var.analysis_studies) : s.marts])))}');
-  return [...new Set(Object.values(s).flatMap((x) => x.marts))].sort();
+/** The lists analysis.tf builds for a set of studies (the default of var.analysis_studies unless given). */
+interface AnalysisLists {
+  studies: string[];
+  marts: string[];
+  /** local.analysis_glue_tables */
+  tables: string[];
+  /** local.analysis_mart_folders */
+  folders: string[];
 }
 
-/** A list value: a literal list, or one of the analysis locals (`[for m in local.analysis_marts : …]`). */
-function values(m: Module, v: Json, marts: string[]): string[] {
-  if (Array.isArray(v)) return v.map(String);
-  const local = /^\$\{local\.(\w+)\}$/.exec(String(v));
-  if (!local) throw new Error(`cannot evaluate ${String(v)}`);
-  const expr = String(m.locals[local[1]!]);
-  const simple = /^\$\{\[for (\w+) in local\.analysis_marts : "(.*)"\]\}$/s.exec(expr);
-  if (simple) return marts.map((x) => simple[2]!.split(`\${${simple[1]}}`).join(x));
-  const flat = /^\$\{flatten\(\[for (\w+) in local\.analysis_marts : \[(.*)\]\]\)\}$/s.exec(expr);
-  if (flat) {
-    const templates = JSON.parse(`[${flat[2]}]`) as string[];
-    return marts.flatMap((x) => templates.map((t) => t.split(`\${${flat[1]}}`).join(x)));
-  }
-  throw new Error(`cannot evaluate local.${local[1]}: ${expr}`);
+/** Evaluates the analysis locals; their expressions are pinned here, so a change to one fails until this follows. */
+function analysisLists(m: Module, studies?: Record<string, { marts: string[] }>): AnalysisLists {
+  const s = studies ?? (m.variables.analysis_studies.default as Record<string, { marts: string[] }>);
+  expect(m.locals.analysis_marts).toBe('${sort(distinct(flatten([for s in values(var.analysis_studies) : s.marts])))}');
+  expect(m.locals.analysis_glue_tables).toBe('${sort(distinct(concat(flatten([for m in local.analysis_marts : [m, "${m}_history"]]), ["resource_versions", "patient_history"])))}');
+  expect(m.locals.analysis_mart_folders).toBe('${sort(distinct(concat(local.analysis_marts, ["resource_versions", "patient"])))}');
+  const marts = sorted(Object.values(s).flatMap((x) => x.marts));
+  return {
+    studies: Object.keys(s).sort(),
+    marts,
+    tables: sorted([...marts.flatMap((x) => [x, `${x}_history`]), 'resource_versions', 'patient_history']),
+    folders: sorted([...marts, 'resource_versions', 'patient']),
+  };
 }
 
 const SAMPLE: Record<string, string> = {
   'local.partition': 'aws',
   'local.region': 'eu-west-2',
   'local.account_id': '111111111111',
-  'local.prefix': 'tributary-dev',
   'aws_glue_catalog_database.lake.name': 'tributary_dev_lake',
 };
 
-/** An ARN with the sample account and region; buckets and keys become `arn:aws:s3:::<name>` and `key/<name>`. */
-function concrete(s: string): string {
-  return s.replace(/\$\{([^}]+)\}/g, (all, ref: string) => {
-    if (ref in SAMPLE) return SAMPLE[ref]!;
-    const bucket = /^aws_s3_bucket\.(\w+)\.(arn|bucket)$/.exec(ref);
-    if (bucket) return bucket[2] === 'arn' ? `arn:aws:s3:::tributary-dev-${bucket[1]}` : `tributary-dev-${bucket[1]}`;
-    const key = /^aws_kms_key\.(\w+)(\[[^\]]*\])?\.arn$/.exec(ref);
-    if (key) return `arn:aws:kms:eu-west-2:111111111111:key/${key[1]}`;
-    return all;
-  });
+/**
+ * An ARN with the sample account, region and environment (string locals expanded); buckets become
+ * `arn:aws:s3:::tributary-dev-<name>` and keys `arn:aws:kms:…:key/<name>`.
+ */
+function concrete(m: Module, s: string, environment = 'dev'): string {
+  let out = s;
+  for (let i = 0; i < 5 && out.includes('${'); i++) {
+    out = out.replace(/\$\{([^{}]+)\}/g, (all, ref: string) => {
+      if (ref === 'var.environment') return environment;
+      if (ref === 'var.service_name') return String(m.variables.service_name.default);
+      if (ref in SAMPLE) return SAMPLE[ref]!;
+      const local = /^local\.(\w+)$/.exec(ref);
+      if (local && typeof m.locals[local[1]!] === 'string') return m.locals[local[1]!];
+      const bucket = /^aws_s3_bucket\.this\["(\w+)"\]\.(arn|bucket)$/.exec(ref);
+      if (bucket) return bucket[2] === 'arn' ? `arn:aws:s3:::tributary-dev-${bucket[1]}` : `tributary-dev-${bucket[1]}`;
+      const key = /^aws_kms_key\.(?:this\["(\w+)"\]|(\w+)(?:\[[^\]]*\])?)\.arn$/.exec(ref);
+      if (key) return `arn:aws:kms:eu-west-2:111111111111:key/${key[1] ?? key[2]}`;
+      return all;
+    });
+  }
+  return out;
+}
+
+/** The ARN of a study's workgroup, from aws_athena_workgroup.study's name. */
+function workgroupArn(m: Module, study: string): string {
+  const name = String(m.resource.aws_athena_workgroup!.study!.name).split('${each.key}').join(study);
+  return `arn:aws:athena:eu-west-2:111111111111:workgroup/${concrete(m, name)}`;
+}
+
+/**
+ * A list value: a literal list, `[for x in local.<list> : "template"]`, `[for w in aws_athena_workgroup.study : w.arn]`,
+ * or `concat(<for expression>, <literal list>)`; every element made concrete.
+ */
+function values(m: Module, v: Json, lists: AnalysisLists): string[] {
+  if (Array.isArray(v)) return v.map((x) => concrete(m, String(x)));
+  const text = String(v);
+  if (text === '${[for w in aws_athena_workgroup.study : w.arn]}') return lists.studies.map((st) => workgroupArn(m, st));
+  const forExpr = /^\$\{\[for (\w+) in local\.(analysis_glue_tables|analysis_mart_folders) : "(.*)"\]\}$/s.exec(text);
+  if (forExpr) {
+    const over = forExpr[2] === 'analysis_glue_tables' ? lists.tables : lists.folders;
+    return over.map((x) => concrete(m, forExpr[3]!.split(`\${${forExpr[1]}}`).join(x)));
+  }
+  const concat = /^\$\{concat\((\[for .*\]), (\[[^[\]]*\])\)\}$/s.exec(text);
+  if (concat) return [...values(m, `\${${concat[1]}}`, lists), ...values(m, JSON.parse(concat[2]!), lists)];
+  throw new Error(`cannot evaluate ${text}`);
 }
 
 const glob = (pattern: string, s: string): boolean => new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(s);
@@ -104,22 +172,47 @@ interface Statement {
   conditions: { test: string; variable: string; values: string[] }[];
 }
 
-/** Concrete statements of every aws_iam_role_policy of a role. */
-function roleStatements(m: Module, role: string, marts: string[]): Statement[] {
+/** A statement of a policy document, or of a local statement list ({ sid, actions, resources, conditions }). */
+function statement(m: Module, where: string, s: Obj, lists: AnalysisLists): Statement {
+  const conditions = [...list(s.condition), ...list(s.conditions)];
+  return {
+    where: `${where}[${s.sid}]`,
+    effect: s.effect ?? 'Allow',
+    actions: list(s.actions).map(String),
+    resources: values(m, s.resources, lists),
+    conditions: conditions.map((c: Obj) => ({ test: c.test, variable: c.variable, values: values(m, c.values, lists) })),
+  };
+}
+
+/**
+ * The statements of a function's role (iam.tf): the Logs statement of the function policy document for its
+ * instance, then local.function_statements[fn] (lists of statements and `${local.<list>}` references).
+ */
+function functionStatements(m: Module, fn: string, lists: AnalysisLists): Statement[] {
+  const doc = m.docs.function;
+  if (doc?.for_each !== '${local.function_roles}') throw new Error('data.aws_iam_policy_document.function is not one per function role');
+  const own = list(doc.statement).map((s: Obj) => ({ ...s, resources: list(s.resources).map((r: string) => r.split('[each.key]').join(`[${JSON.stringify(fn)}]`)) }));
+  const groups = m.locals.function_statements?.[fn];
+  if (groups === undefined) throw new Error(`local.function_statements has no ${fn}`);
+  const resolve = (g: Json): Obj[] => {
+    if (typeof g === 'string') {
+      const local = /^\$\{local\.(\w+)\}$/.exec(g);
+      if (!local || !Array.isArray(m.locals[local[1]!])) throw new Error(`cannot resolve ${g}`);
+      return (m.locals[local[1]!] as Json[]).flatMap(resolve);
+    }
+    return Array.isArray(g) ? g.flatMap(resolve) : [g];
+  };
+  return [...own, ...resolve(groups)].map((s) => statement(m, `function["${fn}"]`, s, lists));
+}
+
+/** The statements of every aws_iam_role_policy of a single-instance role (the analyst). */
+function roleStatements(m: Module, role: string, lists: AnalysisLists): Statement[] {
   const out: Statement[] = [];
   for (const [name, body] of Object.entries(m.resource.aws_iam_role_policy ?? {})) {
     if (body.role !== `\${aws_iam_role.${role}.id}`) continue;
     const doc = /^\$\{data\.aws_iam_policy_document\.(\w+)\.json\}$/.exec(String(body.policy));
     if (!doc || !m.docs[doc[1]!]) throw new Error(`aws_iam_role_policy.${name}: not an analysable policy document`);
-    for (const s of list(m.docs[doc[1]!].statement)) {
-      out.push({
-        where: `${doc[1]}[${s.sid}]`,
-        effect: s.effect ?? 'Allow',
-        actions: list(s.actions).map(String),
-        resources: values(m, s.resources, marts).map(concrete),
-        conditions: list(s.condition).map((c: Obj) => ({ test: c.test, variable: c.variable, values: values(m, c.values, marts).map(concrete) })),
-      });
-    }
+    for (const s of list(m.docs[doc[1]!].statement)) out.push(statement(m, doc[1]!, s, lists));
   }
   return out;
 }
@@ -128,83 +221,105 @@ function roleStatements(m: Module, role: string, marts: string[]): Statement[] {
 // Checkers (findings; [] = the property holds)
 // ---------------------------------------------------------------------------------------------------------
 
-const ROLES = ['analysis', 'analyst'];
-
 /** One workgroup per study: enforced configuration, results in the marts bucket under the study, SSE-KMS (marts key). */
 function checkWorkgroups(m: Module): string[] {
   const f: string[] = [];
   const wg = m.resource.aws_athena_workgroup?.study;
   if (!wg) return ['aws_athena_workgroup.study: missing'];
   if (wg.for_each !== '${var.analysis_studies}') f.push('aws_athena_workgroup.study: not one per study (for_each = var.analysis_studies)');
-  if (wg.name !== '${local.prefix}-study-${each.key}') f.push(`aws_athena_workgroup.study: name ${String(wg.name)} is not <prefix>-study-<study>`);
+  if (concrete(m, String(wg.name)) !== 'tributary-dev-study-${each.key}') f.push(`aws_athena_workgroup.study: name ${String(wg.name)} is not <prefix>-study-<study>`);
   const cfg = first(wg.configuration ?? {});
   if (cfg.enforce_workgroup_configuration !== true) f.push('aws_athena_workgroup.study: enforce_workgroup_configuration is not true');
   if (cfg.bytes_scanned_cutoff_per_query === undefined) f.push('aws_athena_workgroup.study: no bytes_scanned_cutoff_per_query');
   const rc = first(cfg.result_configuration ?? {});
-  if (rc.output_location !== 's3://${aws_s3_bucket.marts.bucket}/analysis-results/${each.key}/') f.push(`aws_athena_workgroup.study: output_location ${String(rc.output_location)} is not the study's prefix of the marts bucket`);
+  if (rc.output_location !== 's3://${aws_s3_bucket.this["marts"].bucket}/analysis-results/${each.key}/') f.push(`aws_athena_workgroup.study: output_location ${String(rc.output_location)} is not the study's prefix of the marts bucket`);
   const enc = first(rc.encryption_configuration ?? {});
-  if (enc.encryption_option !== 'SSE_KMS' || enc.kms_key_arn !== '${aws_kms_key.marts.arn}') f.push('aws_athena_workgroup.study: results are not SSE_KMS under the marts key');
+  if (enc.encryption_option !== 'SSE_KMS' || enc.kms_key_arn !== '${aws_kms_key.this["marts"].arn}') f.push('aws_athena_workgroup.study: results are not SSE_KMS under the marts key');
   return f;
 }
 
+const MARTS_S3 = 'arn:aws:s3:::tributary-dev-marts';
+const AUDIT_S3 = 'arn:aws:s3:::tributary-dev-audit';
+const GLUE = 'arn:aws:glue:eu-west-2:111111111111';
+
 /**
- * The analysis roles' grants: each action of the allow-list on only the resources it is allowed on. Anything on the
- * lake, identity or triage buckets, another key, another workgroup, or a mart outside `marts` is a finding.
+ * The analysis function's grants: each action of the allow-list on only the resources it is allowed on. Anything on
+ * the lake, identity or triage buckets, another key, another workgroup, or a table or folder no run needs is a
+ * finding; so is a run need (a study's workgroup, a table, a folder) left ungranted.
  */
-function checkAnalysisGrants(m: Module, marts: string[]): string[] {
+function checkAnalysisGrants(statements: Statement[], lists: AnalysisLists, workgroups: string[]): string[] {
   const f: string[] = [];
-  const db = 'arn:aws:glue:eu-west-2:111111111111';
-  const marts3 = 'arn:aws:s3:::tributary-dev-marts';
+  const tableArn = (t: string): string => `${GLUE}:table/tributary_dev_lake/${t}`;
   const allowed: [RegExp, (r: string) => boolean][] = [
-    [/^athena:(StartQueryExecution|GetQueryExecution|GetQueryResults|StopQueryExecution|GetWorkGroup)$/, (r) => r === 'arn:aws:athena:eu-west-2:111111111111:workgroup/tributary-dev-study-*'],
-    [/^glue:GetDatabase$/, (r) => r === `${db}:catalog` || r === `${db}:database/tributary_dev_lake`],
-    [/^glue:(GetTable|GetPartition|GetPartitions|BatchGetPartition)$/, (r) => marts.some((x) => r === `${db}:table/tributary_dev_lake/${x}` || r === `${db}:table/tributary_dev_lake/${x}_history`)],
-    [/^s3:GetObject$/, (r) => marts.some((x) => r === `${marts3}/marts/${x}/*`) || r === `${marts3}/analysis-results/*` || r === 'arn:aws:s3:::tributary-dev-audit/*'],
-    [/^s3:(PutObject)$/, (r) => r === `${marts3}/analysis-results/*` || r === `${marts3}/releases/*` || r === 'arn:aws:s3:::tributary-dev-audit/*'],
-    [/^s3:(AbortMultipartUpload|ListMultipartUploadParts)$/, (r) => r === `${marts3}/analysis-results/*`],
-    [/^s3:ListBucket$/, (r) => r === marts3 || r === 'arn:aws:s3:::tributary-dev-audit'],
+    [/^athena:(StartQueryExecution|GetQueryExecution|GetQueryResults|StopQueryExecution|GetWorkGroup)$/, (r) => workgroups.includes(r)],
+    [/^glue:GetDatabase$/, (r) => r === `${GLUE}:catalog` || r === `${GLUE}:database/tributary_dev_lake`],
+    [/^glue:(GetTable|GetPartition|GetPartitions|BatchGetPartition)$/, (r) => lists.tables.some((t) => r === tableArn(t))],
+    [/^s3:GetObject$/, (r) => lists.folders.some((x) => r === `${MARTS_S3}/marts/${x}/*`) || r === `${MARTS_S3}/analysis-results/*` || r === `${AUDIT_S3}/*`],
+    [/^s3:PutObject$/, (r) => r === `${MARTS_S3}/analysis-results/*` || r === `${MARTS_S3}/releases/*` || r === `${AUDIT_S3}/*`],
+    [/^s3:(AbortMultipartUpload|ListMultipartUploadParts)$/, (r) => r === `${MARTS_S3}/analysis-results/*`],
+    [/^s3:ListBucket$/, (r) => r === MARTS_S3 || r === AUDIT_S3],
+    [/^s3:GetBucketLocation$/, (r) => r === MARTS_S3],
     [/^kms:(GenerateDataKey|Decrypt)$/, (r) => /key\/(marts|audit)$/.test(r)],
     [/^kms:GenerateMac$/, (r) => /key\/study$/.test(r)],
     [/^logs:(CreateLogStream|PutLogEvents)$/, (r) => r === '${aws_cloudwatch_log_group.function["analysis"].arn}:*'],
   ];
-  for (const role of ROLES) {
-    for (const s of roleStatements(m, role, marts)) {
-      if (s.effect !== 'Allow') continue;
-      for (const a of s.actions) {
-        const rule = allowed.find(([re]) => re.test(a));
-        if (!rule) {
-          f.push(`aws_iam_role.${role} ${s.where}: action ${a} is not one approved analyses need`);
-          continue;
-        }
-        for (const r of s.resources) if (!rule[1](r)) f.push(`aws_iam_role.${role} ${s.where}: ${a} on ${r}`);
+  const granted = (action: string, r: string): boolean => statements.some((s) => s.effect === 'Allow' && s.actions.includes(action) && s.resources.includes(r));
+  for (const s of statements) {
+    if (s.effect !== 'Allow') continue;
+    for (const a of s.actions) {
+      const rule = allowed.find(([re]) => re.test(a));
+      if (!rule) {
+        f.push(`${s.where}: action ${a} is not one approved analyses need`);
+        continue;
       }
-      // listing the marts bucket only under the approved marts' prefixes (or the results)
-      if (s.actions.includes('s3:ListBucket') && s.resources.includes(marts3)) {
-        const prefixes = s.conditions.filter((c) => c.variable === 's3:prefix' && c.test === 'StringLike').flatMap((c) => c.values);
-        const ok = prefixes.length > 0 && prefixes.every((p) => p === 'analysis-results/*' || marts.some((x) => p === `marts/${x}/*`));
-        if (!ok) f.push(`aws_iam_role.${role} ${s.where}: s3:ListBucket of the marts bucket beyond the approved marts (${prefixes.join(', ') || 'no prefix condition'})`);
-      }
+      for (const r of s.resources) if (!rule[1](r)) f.push(`${s.where}: ${a} on ${r}`);
+    }
+    // listing the marts bucket only under the needed folders (or the results)
+    if (s.actions.includes('s3:ListBucket') && s.resources.includes(MARTS_S3)) {
+      const prefixes = s.conditions.filter((c) => c.variable === 's3:prefix' && c.test === 'StringLike').flatMap((c) => c.values);
+      const ok = prefixes.length > 0 && prefixes.every((p) => p === 'analysis-results/*' || lists.folders.some((x) => p === `marts/${x}/*`));
+      if (!ok) f.push(`${s.where}: s3:ListBucket of the marts bucket beyond the needed folders (${prefixes.join(', ') || 'no prefix condition'})`);
     }
   }
+  for (const w of workgroups) if (!granted('athena:StartQueryExecution', w)) f.push(`cannot query in ${w}`);
+  for (const t of lists.tables) if (!granted('glue:GetTable', tableArn(t))) f.push(`cannot read the catalogue entry of ${t}`);
+  for (const x of lists.folders) if (!granted('s3:GetObject', `${MARTS_S3}/marts/${x}/*`)) f.push(`cannot read the files under marts/${x}/`);
   return f;
 }
 
-/** The study key: HMAC, no rotation claimed, GenerateMac for the analysis roles only; the lake's key not for them. */
+/** The analyst role: released files (GetObject, listing under releases/, Decrypt through S3 only), nothing else. */
+function checkAnalystGrants(statements: Statement[]): string[] {
+  const f: string[] = [];
+  for (const s of statements) {
+    if (s.effect !== 'Allow') continue;
+    for (const a of s.actions) {
+      const ok =
+        (a === 's3:GetObject' && s.resources.every((r) => r === `${MARTS_S3}/releases/*`)) ||
+        (a === 's3:ListBucket' && s.resources.every((r) => r === MARTS_S3) && s.conditions.some((c) => c.test === 'StringLike' && c.variable === 's3:prefix' && c.values.length > 0 && c.values.every((v) => v === 'releases/*'))) ||
+        (a === 'kms:Decrypt' && s.resources.every((r) => /key\/marts$/.test(r)) && s.conditions.some((c) => c.test === 'StringEquals' && c.variable === 'kms:ViaService' && c.values.join() === 's3.eu-west-2.amazonaws.com'));
+      if (!ok) f.push(`${s.where}: ${a} on ${s.resources.join(', ')} is more than reading released files`);
+    }
+  }
+  if (!statements.some((s) => s.effect === 'Allow' && s.actions.includes('s3:GetObject'))) f.push('the analyst role cannot read released files');
+  return f;
+}
+
+/** The study key: an HMAC key of local.kms_keys, GenerateMac for the analysis function only; the lake's key not for it. */
 function checkStudyKey(m: Module): string[] {
   const f: string[] = [];
-  const key = m.resource.aws_kms_key?.study;
-  if (!key) return ['aws_kms_key.study: missing'];
-  if (key.customer_master_key_spec !== 'HMAC_256' || key.key_usage !== 'GENERATE_VERIFY_MAC') f.push('aws_kms_key.study: not an HMAC_256 / GENERATE_VERIFY_MAC key');
-  if (key.enable_key_rotation === true) f.push('aws_kms_key.study: HMAC keys cannot rotate automatically');
-  if (key.policy !== '${data.aws_iam_policy_document.kms_study.json}') f.push('aws_kms_key.study: policy is not kms_study');
+  const key = m.locals.kms_keys?.study;
+  if (!key) return ['local.kms_keys: no study key'];
+  if (key.spec !== 'HMAC_256') f.push(`local.kms_keys.study: spec ${String(key.spec)}, not HMAC_256`);
+  if (key.policy !== '${data.aws_iam_policy_document.kms_study.json}') f.push('local.kms_keys.study: policy is not kms_study');
+  const analysis = '${aws_iam_role.function["analysis"].arn}';
   for (const s of list(m.docs.kms_study?.statement)) {
     const ids = list(s.principals).flatMap((p: Obj) => list(p.identifiers));
     const actions = typeof s.actions === 'string' ? [s.actions] : list(s.actions);
-    if (actions.includes('kms:GenerateMac') && ids.sort().join() !== '${aws_iam_role.analysis.arn},${aws_iam_role.analyst.arn}') f.push(`kms_study[${s.sid}]: GenerateMac for ${ids.join(', ')}`);
-    if (actions.some((a: string) => /^kms:(Create\*|CreateGrant|\*)$/.test(a))) f.push(`kms_study[${s.sid}]: grants could hand out GenerateMac`);
+    if (actions.includes('kms:GenerateMac') && ids.join() !== analysis) f.push(`kms_study[${s.sid}]: GenerateMac for ${ids.join(', ')}`);
+    if (actions.some((a: string) => /^kms:(Create\*|CreateGrant|\*|Decrypt|Encrypt|GenerateDataKey.*)$/.test(a))) f.push(`kms_study[${s.sid}]: ${actions.join(', ')}`);
   }
   const lakeKey = list(m.docs.kms_hmac?.statement).flatMap((s: Obj) => list(s.principals).flatMap((p: Obj) => list(p.identifiers)));
-  for (const role of ROLES) if (lakeKey.includes(`\${aws_iam_role.${role}.arn}`)) f.push(`aws_kms_key.hmac: ${role} may use the lake's pseudonym key`);
+  for (const role of [analysis, '${aws_iam_role.analyst.arn}']) if (lakeKey.includes(role)) f.push(`aws_kms_key.hmac: ${role} may use the lake's pseudonym key`);
   return f;
 }
 
@@ -220,14 +335,6 @@ function checkAnalystTrust(m: Module): string[] {
     if (list(s.principals).some((p: Obj) => p.type !== 'AWS')) f.push(`analyst_assume[${s.sid}]: a non-AWS principal`);
   }
   return f;
-}
-
-/** The tables an SQL file reads (FROM / JOIN targets that are not its own CTEs). */
-function tablesOf(sql: string): string[] {
-  const text = sql.replace(/--[^\n]*/g, ' ');
-  const ctes = new Set([...text.matchAll(/(\w+)\s+AS\s*\(/gi)].map((x) => x[1]!.toLowerCase()));
-  const refs = [...text.matchAll(/\b(?:FROM|JOIN)\s+"?([A-Za-z_]\w*)"?/gi)].map((x) => x[1]!.toLowerCase());
-  return [...new Set(refs.filter((r) => !ctes.has(r)))].sort();
 }
 
 /** Per study: the marts its approved analyses (analyses/*.yaml) read. */
@@ -261,16 +368,19 @@ function checkNeeds(studies: Record<string, { marts: string[] }>, needs: Record<
 // ---------------------------------------------------------------------------------------------------------
 
 let mod: Module;
-let marts: string[];
+let lists: AnalysisLists;
+let workgroups: string[];
 beforeAll(async () => {
   mod = await loadModule();
-  marts = studyMarts(mod);
+  lists = analysisLists(mod);
+  workgroups = lists.studies.map((st) => workgroupArn(mod, st));
 });
 
 describe('Athena: one workgroup per study', () => {
   test('enforced result location in the marts bucket under the study, SSE-KMS under the marts key, a scan cutoff', () => {
     expect(checkWorkgroups(mod)).toEqual([]);
     expect(Object.keys(mod.variables.analysis_studies.default)).toEqual(['covid19-pht']);
+    expect(workgroups).toEqual(['arn:aws:athena:eu-west-2:111111111111:workgroup/tributary-dev-study-covid19-pht']);
   });
 
   test('the checker flags a workgroup that is not enforced, writes elsewhere or unencrypted', () => {
@@ -282,14 +392,15 @@ describe('Athena: one workgroup per study', () => {
     expect(checkWorkgroups(m)).toHaveLength(3);
   });
 
-  test('the analysts\' workgroup pattern covers the study workgroups and not the operators\' one', () => {
-    const pattern = concrete(String(list(mod.docs.analysis_read.statement).find((s: Obj) => s.sid === 'StudyWorkgroups').resources[0]));
-    expect(glob(pattern, 'arn:aws:athena:eu-west-2:111111111111:workgroup/tributary-dev-study-covid19-pht')).toBe(true);
-    expect(glob(pattern, `arn:aws:athena:eu-west-2:111111111111:workgroup/${concrete(String(mod.resource.aws_athena_workgroup!.analytics!.name))}`)).toBe(false);
+  test('the function may query in the study workgroups only: not the operators\' one, nor one merely named like a study\'s', () => {
+    const st = functionStatements(mod, 'analysis', lists).find((s) => s.actions.includes('athena:StartQueryExecution'))!;
+    expect(st.resources).toEqual(workgroups);
+    const operators = `arn:aws:athena:eu-west-2:111111111111:workgroup/${concrete(mod, String(mod.resource.aws_athena_workgroup!.analytics!.name))}`;
+    expect(st.resources.some((r) => glob(r, operators) || glob(r, 'arn:aws:athena:eu-west-2:111111111111:workgroup/tributary-dev-study-made-by-hand'))).toBe(false);
   });
 });
 
-describe('the analysis and analyst roles read only what approved analyses need', () => {
+describe('the analysis function reads only what approved analyses need', () => {
   test('the default studies grant exactly the marts the approved analyses read (covid19.sql)', () => {
     const needs = approvedNeeds();
     expect(needs['covid19-pht']).toEqual(['care_plan_activity', 'condition', 'encounter', 'patient', 'procedure']);
@@ -298,44 +409,70 @@ describe('the analysis and analyst roles read only what approved analyses need',
     expect(checkNeeds({ 'covid19-pht': { marts: ['patient'] } }, needs)).toHaveLength(4);
   });
 
-  test('queries only in study workgroups; catalogue, files and listing of the approved marts only; the marts, study and audit keys only', () => {
-    expect(checkAnalysisGrants(mod, marts)).toEqual([]);
-    for (const role of ROLES) {
-      const st = roleStatements(mod, role, marts);
-      const text = JSON.stringify(st);
-      expect({ role, lakeOrIdentity: /tributary-dev-(lake|identity|triage)|key\/(lake|identity|hmac|triage)/.test(text) }).toEqual({ role, lakeOrIdentity: false });
-      expect(st.some((s) => s.actions.includes('kms:GenerateMac') && s.resources.some((r) => r.endsWith('key/study')))).toBe(true);
-      expect(st.some((s) => s.actions.includes('s3:GetObject') && s.resources.includes('arn:aws:s3:::tributary-dev-marts/marts/patient/*'))).toBe(true);
-      expect(st.flatMap((s) => s.resources).filter((r) => r === '*')).toEqual([]);
-    }
+  test('the tables and folders granted are what runs over those marts read (views, history tables, resource_versions, the lake-pseudonym scan)', () => {
+    expect(runNeeds(lists.marts)).toEqual({ tables: lists.tables, folders: lists.folders });
+    // A study without the patient mart still gets patient_history: the output checker's scan reads it on every run.
+    const other = analysisLists(mod, { other: { marts: ['observation'] } });
+    expect(runNeeds(other.marts)).toEqual({ tables: other.tables, folders: other.folders });
+    expect(other.tables).toEqual(['observation', 'observation_history', 'patient_history', 'resource_versions']);
+    expect(other.folders).toEqual(['observation', 'patient', 'resource_versions']);
   });
 
-  test('the checker flags lake reads, another mart, a wider listing, the operators\' workgroup and a wildcard action', () => {
-    const m = clone(mod);
-    const doc = m.docs.analysis_read;
-    doc.statement = [
-      ...list(doc.statement),
-      { sid: 'Lake', effect: 'Allow', actions: ['s3:GetObject'], resources: ['${aws_s3_bucket.lake.arn}/*'] },
-      { sid: 'Obs', effect: 'Allow', actions: ['s3:GetObject'], resources: ['${aws_s3_bucket.marts.arn}/marts/observation/*'] },
-      { sid: 'Wg', effect: 'Allow', actions: ['athena:StartQueryExecution'], resources: ['arn:${local.partition}:athena:${local.region}:${local.account_id}:workgroup/${local.prefix}'] },
-      { sid: 'All', effect: 'Allow', actions: ['athena:*'], resources: ['arn:${local.partition}:athena:${local.region}:${local.account_id}:workgroup/${local.prefix}-study-*'] },
-      { sid: 'List', effect: 'Allow', actions: ['s3:ListBucket'], resources: ['${aws_s3_bucket.marts.arn}'] },
+  test('queries only in study workgroups; catalogue, files and listing of the needed tables only; the marts, study and audit keys only', () => {
+    const st = functionStatements(mod, 'analysis', lists);
+    expect(checkAnalysisGrants(st, lists, workgroups)).toEqual([]);
+    const text = JSON.stringify(st);
+    expect(/tributary-dev-(lake|identity|triage)|key\/(lake|identity|hmac|triage)/.test(text)).toBe(false);
+    expect(st.some((s) => s.actions.includes('kms:GenerateMac') && s.resources.some((r) => r.endsWith('key/study')))).toBe(true);
+    expect(st.some((s) => s.actions.includes('s3:GetObject') && s.resources.includes(`${MARTS_S3}/marts/resource_versions/*`))).toBe(true);
+    expect(st.flatMap((s) => s.resources).filter((r) => r === '*')).toEqual([]);
+  });
+
+  test('the checker flags lake reads, another mart, a wider listing, the operators\' workgroup, a wildcard action, and a need left out', () => {
+    const st = functionStatements(mod, 'analysis', lists);
+    const extra: Statement[] = [
+      { where: '[Lake]', effect: 'Allow', actions: ['s3:GetObject'], resources: ['arn:aws:s3:::tributary-dev-lake/*'], conditions: [] },
+      { where: '[Obs]', effect: 'Allow', actions: ['s3:GetObject'], resources: [`${MARTS_S3}/marts/observation/*`], conditions: [] },
+      { where: '[Wg]', effect: 'Allow', actions: ['athena:StartQueryExecution'], resources: ['arn:aws:athena:eu-west-2:111111111111:workgroup/tributary-dev'], conditions: [] },
+      { where: '[All]', effect: 'Allow', actions: ['athena:*'], resources: workgroups, conditions: [] },
+      { where: '[List]', effect: 'Allow', actions: ['s3:ListBucket'], resources: [MARTS_S3], conditions: [] },
     ];
-    const f = checkAnalysisGrants(m, marts);
-    for (const sid of ['Lake', 'Obs', 'Wg', 'All', 'List']) expect(f.filter((x) => x.includes(`[${sid}]`)).length).toBeGreaterThanOrEqual(2); // both roles
+    const f = checkAnalysisGrants([...st, ...extra], lists, workgroups);
+    for (const sid of ['Lake', 'Obs', 'Wg', 'All', 'List']) expect(f.filter((x) => x.includes(`[${sid}]`)).length).toBeGreaterThanOrEqual(1);
+    const without = st.map((s) => ({ ...s, resources: s.resources.filter((r) => !r.endsWith('/resource_versions') && !r.endsWith('/marts/patient/*')) }));
+    expect(checkAnalysisGrants(without, lists, workgroups)).toEqual(['cannot read the catalogue entry of resource_versions', 'cannot read the files under marts/patient/']);
   });
 });
 
 describe('the study key and the analyst role', () => {
-  test('the study key is an HMAC key of its own, for the analysis roles only; they cannot use the lake\'s pseudonym key', () => {
+  test('the study key is an HMAC key of its own, for the analysis function only; it cannot use the lake\'s pseudonym key', () => {
     expect(checkStudyKey(mod)).toEqual([]);
     const m = clone(mod);
-    first(list(m.docs.kms_hmac.statement).find((s: Obj) => s.sid === 'PseudonymiseOnly').principals).identifiers.push('${aws_iam_role.analyst.arn}');
-    list(m.docs.kms_study.statement).find((s: Obj) => s.sid === 'StudyPseudonymsOnly').principals[0].identifiers.push('${aws_iam_role.etl.arn}');
+    first(list(m.docs.kms_hmac.statement).find((s: Obj) => s.sid === 'PseudonymiseOnly').principals).identifiers.push('${aws_iam_role.function["analysis"].arn}');
+    list(m.docs.kms_study.statement).find((s: Obj) => s.sid === 'StudyPseudonymsOnly').principals[0].identifiers.push('${aws_iam_role.analyst.arn}');
     expect(checkStudyKey(m)).toEqual([
-      'kms_study[StudyPseudonymsOnly]: GenerateMac for ${aws_iam_role.analysis.arn}, ${aws_iam_role.analyst.arn}, ${aws_iam_role.etl.arn}',
-      'aws_kms_key.hmac: analyst may use the lake\'s pseudonym key',
+      'kms_study[StudyPseudonymsOnly]: GenerateMac for ${aws_iam_role.function["analysis"].arn}, ${aws_iam_role.analyst.arn}',
+      'aws_kms_key.hmac: ${aws_iam_role.function["analysis"].arn} may use the lake\'s pseudonym key',
     ]);
+  });
+
+  test('analysts read released files only: no Athena, no marts, no study key', () => {
+    const st = roleStatements(mod, 'analyst', lists);
+    expect(checkAnalystGrants(st)).toEqual([]);
+    expect(st.map((s) => `${s.where}: ${s.actions.join(', ')} on ${s.resources.join(', ')}`)).toEqual([
+      `analyst[ReleasesRead]: s3:GetObject on ${MARTS_S3}/releases/*`,
+      `analyst[ReleasesList]: s3:ListBucket on ${MARTS_S3}`,
+      'analyst[ReleasesKey]: kms:Decrypt on arn:aws:kms:eu-west-2:111111111111:key/marts',
+    ]);
+    const wider: Statement[] = [
+      ...st,
+      { where: '[Query]', effect: 'Allow', actions: ['athena:StartQueryExecution'], resources: workgroups, conditions: [] },
+      { where: '[Marts]', effect: 'Allow', actions: ['s3:GetObject'], resources: [`${MARTS_S3}/marts/patient/*`], conditions: [] },
+      { where: '[Mac]', effect: 'Allow', actions: ['kms:GenerateMac'], resources: ['arn:aws:kms:eu-west-2:111111111111:key/study'], conditions: [] },
+      { where: '[AnyDecrypt]', effect: 'Allow', actions: ['kms:Decrypt'], resources: ['arn:aws:kms:eu-west-2:111111111111:key/marts'], conditions: [] },
+    ];
+    expect(checkAnalystGrants(wider).map((x) => x.split(':')[0])).toEqual(['[Query]', '[Marts]', '[Mac]', '[AnyDecrypt]']);
+    expect(checkAnalystGrants([])).toEqual(['the analyst role cannot read released files']);
   });
 
   test('analysts assume their role with MFA', () => {
@@ -347,17 +484,30 @@ describe('the study key and the analyst role', () => {
 });
 
 describe('wiring of the analysis function', () => {
-  test('a Terraform function (log group), its role and the study key published to SSM, read by serverless.yml', () => {
+  test('a Terraform function (log group, role), its role and the study key published to SSM, read by serverless.yml', () => {
     expect(String(mod.locals.functions)).toContain('"analysis"');
-    expect(mod.locals.ssm_core).toMatchObject({ analysis_role_arn: '${aws_iam_role.analysis.arn}', study_kms_key_arn: '${aws_kms_key.study.arn}' });
+    expect(Object.keys(mod.locals.function_roles)).toContain('analysis');
+    expect(mod.locals.ssm_core).toMatchObject({ analysis_role_arn: '${aws_iam_role.function["analysis"].arn}', study_kms_key_arn: '${aws_kms_key.this["study"].arn}' });
     const sls = YAML.parse(fs.readFileSync(path.join(REPO, 'serverless.yml'), 'utf8'));
     expect(sls.functions.analysis).toMatchObject({
       handler: 'dist/src/handlers/analysis.run',
       role: '${self:custom.cfg.analysisRoleArn}',
-      environment: { STUDY_KMS_KEY_ARN: '${self:custom.cfg.studyKmsKeyArn}' },
+      environment: { STUDY_KMS_KEY_ARN: '${self:custom.cfg.studyKmsKeyArn}', ANALYSIS_WORKGROUP_PREFIX: '${self:service}-${sls:stage}-study-' },
       events: [{ http: { path: 'ops/analyses/{id}/run', method: 'post', authorizer: '${self:custom.authorizer}' } }],
     });
     const aws = YAML.parse(fs.readFileSync(path.join(REPO, 'config/aws.yml'), 'utf8'));
     expect(aws.studyKmsKeyArn).toBe('${ssm:/tributary/${sls:stage}/study_kms_key_arn}');
+    expect(aws.analysisRoleArn).toBe('${ssm:/tributary/${sls:stage}/analysis_role_arn}');
+  });
+
+  test('the workgroup prefix serverless.yml gives the function is the one Terraform names the workgroups with, in every stage', () => {
+    const sls = YAML.parse(fs.readFileSync(path.join(REPO, 'serverless.yml'), 'utf8'));
+    const prefix = String(sls.functions.analysis.environment.ANALYSIS_WORKGROUP_PREFIX);
+    for (const stage of ['dev', 'staging', 'prod']) {
+      const fromSls = prefix.replace('${self:service}', String(sls.service)).replace('${sls:stage}', stage);
+      const fromTf = concrete(mod, '${local.analysis_workgroup_prefix}', stage);
+      expect({ stage, prefix: fromSls }).toEqual({ stage, prefix: fromTf });
+      expect(String(mod.resource.aws_athena_workgroup!.study!.name)).toBe('${local.analysis_workgroup_prefix}${each.key}');
+    }
   });
 });

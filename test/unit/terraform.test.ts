@@ -477,17 +477,33 @@ async function expandValue(ev: Evaluator, v: Json, scope: Scope): Promise<Json> 
 }
 
 /**
- * Every resource or data source with for_each becomes one entry per instance, named `name["key"]` (its Terraform
- * address), with each.key and each.value substituted; dynamic blocks are expanded everywhere.
+ * A for_each that is one variable (`for_each = var.analysis_studies`): the variable's default, i.e. the instances a
+ * plan with the default values has (an environment's tfvars may declare others). Undefined for anything else, and
+ * for a variable without a default or with a null one.
  */
-async function expandBlocks(ev: Evaluator, byType: Record<string, Record<string, Obj>>): Promise<Record<string, Record<string, Obj>>> {
+function variableDefault(variables: Record<string, Obj>, forEach: Json): Json | undefined {
+  const inner = typeof forEach === 'string' ? wholeExpr(forEach) : undefined;
+  const m = inner === undefined ? null : /^var\.([A-Za-z_][\w-]*)$/.exec(inner);
+  if (!m) return undefined;
+  const v = variables[m[1]];
+  if (!v) throw new Error(`for_each over undeclared var.${m[1]}`);
+  return v.default ?? undefined;
+}
+
+/**
+ * Every resource or data source with for_each becomes one entry per instance, named `name["key"]` (its Terraform
+ * address), with each.key and each.value substituted; dynamic blocks are expanded everywhere. A for_each over a
+ * variable takes its default ({@link variableDefault}); one that needs a plan otherwise (e.g. `toset(var.x)`, a
+ * function of a variable) keeps the resource as one block.
+ */
+async function expandBlocks(ev: Evaluator, byType: Record<string, Record<string, Obj>>, variables: Record<string, Obj> = {}): Promise<Record<string, Record<string, Obj>>> {
   const out: Record<string, Record<string, Obj>> = {};
   for (const [type, byName] of Object.entries(byType)) {
     out[type] = {};
     for (const [name, body] of Object.entries(byName)) {
-      let coll: Json | undefined;
+      let coll: Json | undefined = variableDefault(variables, body.for_each);
       try {
-        coll = typeof body.for_each === 'string' ? await ev.template(body.for_each, {}) : undefined;
+        if (coll === undefined && typeof body.for_each === 'string') coll = await ev.template(body.for_each, {});
       } catch (e) {
         if (!(e instanceof NotStatic)) throw e; // e.g. for_each = toset(var.x): kept as one block
       }
@@ -507,7 +523,7 @@ async function expandBlocks(ev: Evaluator, byType: Record<string, Record<string,
 /** The configuration with its for_each resources and data sources expanded into instances (see expandBlocks). */
 async function expandConfig(cfg: TfConfig): Promise<TfConfig> {
   const ev = new Evaluator(cfg.locals);
-  return { ...cfg, resource: await expandBlocks(ev, cfg.resource), data: await expandBlocks(ev, cfg.data) };
+  return { ...cfg, resource: await expandBlocks(ev, cfg.resource, cfg.variable), data: await expandBlocks(ev, cfg.data, cfg.variable) };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1218,9 +1234,11 @@ function unwrapAddress(v: Json | undefined): string {
  * The moved blocks of a (expanded) configuration against the former addresses and where they should go: each former
  * address moves exactly once, to that instance; a moved block points at an instance the configuration declares, of
  * the same type, from an address it no longer declares; and every instance of a resource some move targets is the
- * target of one (otherwise an existing deployment would create it beside the old object, then destroy the old one).
+ * target of one (otherwise an existing deployment would create it beside the old object, then destroy the old one),
+ * except the instances listed in `added`: created after the maps were, they had no former address, and no move
+ * may target them (a plan would take over whatever object sat at the move's source).
  */
-function checkMoves(cfg: TfConfig, expected: [string, string][]): string[] {
+function checkMoves(cfg: TfConfig, expected: [string, string][], added: string[] = []): string[] {
   const findings: string[] = [];
   const moves = cfg.moved.map((m) => ({ from: unwrapAddress(m.from), to: unwrapAddress(m.to) }));
   const split = (address: string): [string, string] => {
@@ -1236,6 +1254,7 @@ function checkMoves(cfg: TfConfig, expected: [string, string][]): string[] {
   const targets = new Set<string>();
   for (const { from, to } of moves) {
     if (!expected.some(([f]) => f === from)) findings.push(`moved block from ${from}: not a former address`);
+    if (added.includes(to)) findings.push(`moved block to ${to}: a new instance, which had no former address`);
     if (targets.has(to)) findings.push(`${to}: target of more than one moved block`);
     targets.add(to);
     const [fromType, fromName] = split(from);
@@ -1248,7 +1267,8 @@ function checkMoves(cfg: TfConfig, expected: [string, string][]): string[] {
   for (const resource of movedResources) {
     const [type, base] = split(resource);
     for (const name of Object.keys(cfg.resource[type] ?? {})) {
-      if (name.startsWith(`${base}[`) && !targets.has(`${type}.${name}`)) findings.push(`${type}.${name}: no former address moves here`);
+      const instance = `${type}.${name}`;
+      if (name.startsWith(`${base}[`) && !targets.has(instance) && !added.includes(instance)) findings.push(`${instance}: no former address moves here`);
     }
   }
   return findings;
@@ -1574,6 +1594,8 @@ const REQUIRED_SSM = [
   'authorizer_role_arn',
   'triage_role_arn',
   'reidentify_role_arn',
+  'analysis_role_arn',
+  'study_kms_key_arn',
   'oidc_issuer',
   'oidc_audience',
   'api_endpoint_type',
@@ -1734,16 +1756,21 @@ const BUCKETS: Record<string, BucketExpectation> = {
   },
 };
 
-/** Each symmetric KMS key (kms.tf, local.kms_keys) as its own blocks declared it: description after the prefix, policy document. */
-const KEYS: Record<string, { description: string; policy: string }> = {
-  lake: { description: 'raw lake (pseudonymised FHIR)', policy: 'kms_default' },
-  marts: { description: 'marts and Athena results', policy: 'kms_default' },
-  triage: { description: 'triage (quarantined submissions)', policy: 'kms_default' },
-  audit: { description: 'audit trail', policy: 'kms_default' },
-  versions: { description: 'FHIR version index table', policy: 'kms_default' },
-  identity: { description: 'identity store (re-identification data)', policy: 'kms_identity' },
-  logs: { description: 'CloudWatch Logs', policy: 'kms_logs' },
-  messaging: { description: 'SNS topic and SQS queues', policy: 'kms_messaging' },
+/**
+ * Each KMS key of local.kms_keys (kms.tf): description after the prefix, key spec, policy document. The symmetric
+ * ones as their own blocks declared them (the spec and usage now stated are the defaults they had); the study key
+ * of the safe-analysis path (analysis.tf) is new, an HMAC key.
+ */
+const KEYS: Record<string, { description: string; spec: 'SYMMETRIC_DEFAULT' | 'HMAC_256'; policy: string }> = {
+  lake: { description: 'raw lake (pseudonymised FHIR)', spec: 'SYMMETRIC_DEFAULT', policy: 'kms_default' },
+  marts: { description: 'marts and Athena results', spec: 'SYMMETRIC_DEFAULT', policy: 'kms_default' },
+  triage: { description: 'triage (quarantined submissions)', spec: 'SYMMETRIC_DEFAULT', policy: 'kms_default' },
+  audit: { description: 'audit trail', spec: 'SYMMETRIC_DEFAULT', policy: 'kms_default' },
+  versions: { description: 'FHIR version index table', spec: 'SYMMETRIC_DEFAULT', policy: 'kms_default' },
+  identity: { description: 'identity store (re-identification data)', spec: 'SYMMETRIC_DEFAULT', policy: 'kms_identity' },
+  logs: { description: 'CloudWatch Logs', spec: 'SYMMETRIC_DEFAULT', policy: 'kms_logs' },
+  messaging: { description: 'SNS topic and SQS queues', spec: 'SYMMETRIC_DEFAULT', policy: 'kms_messaging' },
+  study: { description: 'study pseudonym HMAC key (per-study pseudonyms of row-level extracts)', spec: 'HMAC_256', policy: 'kms_study' },
 };
 
 /** A role policy statement on one line: `Sid: actions on resources [if test variable values]`. */
@@ -1866,6 +1893,29 @@ const ROLES: Record<string, RoleExpectation> = {
     assume: 'lambda_assume',
     policies: { authorizer: [logsStatement('authorizer')], 'audit-append': AUDIT_APPEND },
   },
+  analysis: {
+    name: 'analysis',
+    description: 'Tributary safe analysis (POST /ops/analyses/{id}/run): approved analyses through the study workgroups.',
+    assume: 'lambda_assume',
+    // New with the safe-analysis path (no former blocks); the tables and folders the for expressions range over are
+    // evaluated for the default studies, and checked against the registry, in test/unit/analysis-terraform.test.ts.
+    policies: {
+      analysis: [
+        logsStatement('analysis'),
+        'StudyWorkgroups: athena:StartQueryExecution, athena:GetQueryExecution, athena:GetQueryResults, athena:StopQueryExecution, athena:GetWorkGroup on ${[for w in aws_athena_workgroup.study : w.arn]}',
+        `MartsDatabase: glue:GetDatabase on ${GLUE}:catalog, ${GLUE}:database/\${aws_glue_catalog_database.lake.name}`,
+        `ApprovedMartsCatalog: glue:GetTable, glue:GetPartition, glue:GetPartitions, glue:BatchGetPartition on \${[for t in local.analysis_glue_tables : "${GLUE}:table/\${aws_glue_catalog_database.lake.name}/\${t}"]}`,
+        'ApprovedMartsRead: s3:GetObject on ${[for f in local.analysis_mart_folders : "${aws_s3_bucket.this["marts"].arn}/marts/${f}/*"]}',
+        'ApprovedMartsList: s3:ListBucket on ${aws_s3_bucket.this["marts"].arn} if StringLike s3:prefix ${concat([for f in local.analysis_mart_folders : "marts/${f}/*"], ["analysis-results/*"])}',
+        'StudyResultsBucket: s3:GetBucketLocation on ${aws_s3_bucket.this["marts"].arn}',
+        'StudyResults: s3:GetObject, s3:PutObject, s3:AbortMultipartUpload, s3:ListMultipartUploadParts on ${aws_s3_bucket.this["marts"].arn}/analysis-results/*',
+        'Releases: s3:PutObject on ${aws_s3_bucket.this["marts"].arn}/releases/*',
+        'MartsKey: kms:GenerateDataKey, kms:Decrypt on ${aws_kms_key.this["marts"].arn}',
+        'StudyKey: kms:GenerateMac on ${aws_kms_key.this["study"].arn}',
+        ...AUDIT_APPEND,
+      ],
+    },
+  },
   reidentify: {
     name: 'reidentify',
     description: 'Tributary re-identification: the only principal that can decrypt the identity store.',
@@ -1929,6 +1979,17 @@ const FORMER_ADDRESSES: [string, string][] = [
     [`aws_iam_role_policy.${old}`, `aws_iam_role_policy.function["${fn}"]`],
   ]),
   ...['metadata', 'validate', 'not_allowed', 'authorizer'].map((old): [string, string] => [`aws_iam_role_policy.${old}_audit`, `aws_iam_role_policy.audit_append["${FORMER_ROLES[old]}"]`]),
+];
+
+/**
+ * Instances of the maps that joined them after the maps were made, and so never existed at a former address: the
+ * safe-analysis path's study key and the analysis function's role (first deployed with the maps: no moved block).
+ */
+const ADDED_INSTANCES = [
+  'aws_kms_key.this["study"]',
+  'aws_kms_alias.this["study"]',
+  'aws_iam_role.function["analysis"]',
+  'aws_iam_role_policy.function["analysis"]',
 ];
 
 /** The module as written (for_each blocks), and expanded into its instances (what most checks look at). */
@@ -2184,17 +2245,21 @@ describe('KMS keys', () => {
     expect(checkKmsKeys(bootstrap)).toEqual([]);
   });
 
-  test('the symmetric keys and their aliases come from one map (local.kms_keys)', () => {
+  test('the keys and their aliases come from one map (local.kms_keys)', () => {
     expect(Object.keys(modSource.locals.kms_keys as Obj).sort()).toEqual(Object.keys(KEYS).sort());
     for (const type of ['aws_kms_key', 'aws_kms_alias']) {
       expect({ type, blocks: Object.keys(modSource.resource[type]).sort(), forEach: modSource.resource[type].this.for_each }).toEqual({ type, blocks: ['hmac', 'this'], forEach: '${local.kms_keys}' });
     }
   });
 
-  test.each(Object.keys(KEYS))('KMS key %s keeps its description, rotation, deletion window, policy and alias', (k) => {
+  test.each(Object.keys(KEYS))('KMS key %s keeps its description, spec, rotation, deletion window, policy and alias', (k) => {
+    const hmac = KEYS[k].spec === 'HMAC_256';
     expect(mod.resource.aws_kms_key[keyOf(k)]).toEqual({
       description: `\${local.prefix} ${KEYS[k].description}`,
-      enable_key_rotation: true,
+      customer_master_key_spec: KEYS[k].spec,
+      key_usage: hmac ? 'GENERATE_VERIFY_MAC' : 'ENCRYPT_DECRYPT',
+      // KMS rotates symmetric keys; it cannot rotate HMAC keys.
+      enable_key_rotation: !hmac,
       deletion_window_in_days: '${var.kms_deletion_window_days}',
       policy: `\${data.aws_iam_policy_document.${KEYS[k].policy}.json}`,
     });
@@ -2226,6 +2291,22 @@ describe('KMS keys', () => {
     }
   });
 
+  test('only the analysis function may GenerateMac with the study key; it cannot use the pseudonym key, nor anyone else the study key', async () => {
+    const { statements, findings } = await policyStatements(mod, mod.resource.aws_kms_key[keyOf('study')].policy, 'study');
+    expect(findings).toEqual([]);
+    const use = statements.filter((s) => s.effect === 'Allow' && s.actions.some((a) => !asList(resolveLocal(mod, mod.locals.kms_restricted_admin_actions)).includes(a)));
+    expect(use.map(statementLine)).toEqual(['StudyPseudonymsOnly: kms:GenerateMac on * (with NotAction/NotResource/Principal)']);
+    expect(use[0].principals).toEqual([{ type: 'AWS', identifiers: [`\${aws_iam_role.${roleOf('analysis')}.arn}`] }]);
+    // Administration without use, and without kms:Create* (CreateGrant could hand GenerateMac out).
+    expect(statements.find((s) => s.sid === 'KeyAdministrationWithoutUse')?.actions).toEqual(asList(resolveLocal(mod, mod.locals.kms_restricted_admin_actions)));
+    const onStudy = async (fn: string): Promise<string[]> =>
+      (await rolePolicyStatements(mod, roleOf(fn))).statements.filter((s) => s.resources.some((r) => r === '*' || refersTo(r, `aws_kms_key.${keyOf('study')}`))).map(statementLine);
+    expect(await onStudy('analysis')).toEqual(['StudyKey: kms:GenerateMac on ${aws_kms_key.this["study"].arn}']);
+    for (const fn of FUNCTIONS.filter((f) => f !== 'analysis')) expect({ fn, grants: await onStudy(fn) }).toEqual({ fn, grants: [] });
+    const analysis = await rolePolicyStatements(mod, roleOf('analysis'));
+    expect(analysis.statements.some((s) => s.resources.some((r) => refersTo(r, 'aws_kms_key.hmac')))).toBe(false);
+  });
+
   test('the checker flags a symmetric key without rotation and an HMAC key claiming rotation', () => {
     const m = clone(mod);
     m.resource.aws_kms_key[keyOf('lake')].enable_key_rotation = false;
@@ -2244,18 +2325,18 @@ describe('KMS keys', () => {
 });
 
 describe('IAM least privilege', () => {
-  test('one role per function, and the account-level API Gateway CloudWatch role', () => {
-    expect(Object.keys(mod.resource.aws_iam_role).sort()).toEqual([...FUNCTIONS.map(roleOf), 'api_gateway_cloudwatch'].sort());
+  test('one role per function, the analyst role (people), and the account-level API Gateway CloudWatch role', () => {
+    expect(Object.keys(mod.resource.aws_iam_role).sort()).toEqual([...FUNCTIONS.map(roleOf), 'analyst', 'api_gateway_cloudwatch'].sort());
     expect(Object.keys(mod.resource.aws_iam_role_policy).sort()).toEqual(
-      [...FUNCTIONS.map(roleOf), ...AUDIT_ONLY_FUNCTIONS.map((fn) => `audit_append[${JSON.stringify(fn)}]`), 'api_gateway_cloudwatch'].sort(),
+      [...FUNCTIONS.map(roleOf), ...AUDIT_ONLY_FUNCTIONS.map((fn) => `audit_append[${JSON.stringify(fn)}]`), 'analyst', 'api_gateway_cloudwatch'].sort(),
     );
   });
 
   test('the function roles, their policies and policy documents come from one map (local.function_roles), keyed like local.functions', () => {
     expect(Object.keys(modSource.locals.function_roles as Obj).sort()).toEqual([...FUNCTIONS].sort());
     expect(Object.keys(modSource.locals.function_statements as Obj).sort()).toEqual([...FUNCTIONS].sort());
-    expect(Object.keys(modSource.resource.aws_iam_role).sort()).toEqual(['api_gateway_cloudwatch', 'function']);
-    expect(Object.keys(modSource.resource.aws_iam_role_policy).sort()).toEqual(['api_gateway_cloudwatch', 'audit_append', 'function']);
+    expect(Object.keys(modSource.resource.aws_iam_role).sort()).toEqual(['analyst', 'api_gateway_cloudwatch', 'function']);
+    expect(Object.keys(modSource.resource.aws_iam_role_policy).sort()).toEqual(['analyst', 'api_gateway_cloudwatch', 'audit_append', 'function']);
     for (const r of [modSource.resource.aws_iam_role.function, modSource.resource.aws_iam_role_policy.function, modSource.data.aws_iam_policy_document.function]) {
       expect(r.for_each).toBe('${local.function_roles}');
     }
@@ -2531,7 +2612,9 @@ describe('IAM least privilege', () => {
 describe('moved blocks: an existing deployment keeps its buckets, keys and roles', () => {
   test('every former address moves to its instance, and every instance of the maps has its former address', () => {
     expect(FORMER_ADDRESSES).toHaveLength(72);
-    expect(checkMoves(mod, FORMER_ADDRESSES)).toEqual([]);
+    expect(checkMoves(mod, FORMER_ADDRESSES, ADDED_INSTANCES)).toEqual([]);
+    // Without the list of added instances, exactly those are flagged (so the list holds nothing else).
+    expect(checkMoves(mod, FORMER_ADDRESSES)).toEqual(ADDED_INSTANCES.map((i) => `${i}: no former address moves here`));
   });
 
   test('the moves are all in moved.tf, written as Terraform reads them', async () => {
@@ -2541,13 +2624,14 @@ describe('moved blocks: an existing deployment keeps its buckets, keys and roles
     expect(moves.sort()).toEqual(FORMER_ADDRESSES.map(([from, to]) => `${from} → ${to}`).sort());
   });
 
-  test('the checker flags a missing, a wrong, a duplicated and a stray move, and an instance nothing moves to', () => {
+  test('the checker flags a missing, a wrong, a duplicated and a stray move, a move onto a new instance, and an instance nothing moves to', () => {
     const m = clone(mod);
     m.moved = m.moved.filter((x) => x.from !== '${aws_s3_bucket.identity}');
     m.moved.find((x) => x.from === '${aws_iam_role.not_allowed}')!.to = '${aws_iam_role.function["authorizer"]}';
     m.moved.push({ from: '${aws_kms_key.lake}', to: '${aws_kms_key.this["lake"]}' });
     m.moved.push({ from: '${aws_s3_bucket.lake_old}', to: '${aws_s3_bucket.this["nowhere"]}' });
-    expect(checkMoves(m, FORMER_ADDRESSES)).toEqual([
+    m.moved.push({ from: '${aws_kms_key.study}', to: '${aws_kms_key.this["study"]}' });
+    expect(checkMoves(m, FORMER_ADDRESSES, ADDED_INSTANCES)).toEqual([
       'aws_s3_bucket.identity: no moved block (a plan would destroy it and create aws_s3_bucket.this["identity"])',
       'aws_kms_key.lake: 2 moved blocks',
       'aws_iam_role.not_allowed: moved to aws_iam_role.function["authorizer"], not aws_iam_role.function["notAllowed"]',
@@ -2555,12 +2639,14 @@ describe('moved blocks: an existing deployment keeps its buckets, keys and roles
       'aws_kms_key.this["lake"]: target of more than one moved block',
       'moved block from aws_s3_bucket.lake_old: not a former address',
       'moved block to aws_s3_bucket.this["nowhere"]: no such instance',
+      'moved block from aws_kms_key.study: not a former address',
+      'moved block to aws_kms_key.this["study"]: a new instance, which had no former address',
       'aws_s3_bucket.this["identity"]: no former address moves here',
       'aws_iam_role.function["notAllowed"]: no former address moves here',
     ]);
     const n = clone(mod);
     n.resource.aws_kms_key.lake = {};
-    expect(checkMoves(n, FORMER_ADDRESSES)).toEqual(['moved block from aws_kms_key.lake: still declared']);
+    expect(checkMoves(n, FORMER_ADDRESSES, ADDED_INSTANCES)).toEqual(['moved block from aws_kms_key.lake: still declared']);
   });
 });
 
@@ -2726,6 +2812,18 @@ describe('outputs and SSM parameters for serverless.yml', () => {
     expect(ids.type).toBe('StringList');
     expect(ids.name).toBe('${local.ssm_prefix}/api_vpc_endpoint_ids');
     expect(ids.value).toBe('${join(",", aws_vpc_endpoint.execute_api[*].id)}');
+  });
+
+  test('the SSM parameters of the function roles and the study key point at their instances of the maps', () => {
+    const core = mod.locals.ssm_core as Obj;
+    const snake = (fn: string): string => fn.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    for (const fn of FUNCTIONS) {
+      if (fn === 'analysis' || `${snake(fn)}_role_arn` in core) expect({ fn, value: core[`${snake(fn)}_role_arn`] }).toEqual({ fn, value: `\${aws_iam_role.${roleOf(fn)}.arn}` });
+    }
+    expect(core.study_kms_key_arn).toBe(`\${aws_kms_key.${keyOf('study')}.arn}`);
+    expect(concrete(mod, String(mod.locals.analysis_workgroup_prefix), 'dev')).toBe('tributary-dev-study-');
+    expect(mod.output.analysis_role_arn.value).toBe(core.analysis_role_arn);
+    expect(mod.output.study_kms_key_arn.value).toBe(core.study_kms_key_arn);
   });
 
   test('every SSM name is also an output of the module and of the root', () => {

@@ -1,6 +1,7 @@
 /**
  * Ports of the safe-analysis use cases (src/core/analysis/run.ts). Implementations: the local registry files
- * under `analyses/` and DuckDB over the marts (src/adapters/local); in AWS the marts are read through Athena.
+ * under `analyses/` and DuckDB over the marts (src/adapters/local); in AWS the marts are read through Athena, in
+ * the workgroup of the analysis's study (src/adapters/aws/athena-mart-query.ts).
  */
 import type { AnalysisSpec, StudySpec } from './spec';
 
@@ -10,9 +11,14 @@ export interface ResultTable {
   rows: Record<string, unknown>[];
 }
 
+/** On whose behalf a query runs: the study of the analysis (in AWS, the study's Athena workgroup runs it). */
+export interface MartQueryScope {
+  study: string;
+}
+
 /** Runs one SQL statement over the marts (the current-version views `patient`, `condition`, …). */
 export interface MartQuery {
-  run(sql: string): Promise<ResultTable>;
+  run(sql: string, scope: MartQueryScope): Promise<ResultTable>;
 }
 
 /** One registered analysis as stored: its SQL, its parsed metadata, and the raw metadata the approval hashes. */

@@ -9,7 +9,7 @@ import { analysisAuditEvent, type AnalysisAuditInput } from './audit';
 import { checkAggregate } from './disclosure';
 import { AnalysisRefused } from './errors';
 import { deidentify, scanForLakeIdentifiers, StudyKey } from './extract';
-import type { AnalysisRegistry, MartQuery, RegisteredAnalysis, ReleaseSink, ResultTable } from './ports';
+import type { AnalysisRegistry, MartQuery, MartQueryScope, RegisteredAnalysis, ReleaseSink, ResultTable } from './ports';
 import { releaseFiles, releaseIdOf, type ReleaseRecord } from './release';
 import {
   checkApproval,
@@ -72,9 +72,9 @@ async function study(registry: AnalysisRegistry, id: string): Promise<StudySpec>
 }
 
 /** Lake pseudonyms the marts know; an empty set when there is no patient mart yet. */
-async function lakePseudonyms(marts: MartQuery): Promise<Set<string>> {
+async function lakePseudonyms(marts: MartQuery, scope: MartQueryScope): Promise<Set<string>> {
   try {
-    const t = await marts.run(LAKE_PSEUDONYMS_SQL);
+    const t = await marts.run(LAKE_PSEUDONYMS_SQL, scope);
     return new Set(t.rows.map((r) => r.id).filter((v): v is string => typeof v === 'string'));
   } catch {
     return new Set();
@@ -96,8 +96,9 @@ export async function runAnalysis(deps: AnalysisDeps, req: RunRequest): Promise<
     const approval = checkApproval(spec, sql, raw);
     const policy = disclosurePolicy(await study(deps.registry, spec.study), deps.floors);
     checkSelectOnly(spec.id, sql);
-    const result = await deps.marts.run(sql);
-    const lake = await lakePseudonyms(deps.marts);
+    const scope = { study: spec.study };
+    const result = await deps.marts.run(sql, scope);
+    const lake = await lakePseudonyms(deps.marts, scope);
     const at = now(deps);
     const common = {
       releaseId: releaseIdOf(spec.id, at),

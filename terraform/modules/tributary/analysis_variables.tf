@@ -2,12 +2,14 @@ variable "analysis_studies" {
   description = <<-EOT
     Studies of the safe-analysis path (docs/safe-analysis.md), each with the marts its approved analyses read
     (view names: the view and its <view>_history table are granted, and the mart's files under marts/<view>/).
-    Each study gets its own Athena workgroup with an enforced, encrypted result location; the analyst role may
-    read these marts and nothing else.
+    Each study gets its own Athena workgroup with an enforced, encrypted result location; the analysis function
+    may read these marts (and resource_versions and patient_history, which every run reads) and nothing else.
   EOT
   type = map(object({
     marts = list(string)
   }))
+  # null (the root module's default) means this default.
+  nullable = false
   default = {
     "covid19-pht" = {
       marts = ["patient", "condition", "encounter", "procedure", "care_plan_activity"]
@@ -21,13 +23,15 @@ variable "analysis_studies" {
 }
 
 variable "analyst_principal_arns" {
-  description = "IAM principals (users or SSO roles) that may assume the analyst role, with MFA. Empty: any principal of this account that IAM allows to, with MFA."
+  description = "IAM principals (users or SSO roles) that may assume the analyst role (released outputs only), with MFA. Empty: any principal of this account that IAM allows to, with MFA."
   type        = list(string)
+  nullable    = false
   default     = []
 }
 
 variable "analysis_bytes_scanned_cutoff" {
   description = "Largest amount of data one analysis query may scan in a study workgroup, bytes (Athena cancels it beyond)."
   type        = number
+  nullable    = false
   default     = 10737418240
 }

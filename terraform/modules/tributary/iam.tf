@@ -107,6 +107,12 @@ locals {
       assume_role_policy  = data.aws_iam_policy_document.reidentify_assume.json
       audit_append_policy = false
     }
+    analysis = {
+      name                = "analysis"
+      description         = "Tributary safe analysis (POST /ops/analyses/{id}/run): approved analyses through the study workgroups."
+      assume_role_policy  = data.aws_iam_policy_document.lambda_assume.json
+      audit_append_policy = false
+    }
   }
 
   # Statement groups: each statement is { sid, actions, resources, conditions }, always Allow.
@@ -355,6 +361,13 @@ locals {
           conditions = []
         },
       ],
+      local.audit_append_statements,
+    ]
+
+    # analysis: approved analyses through the study workgroups, the tables they need, the study key, releases
+    # (local.analysis_statements, analysis.tf); every run, refusal and release is audited.
+    analysis = [
+      local.analysis_statements,
       local.audit_append_statements,
     ]
 

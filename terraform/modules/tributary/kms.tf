@@ -225,53 +225,73 @@ data "aws_iam_policy_document" "kms_messaging" {
 }
 
 locals {
-  # Every symmetric key, one per data store (and one each for logs and messaging), with its policy. The
-  # buckets are encrypted under the key of the same name (s3.tf). Alias: alias/<prefix>-<key>. The keys of
-  # this map are state addresses (aws_kms_key.this["lake"], moved.tf): renaming one would schedule the
-  # deletion of that key, which makes everything encrypted under it unreadable.
+  # Every key of a store or purpose, with its policy: the symmetric keys (one per data store, one each for logs and
+  # messaging) and the study key of the safe-analysis path (an HMAC_256 key: analysis.tf). The buckets are
+  # encrypted under the key of the same name (s3.tf). Alias: alias/<prefix>-<key>. The keys of this map are state
+  # addresses (aws_kms_key.this["lake"], moved.tf): renaming one would schedule the deletion of that key, which
+  # makes everything encrypted under it unreadable (or, for the study key, changes every study pseudonym).
+  # spec: SYMMETRIC_DEFAULT keys encrypt and rotate yearly; HMAC_256 keys only generate and verify MACs, and KMS
+  # cannot rotate them.
   kms_keys = {
     lake = {
       description = "raw lake (pseudonymised FHIR)"
+      spec        = "SYMMETRIC_DEFAULT"
       policy      = data.aws_iam_policy_document.kms_default.json
     }
     marts = {
       description = "marts and Athena results"
+      spec        = "SYMMETRIC_DEFAULT"
       policy      = data.aws_iam_policy_document.kms_default.json
     }
     triage = {
       description = "triage (quarantined submissions)"
+      spec        = "SYMMETRIC_DEFAULT"
       policy      = data.aws_iam_policy_document.kms_default.json
     }
     audit = {
       description = "audit trail"
+      spec        = "SYMMETRIC_DEFAULT"
       policy      = data.aws_iam_policy_document.kms_default.json
     }
     versions = {
       description = "FHIR version index table"
+      spec        = "SYMMETRIC_DEFAULT"
       policy      = data.aws_iam_policy_document.kms_default.json
     }
     identity = {
       description = "identity store (re-identification data)"
+      spec        = "SYMMETRIC_DEFAULT"
       policy      = data.aws_iam_policy_document.kms_identity.json
     }
     logs = {
       description = "CloudWatch Logs"
+      spec        = "SYMMETRIC_DEFAULT"
       policy      = data.aws_iam_policy_document.kms_logs.json
     }
     messaging = {
       description = "SNS topic and SQS queues"
+      spec        = "SYMMETRIC_DEFAULT"
       policy      = data.aws_iam_policy_document.kms_messaging.json
+    }
+    study = {
+      description = "study pseudonym HMAC key (per-study pseudonyms of row-level extracts)"
+      spec        = "HMAC_256"
+      policy      = data.aws_iam_policy_document.kms_study.json
     }
   }
 }
 
+# customer_master_key_spec and key_usage as stated are the defaults of the symmetric keys: stating them changes
+# nothing of the keys created before the study key joined this map.
 resource "aws_kms_key" "this" {
   for_each = local.kms_keys
 
-  description             = "${local.prefix} ${each.value.description}"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
-  policy                  = each.value.policy
+  description              = "${local.prefix} ${each.value.description}"
+  customer_master_key_spec = each.value.spec
+  key_usage                = each.value.spec == "HMAC_256" ? "GENERATE_VERIFY_MAC" : "ENCRYPT_DECRYPT"
+  enable_key_rotation      = each.value.spec == "SYMMETRIC_DEFAULT"
+  deletion_window_in_days  = var.kms_deletion_window_days
+  policy                   = each.value.policy
 }
 
 resource "aws_kms_alias" "this" {

@@ -32,8 +32,8 @@ locals {
     authorizer_role_arn  = aws_iam_role.function["authorizer"].arn
     triage_role_arn      = aws_iam_role.function["triage"].arn
     reidentify_role_arn  = aws_iam_role.function["reidentify"].arn
-    analysis_role_arn    = aws_iam_role.analysis.arn
-    study_kms_key_arn    = aws_kms_key.study.arn
+    analysis_role_arn    = aws_iam_role.function["analysis"].arn
+    study_kms_key_arn    = aws_kms_key.this["study"].arn
     oidc_issuer          = var.oidc_issuer
     oidc_audience        = var.oidc_audience
     api_endpoint_type    = var.private_api ? "PRIVATE" : "REGIONAL"
