@@ -155,4 +155,27 @@ describe('the scan for lake identifiers', () => {
     for (const p of [...LAKE, 'h-1']) expect(text).not.toContain(p);
     expect(audit.map((a) => `${(a.subtype as any)[0].code} ${a.outcome}`)).toEqual(['analysis-run 4', 'analysis-run 0', 'analysis-release 0']);
   });
+
+  test('fail closed: when the scan cannot read the lake pseudonyms, nothing is released; a lake without a patient table yet is empty', async () => {
+    const sql = 'SELECT * FROM condition';
+    const raw: Record<string, unknown> = { id: 'scan', purpose: 'p', study: 'study-a', output: 'row-level', rowLevel: { person: ['patient_id'], ids: ['id'], dates: { method: 'shift', maxDays: 30 } } };
+    const spec: AnalysisSpec = { id: 'scan', purpose: 'p', study: 'study-a', output: 'row-level', rowLevel: shift };
+    spec.approval = { approvedBy: 'Dee', approvedAt: '2025-01-01T00:00:00Z', sqlSha256: sqlSha256(sql), specSha256: specSha256(raw) };
+    const registry: AnalysisRegistry = { get: async () => ({ sql, spec, raw }), studies: async () => new Map([['study-a', { id: 'study-a' }]]), recordApproval: async () => undefined };
+    const written: ReleaseFile[] = [];
+    const sink = () => ({ write: async (f: ReleaseFile[]) => (written.push(...f), f.map((x) => x.name)) });
+    const rows = { columns: ['patient_id', 'id'], rows: [{ patient_id: LAKE[0], id: 'h-1' }] };
+    const depsWith = (scanError: Error): AnalysisDeps => ({
+      registry,
+      marts: { run: async (q) => { if (/patient_history/.test(q)) throw scanError; return rows; } },
+      studyKeys: keys('s'),
+      audit: { append: async () => undefined },
+      floors: { minThreshold: 8, minRounding: 5 },
+    });
+    await expect(runAnalysis(depsWith(new Error('query timed out')), { id: 'scan', who: 'ann', sink })).rejects.toThrow(/timed out/);
+    expect(written).toEqual([]);
+    const r = await runAnalysis(depsWith(new Error('Catalog Error: Table with name patient_history does not exist!')), { id: 'scan', who: 'ann', sink });
+    expect(r.record.output).toBe('row-level');
+    expect(written.length).toBeGreaterThan(0);
+  });
 });

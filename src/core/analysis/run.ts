@@ -76,8 +76,11 @@ async function lakePseudonyms(marts: MartQuery, scope: MartQueryScope): Promise<
   try {
     const t = await marts.run(LAKE_PSEUDONYMS_SQL, scope);
     return new Set(t.rows.map((r) => r.id).filter((v): v is string => typeof v === 'string'));
-  } catch {
-    return new Set();
+  } catch (err) {
+    // Fail closed: only a lake without a patient table yet (no person, so no pseudonym to leak) counts as empty; any
+    // other failure (a timeout, a refused query) stops the run rather than releasing an output the scan never saw.
+    if (err instanceof Error && /\b(does not exist|TABLE_NOT_FOUND)\b/i.test(err.message)) return new Set();
+    throw err;
   }
 }
 
