@@ -3,12 +3,13 @@
  *
  *   npm run query -- "SELECT gender, count(*) FROM patient GROUP BY ALL"
  *   npm run query -- --json "SELECT * FROM observation LIMIT 3"      # one JSON array
+ *   npm run query -- --csv "SELECT * FROM observation" > obs.csv    # CSV (RFC 4180)
  *   npm run query -- --file analyses/covid19.sql
  *   npm run query -- --tables                                        # what can be queried
  *
  * Options: `--data-dir DIR` (default `DATA_DIR` or `.data`), `--catalog FILE` (default
  * `{data-dir}/catalog/tributary.duckdb`), `--max-rows N` for the table output (default 200).
- * Several statements (`;`-separated) run in order; each result is printed (`--json`: the last one).
+ * Several statements (`;`-separated) run in order; each result is printed (`--json`, `--csv`: the last one).
  *
  * Works while `npm start` runs: the catalogue file is attached read-only for the milliseconds it takes to copy
  * its view definitions into an in-memory DuckDB, then the query reads the Parquet files directly.
@@ -45,9 +46,26 @@ export function formatTable(r: QueryResult, maxRows = 200): string {
   return out.join('\n') + '\n';
 }
 
+/** One CSV field (RFC 4180 §2): quoted when it holds a comma, a double quote, CR or LF (quotes doubled), or is empty. */
+function csvField(v: unknown): string {
+  if (v === null || v === undefined) return ''; // NULL: an empty, unquoted field
+  const s = typeof v === 'object' ? JSON.stringify(v) : String(v);
+  return s === '' || /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/**
+ * Formats rows as CSV (RFC 4180): a header record with the column names, then one record per row, every record
+ * ending with CRLF. NULL is an empty field, the empty string a quoted empty field (`""`); lists and structs are
+ * their JSON text. Every row is written (no `--max-rows` limit).
+ */
+export function formatCsv(r: QueryResult): string {
+  const record = (fields: unknown[]): string => fields.map(csvField).join(',') + '\r\n';
+  return record(r.columns) + r.rows.map((row) => record(r.columns.map((c) => row[c]))).join('');
+}
+
 /** Parses the command line. */
-export function parseArgs(argv: string[]): { sql?: string; file?: string; json: boolean; tables: boolean; dataDir?: string; catalog?: string; maxRows: number } {
-  const o = { json: false, tables: false, maxRows: 200 } as ReturnType<typeof parseArgs>;
+export function parseArgs(argv: string[]): { sql?: string; file?: string; json: boolean; csv: boolean; tables: boolean; dataDir?: string; catalog?: string; maxRows: number } {
+  const o = { json: false, csv: false, tables: false, maxRows: 200 } as ReturnType<typeof parseArgs>;
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -57,6 +75,7 @@ export function parseArgs(argv: string[]): { sql?: string; file?: string; json: 
       return v;
     };
     if (a === '--json') o.json = true;
+    else if (a === '--csv') o.csv = true;
     else if (a === '--tables') o.tables = true;
     else if (a === '--file' || a === '-f') o.file = next();
     else if (a === '--data-dir') o.dataDir = next();
@@ -65,12 +84,13 @@ export function parseArgs(argv: string[]): { sql?: string; file?: string; json: 
     else if (a === '--help' || a === '-h') rest.push('--help');
     else rest.push(a);
   }
+  if (o.json && o.csv) throw new QueryError('--json and --csv cannot be combined');
   if (rest.includes('--help')) return { ...o, sql: undefined, file: undefined };
   if (rest.length > 0) o.sql = rest.join(' ');
   return o;
 }
 
-const USAGE = `usage: npm run query -- [--json] [--data-dir DIR] [--catalog FILE] ("SQL" | --file FILE.sql | --tables)\n`;
+const USAGE = `usage: npm run query -- [--json | --csv] [--data-dir DIR] [--catalog FILE] ("SQL" | --file FILE.sql | --tables)\n`;
 
 /**
  * CLI entry point.
@@ -102,6 +122,7 @@ export async function main(argv: string[], io: Io = stdio, env: NodeJS.ProcessEn
   try {
     const results = await runQuery(sql, catalog);
     if (args.json) io.out(JSON.stringify(results[results.length - 1]?.rows ?? []) + '\n');
+    else if (args.csv) io.out(results.length > 0 ? formatCsv(results[results.length - 1]!) : '');
     else for (const r of results) io.out(formatTable(r, args.maxRows));
     return 0;
   } catch (err) {

@@ -90,7 +90,8 @@ function intSetting(env: NodeJS.ProcessEnv, name: string, fallback: number, min:
  * - `TRIBUTARY_JWKS_URL` or `OIDC_JWKS_URI`: default `{issuer}/.well-known/jwks.json`;
  * - `TRIBUTARY_JWT_ALGORITHMS`: comma-separated allow-list (asymmetric only), default RS256,RS384,ES256,ES384,PS256;
  * - `TRIBUTARY_SOURCE_CLAIM` or `SOURCE_CLAIM` (default `tributary_source`), `TRIBUTARY_SCOPE_CLAIM` (default `scope`);
- * - `TRIBUTARY_JWT_CLOCK_TOLERANCE_SEC` (default 30).
+ * - `TRIBUTARY_JWT_CLOCK_TOLERANCE_SEC` (default 30);
+ * - `TRIBUTARY_JWT_MAX_LIFETIME_SEC`: longest accepted `exp - iat` and age since `iat`, seconds (default 3600).
  */
 export interface AuthSettings {
   enabled: boolean;
@@ -103,6 +104,8 @@ export interface AuthSettings {
   algorithms?: string[];
   scopeClaim?: string;
   clockToleranceSec?: number;
+  /** `TRIBUTARY_JWT_MAX_LIFETIME_SEC`, set only when configured (a positive whole number). */
+  maxLifetimeSec?: number;
   /** Was the source claim configured explicitly (`TRIBUTARY_SOURCE_CLAIM`/`SOURCE_CLAIM`)? */
   sourceClaimSet: boolean;
 }
@@ -116,6 +119,7 @@ export interface VerifierSettings {
   sourceClaim?: string;
   scopeClaim?: string;
   clockToleranceSec?: number;
+  maxLifetimeSec?: number;
 }
 
 /**
@@ -134,6 +138,7 @@ export function verifierSettings(auth: AuthSettings): VerifierSettings {
   if (auth.sourceClaimSet) cfg.sourceClaim = auth.sourceClaim;
   if (auth.scopeClaim) cfg.scopeClaim = auth.scopeClaim;
   if (auth.clockToleranceSec !== undefined) cfg.clockToleranceSec = auth.clockToleranceSec;
+  if (auth.maxLifetimeSec !== undefined) cfg.maxLifetimeSec = auth.maxLifetimeSec;
   return cfg;
 }
 
@@ -152,7 +157,16 @@ export function loadAuthSettings(env: NodeJS.ProcessEnv): AuthSettings {
       : undefined,
     scopeClaim: env.TRIBUTARY_SCOPE_CLAIM || undefined,
     clockToleranceSec: env.TRIBUTARY_JWT_CLOCK_TOLERANCE_SEC ? Number(env.TRIBUTARY_JWT_CLOCK_TOLERANCE_SEC) : undefined,
+    maxLifetimeSec: positiveSeconds(env, 'TRIBUTARY_JWT_MAX_LIFETIME_SEC'),
   };
+}
+
+/** `env[name]` as a positive whole number of seconds, `undefined` when unset; anything else stops the start. */
+function positiveSeconds(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  if (!/^[1-9][0-9]{0,9}$/.test(v.trim())) throw new Error(`${name} must be a positive whole number of seconds (got '${v.slice(0, 40)}')`);
+  return Number(v.trim());
 }
 
 /** The token verifier's settings read from an environment (the authorizer's and the API's). */

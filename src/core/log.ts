@@ -1,10 +1,16 @@
 /**
  * Structured JSON logging with Powertools for AWS Lambda (https://docs.powertools.aws.dev/lambda/typescript/latest/core/logger/).
  *
- * Rules: logs carry ids, counts, keys, statuses and durations only. Every logger made here runs every log
- * item through {@link redactingReplacer}, which replaces the value of obviously unsafe keys ({@link UNSAFE_LOG_KEYS}:
- * `body`, `resource`, `payload`, `name`, `identifier`, tokens, ...) with `[REDACTED]` at any depth, so a payload
- * logged by mistake does not reach CloudWatch. This is a safety net, not a licence: do not log payloads.
+ * Rules: logs carry ids, counts, keys, statuses and durations only: never a payload, a request path, or a
+ * client's resource id (client ids can be MRNs; `PUT /fhir/Patient/MRN-88812` carries one in its path). Every
+ * logger made here runs every log item through {@link redactingReplacer}, which replaces the value of obviously
+ * unsafe keys ({@link UNSAFE_LOG_KEYS}: `body`, `resource`, `payload`, `name`, `identifier`, tokens, `path`, `url`,
+ * `pathParameters`, `headers`, ...) with `[REDACTED]` at any depth, and the id in any FHIR instance path inside a
+ * string (`/fhir/Patient/MRN-88812` → `/fhir/Patient/[REDACTED]`, {@link redactFhirPaths}), so a payload or a
+ * path logged by mistake does not reach CloudWatch. This is a safety net, not a licence: log neither.
+ *
+ * The `clientId` key of {@link requestLogger} is the OAuth client of the verified token (the calling system, e.g.
+ * `lab-1`), not a resource id.
  *
  * The correlation id is the request id: the `X-Request-Id` response header, the audit record's request entity,
  * the published events and the `correlationId` key of every log line of that request
@@ -36,6 +42,16 @@ export const UNSAFE_LOG_KEYS: ReadonlySet<string> = new Set([
   'cookie',
   'password',
   'secret',
+  // request paths and their parts (a path carries the client's resource id), headers (Authorization)
+  'path',
+  'rawpath',
+  'url',
+  'uri',
+  'pathparameters',
+  'querystringparameters',
+  'multivaluequerystringparameters',
+  'headers',
+  'multivalueheaders',
 ]);
 
 /** What replaces an unsafe value. */
@@ -46,20 +62,34 @@ export function isUnsafeLogKey(key: string): boolean {
   return UNSAFE_LOG_KEYS.has(key.toLowerCase());
 }
 
+/** A FHIR instance path: `/fhir/{type}/{id}` (the id is whatever follows, up to `/`, `?`, `#`, a quote or a space). */
+const FHIR_INSTANCE_PATH = /(\/fhir\/[A-Z][A-Za-z]{0,63}\/)(?!\$)[^/?#\s"'`]+/g;
+
+/**
+ * `text` with the id of every FHIR instance path replaced: `PUT /fhir/Patient/MRN-88812` →
+ * `PUT /fhir/Patient/[REDACTED]` (FHIR R4 RESTful API §3.1.0.1.1 `[base]/[type]/[id]`). Operations
+ * (`/fhir/Patient/$validate`) are kept.
+ */
+export function redactFhirPaths(text: string): string {
+  return text.includes('/fhir/') ? text.replace(FHIR_INSTANCE_PATH, `$1${REDACTED}`) : text;
+}
+
 /** Formats an error without its `name` member colliding with the unsafe `name` key. */
 function errorView(err: Error): Record<string, unknown> {
-  const view: Record<string, unknown> = { errorName: err.name, message: err.message };
-  if (err.stack) view.stack = err.stack;
+  const view: Record<string, unknown> = { errorName: err.name, message: redactFhirPaths(err.message) };
+  if (err.stack) view.stack = redactFhirPaths(err.stack);
   if (err.cause instanceof Error) view.cause = errorView(err.cause);
   return view;
 }
 
 /**
- * A `JSON.stringify` replacer (Powertools `jsonReplacerFn`) that redacts unsafe keys at any depth. Errors are
- * rendered as `{ errorName, message, stack, cause }`.
+ * A `JSON.stringify` replacer (Powertools `jsonReplacerFn`) that redacts unsafe keys at any depth and the ids in
+ * FHIR instance paths inside strings (the `message` included). Errors are rendered as
+ * `{ errorName, message, stack, cause }`.
  */
 export function redactingReplacer(key: string, value: unknown): unknown {
   if (key !== '' && isUnsafeLogKey(key)) return REDACTED;
+  if (typeof value === 'string') return redactFhirPaths(value);
   if (value instanceof Error) return errorView(value);
   return value;
 }
@@ -72,6 +102,7 @@ export function redactUnsafe<T>(value: T): T {
   const seen = new WeakSet<object>();
   const walk = (v: unknown): unknown => {
     if (v instanceof Error) return walk(errorView(v));
+    if (typeof v === 'string') return redactFhirPaths(v);
     if (v === null || typeof v !== 'object') return v;
     if (seen.has(v)) return '[Circular]';
     seen.add(v);

@@ -82,6 +82,21 @@ describe('REQUEST authorizer', () => {
     );
   });
 
+  it('refuses (401) a token issued an hour in the future and one with a 10-year lifetime', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const token = (times: { iat: number; exp: number }) =>
+      new SignJWT({ tributary_source: 'gp-feed', client_id: 'c1', scope: 'system/Observation.cu', iss: 'https://iss', aud: 'tributary', ...times })
+        .setProtectedHeader({ alg: 'ES256', kid: 'a' })
+        .sign(key);
+    const future = await token({ iat: now + 3600, exp: now + 3900 });
+    await expect(handler()(event({ authorization: `Bearer ${future}` }))).rejects.toThrow(/^Unauthorized$/);
+    const tenYears = await token({ iat: now - 60, exp: now + 10 * 365 * 86400 });
+    await expect(handler()(event({ authorization: `Bearer ${tenYears}` }))).rejects.toThrow(/^Unauthorized$/);
+    await expect(handler()(event({ authorization: `Bearer ${await token({ iat: now - 60, exp: now + 3540 })}` }))).resolves.toMatchObject({
+      principalId: 'c1',
+    });
+  });
+
   it('maps the stage wildcard ARN', () => {
     expect(stageWildcardArn(METHOD_ARN)).toBe('arn:aws:execute-api:eu-west-2:123456789012:abcdef1234/prod/*');
   });
@@ -103,6 +118,11 @@ describe('REQUEST authorizer', () => {
       }),
     ).toEqual({ issuer: 'https://i', audience: 'a', jwks: 'https://i/keys', algorithms: ['RS256', 'PS256'], sourceClaim: 'src', clockToleranceSec: 10 });
     expect(() => authConfigFromEnv({})).toThrow(/TRIBUTARY_JWT_ISSUER/);
+    expect(authConfigFromEnv({ OIDC_ISSUER: 'https://i', TRIBUTARY_JWT_MAX_LIFETIME_SEC: '900' }).maxLifetimeSec).toBe(900);
+    expect(authConfigFromEnv({ OIDC_ISSUER: 'https://i' }).maxLifetimeSec).toBeUndefined(); // the verifier's default, 3600
+    for (const bad of ['0', '-5', '1.5', 'an hour', '1e3']) {
+      expect(() => authConfigFromEnv({ OIDC_ISSUER: 'https://i', TRIBUTARY_JWT_MAX_LIFETIME_SEC: bad })).toThrow(/TRIBUTARY_JWT_MAX_LIFETIME_SEC/);
+    }
   });
 
   it('rejects a context without a valid source', () => {

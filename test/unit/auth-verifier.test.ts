@@ -64,7 +64,7 @@ const baseClaims = (): JWTPayload => ({
   iss: ISSUER,
   aud: AUDIENCE,
   iat: nowSec - 60,
-  exp: nowSec + 3600,
+  exp: nowSec + 3540, // a lifetime of exactly the default maximum (3600 s)
   tributary_source: 'gp-feed',
   client_id: 'client-123',
   sub: 'svc-account-9',
@@ -100,7 +100,7 @@ describe('createTokenVerifier with a real remote JWKS', () => {
     expect(p.clientId).toBe('client-123');
     expect(p.subject).toBe('svc-account-9');
     expect(p.tokenId).toBe(claims.jti);
-    expect(p.expiresAt).toBe(nowSec + 3600);
+    expect(p.expiresAt).toBe(nowSec + 3540);
     expect(p.scope).toBe('system/Observation.cu system/Patient.write openid');
     expect(p.scopes.map((s) => s.raw)).toEqual(['system/Observation.cu', 'system/Patient.write']);
     expect(canWrite(p.scopes, 'Observation', 'update')).toBe(true);
@@ -247,6 +247,67 @@ describe('createTokenVerifier with a real remote JWKS', () => {
     await expect(verifier({ requiredType: 'at+jwt' }).verify(`Bearer ${await sign(baseClaims())}`)).resolves.toBeDefined();
     const e = await refused(verifier({ requiredType: 'at+jwt' }).verify(`Bearer ${await sign(baseClaims(), privateKey, { typ: 'JWT' })}`));
     expect(e.outcome.issue[0].diagnostics).toBe('Token type not accepted');
+  });
+
+  it('refuses a token issued an hour in the future, with a short diagnostic', async () => {
+    const token = await sign({ ...baseClaims(), iat: nowSec + 3600, exp: nowSec + 3900 });
+    const e = await refused(verifier().verify(`Bearer ${token}`));
+    expect(e.kind).toBe('invalid_token');
+    expect(e.outcome.issue[0].diagnostics).toBe('Token issued in the future');
+    expect(e.wwwAuthenticate).toBe('Bearer realm="tributary", error="invalid_token", error_description="Token issued in the future"');
+  });
+
+  it('accepts iat up to now plus the clock tolerance, and refuses one second later', async () => {
+    const at = (iat: number, o: Partial<TokenVerifierOptions> = {}) =>
+      sign({ ...baseClaims(), iat, exp: iat + 600 }).then((t) => verifier(o).verify(`Bearer ${t}`));
+    await expect(at(nowSec + 30)).resolves.toMatchObject({ source: 'gp-feed' }); // default tolerance 30 s
+    expect((await refused(at(nowSec + 31))).outcome.issue[0].diagnostics).toBe('Token issued in the future');
+    await expect(at(nowSec, { clockToleranceSec: 0 })).resolves.toMatchObject({ source: 'gp-feed' });
+    expect((await refused(at(nowSec + 1, { clockToleranceSec: 0 }))).outcome.issue[0].diagnostics).toBe('Token issued in the future');
+  });
+
+  it('refuses a token without iat (RFC 9068 §2.2)', async () => {
+    const { iat: _iat, ...noIat } = baseClaims();
+    const e = await refused(verifier().verify(`Bearer ${await sign(noIat)}`));
+    expect(e.outcome.issue[0].diagnostics).toBe('Token issued-at missing or invalid');
+    const bad = await refused(verifier().verify(`Bearer ${await sign({ ...baseClaims(), iat: '2030-01-01' as unknown as number })}`));
+    expect(bad.outcome.issue[0].diagnostics).toBe('Token issued-at missing or invalid');
+  });
+
+  it('refuses a 10-year lifetime', async () => {
+    const token = await sign({ ...baseClaims(), iat: nowSec - 60, exp: nowSec - 60 + 10 * 365 * 86400 });
+    const e = await refused(verifier().verify(`Bearer ${token}`));
+    expect(e.kind).toBe('invalid_token');
+    expect(e.outcome.issue[0].diagnostics).toBe('Token lifetime too long');
+    expect(e.wwwAuthenticate).toContain('error="invalid_token"');
+  });
+
+  it('enforces the maximum lifetime exp - iat at its boundary (default 3600 s, configurable)', async () => {
+    const life = (seconds: number, o: Partial<TokenVerifierOptions> = {}) =>
+      sign({ ...baseClaims(), iat: nowSec - 10, exp: nowSec - 10 + seconds }).then((t) => verifier(o).verify(`Bearer ${t}`));
+    await expect(life(3600)).resolves.toMatchObject({ source: 'gp-feed' });
+    expect((await refused(life(3601))).outcome.issue[0].diagnostics).toBe('Token lifetime too long');
+    await expect(life(7200, { maxLifetimeSec: 7200 })).resolves.toMatchObject({ source: 'gp-feed' });
+    expect((await refused(life(7201, { maxLifetimeSec: 7200 }))).outcome.issue[0].diagnostics).toBe('Token lifetime too long');
+    await expect(life(300, { maxLifetimeSec: 300 })).resolves.toMatchObject({ source: 'gp-feed' });
+    await refused(life(301, { maxLifetimeSec: 300 }));
+  });
+
+  it('bounds the age since iat to the maximum lifetime plus the clock tolerance', async () => {
+    // A token of the maximum lifetime, issued maxLifetime + 10 s ago: expired 10 s ago, inside the 30 s tolerance.
+    const young = await sign({ ...baseClaims(), iat: nowSec - 3610, exp: nowSec - 10 });
+    await expect(verifier().verify(`Bearer ${young}`)).resolves.toMatchObject({ source: 'gp-feed' });
+    // Issued maxLifetime + 31 s ago: with an allowed lifetime it has expired beyond the tolerance; with a later
+    // exp its lifetime is over the maximum. No accepted token is older than maxLifetime + tolerance.
+    const old = await sign({ ...baseClaims(), iat: nowSec - 3631, exp: nowSec - 31 });
+    expect((await refused(verifier().verify(`Bearer ${old}`))).outcome.issue[0].diagnostics).toBe('Token expired');
+    const oldLongLived = await sign({ ...baseClaims(), iat: nowSec - 3631, exp: nowSec + 3600 });
+    expect((await refused(verifier().verify(`Bearer ${oldLongLived}`))).outcome.issue[0].diagnostics).toBe('Token lifetime too long');
+  });
+
+  it('refuses to be configured with a non-positive maximum lifetime or a negative tolerance', () => {
+    for (const maxLifetimeSec of [0, -1, 1.5, Number.NaN]) expect(() => verifier({ maxLifetimeSec })).toThrow(/maxLifetimeSec/);
+    expect(() => verifier({ clockToleranceSec: -1 })).toThrow(/clockToleranceSec/);
   });
 
   it('reports an unreachable JWKS as 503, not as the client\'s fault', async () => {

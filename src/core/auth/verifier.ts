@@ -6,6 +6,13 @@
  * HMAC (`HS*`) algorithm are refused before any key is looked up, so a token "signed" with the issuer's public
  * key as an HMAC secret (the classic algorithm-confusion attack) is rejected.
  *
+ * Token lifetime (RFC 9068 §2.2 makes `iat` required in JWT access tokens; RFC 7519 §4.1.6): every token must
+ * carry `iat`; an `iat` later than now plus the clock tolerance is refused (`Token issued in the future`); a
+ * lifetime `exp - iat` above {@link TokenVerifierOptions.maxLifetimeSec} (default {@link DEFAULT_MAX_LIFETIME_SEC},
+ * one hour) is refused (`Token lifetime too long`). Together with the `exp` check these bound a token's age:
+ * now - iat = (now - exp) + (exp - iat) < tolerance + maxLifetime, so no accepted token is older than the
+ * maximum lifetime plus the clock tolerance since `iat`, and a long-lived or pre-dated token cannot be replayed.
+ *
  * Failures throw {@link TokenError} (an `AuthError` carrying a 401 OperationOutcome with short, non-leaking
  * diagnostics such as `Token expired`) and a ready `WWW-Authenticate` challenge (RFC 6750 §3). A JWKS that
  * cannot be fetched is the server's problem, not the client's: it throws {@link KeySetUnavailableError} (503).
@@ -32,6 +39,12 @@ export const DEFAULT_ALGORITHMS: readonly string[] = ['RS256', 'RS384', 'ES256',
 /** Default realm in `WWW-Authenticate` challenges. */
 export const DEFAULT_REALM = 'tributary';
 
+/** Default maximum token lifetime (`exp - iat`) and age (now - `iat`), seconds: one hour. */
+export const DEFAULT_MAX_LIFETIME_SEC = 3600;
+
+/** Default clock skew tolerated on `exp`/`nbf`/`iat`, seconds. */
+export const DEFAULT_CLOCK_TOLERANCE_SEC = 30;
+
 /** Longest `Authorization` header we try to parse (bytes); longer is refused as malformed. */
 export const MAX_TOKEN_LENGTH = 16 * 1024;
 
@@ -48,7 +61,7 @@ export interface TokenVerifierOptions {
   jwks: string | URL | JWTVerifyGetKey;
   /** Allowed algorithms; must be a subset of {@link ASYMMETRIC_ALGORITHMS}. Default {@link DEFAULT_ALGORITHMS}. */
   algorithms?: readonly string[];
-  /** Clock skew tolerated on `exp`/`nbf`/`iat`, seconds. Default 30. */
+  /** Clock skew tolerated on `exp`/`nbf`/`iat`, seconds. Default {@link DEFAULT_CLOCK_TOLERANCE_SEC}. */
   clockToleranceSec?: number;
   /** Claim holding the source system. Default `tributary_source`. Required in every token. */
   sourceClaim?: string;
@@ -56,8 +69,11 @@ export interface TokenVerifierOptions {
   scopeClaim?: string;
   /** Expected `typ` header (e.g. `at+jwt`, RFC 9068). Not checked when absent. */
   requiredType?: string;
-  /** Maximum token age from `iat`, seconds. Not checked when absent. */
-  maxTokenAgeSec?: number;
+  /**
+   * Longest accepted token lifetime `exp - iat`, seconds, which also bounds the age since `iat` (to this plus the
+   * clock tolerance). Default {@link DEFAULT_MAX_LIFETIME_SEC}. A positive whole number.
+   */
+  maxLifetimeSec?: number;
   /** Realm in challenges. Default `tributary`. */
   realm?: string;
   /** Current time (tests; a `Clock`). Default: system time. */
@@ -136,7 +152,7 @@ function diagnose(err: unknown): string | undefined {
         case 'aud':
           return 'Token audience mismatch';
         case 'iat':
-          return 'Token issued-at invalid';
+          return 'Token issued-at missing or invalid';
         case 'exp':
           return 'Token expiry missing or invalid';
         case 'typ':
@@ -159,6 +175,18 @@ function diagnose(err: unknown): string | undefined {
     default:
       return undefined; // JWKS timeout/invalid/HTTP error, fetch failure, bug: not a client error
   }
+}
+
+/**
+ * The lifetime rules jose leaves to the caller (RFC 7519 §4.1.6 `iat`): refused when issued later than now plus
+ * the tolerance, or when `exp - iat` exceeds the maximum lifetime (no clock involved: both are the token's own
+ * claims). The age since `iat` needs no check of its own: jose has already refused `exp <= now - tolerance`, so
+ * an accepted token is at most `maxLifetime + tolerance` old. Returns the diagnostic, or `undefined`.
+ */
+function lifetimeProblem(iat: number, exp: number, nowSec: number, toleranceSec: number, maxLifetimeSec: number): string | undefined {
+  if (iat > nowSec + toleranceSec) return 'Token issued in the future';
+  if (exp - iat > maxLifetimeSec) return 'Token lifetime too long';
+  return undefined;
 }
 
 function asList(v: string | string[]): string[] {
@@ -187,6 +215,12 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
   if (issuers.length === 0) throw new TypeError('createTokenVerifier: issuer is required');
   if (audiences.length === 0) throw new TypeError('createTokenVerifier: audience is required');
 
+  const toleranceSec = opts.clockToleranceSec ?? DEFAULT_CLOCK_TOLERANCE_SEC;
+  if (!Number.isFinite(toleranceSec) || toleranceSec < 0) throw new TypeError('createTokenVerifier: clockToleranceSec must be >= 0');
+  const maxLifetimeSec = opts.maxLifetimeSec ?? DEFAULT_MAX_LIFETIME_SEC;
+  if (!Number.isInteger(maxLifetimeSec) || maxLifetimeSec <= 0) {
+    throw new TypeError('createTokenVerifier: maxLifetimeSec must be a positive whole number of seconds');
+  }
   const realm = opts.realm ?? DEFAULT_REALM;
   const sourceClaim = opts.sourceClaim ?? 'tributary_source';
   const scopeClaim = opts.scopeClaim ?? 'scope';
@@ -210,23 +244,26 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
           ? fail('invalid_request', 'Malformed bearer token')
           : fail('invalid_request', 'Authorization scheme must be Bearer');
       }
+      const now = opts.now?.() ?? new Date();
       let payload: JWTPayload;
       try {
         ({ payload } = await jwtVerify(m[1], keys, {
           issuer: issuers,
           audience: audiences,
           algorithms,
-          clockTolerance: opts.clockToleranceSec ?? 30,
-          requiredClaims: ['exp'],
+          clockTolerance: toleranceSec,
+          requiredClaims: ['exp', 'iat'],
           ...(opts.requiredType !== undefined && { typ: opts.requiredType }),
-          ...(opts.maxTokenAgeSec !== undefined && { maxTokenAge: opts.maxTokenAgeSec }),
-          ...(opts.now !== undefined && { currentDate: opts.now() }),
+          currentDate: now,
         }));
       } catch (err) {
         const d = diagnose(err);
         if (d === undefined) throw new KeySetUnavailableError({ cause: err });
         throw fail('invalid_token', d, err);
       }
+      // jose has checked that both are NumericDates (requiredClaims above).
+      const lifetime = lifetimeProblem(payload.iat as number, payload.exp as number, Math.floor(now.getTime() / 1000), toleranceSec, maxLifetimeSec);
+      if (lifetime !== undefined) throw fail('invalid_token', lifetime);
 
       const source = stringClaim(payload, sourceClaim);
       if (source === undefined || !SOURCE_PATTERN.test(source)) throw fail('invalid_token', 'Token source claim missing or invalid');
