@@ -103,7 +103,7 @@ export function readWriteBody(req: WriteRequest): WriteBody {
   }
   const bundle = body as unknown as Bundle;
   if (bundle.type !== 'batch' && bundle.type !== 'transaction') {
-    throw new ClientError(badRequest(`Bundle.type must be batch or transaction, got ${jsonKind(bundle.type)}`, 'Bundle.type'));
+    throw new ClientError(badRequest(`Bundle.type must be batch or transaction, got ${jsonKind(bundle.type).replace(/^'(.*)'$/, '$1')}`, 'Bundle.type'));
   }
   if (bundle.entry !== undefined && !Array.isArray(bundle.entry)) {
     throw new ClientError(badRequest(`Bundle.entry must be a JSON array, got ${jsonKind(bundle.entry)}`, 'Bundle.entry'));
