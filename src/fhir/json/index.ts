@@ -6,5 +6,5 @@
  */
 export { parseFhirJson, JsonInputError, MAX_JSON_DEPTH, type JsonProblem, type ParseOptions } from './parse';
 export { stringifyFhirJson } from './stringify';
-export { carryRawNumbers, hasRawNumbers, markRawPath, rawNumberText, restoreRawNumbers } from './raw-numbers';
+export { carryRawNumbers, hasRawNumbers, markRawPath, rawNumberText, restoreRawNumbers, withNumberTexts } from './raw-numbers';
 export { decodeUtf8, type Utf8Result } from './utf8';

@@ -139,3 +139,24 @@ export function restoreRawNumbers(source: object, copy: object): number {
   if (!HAS.has(source)) return 0;
   return walk(source, copy, []);
 }
+
+/**
+ * A copy of `value` in which every number with recorded text is that text (a JSON string), for readers that must
+ * see the decimal as sent (the marts' `{column}_text` columns); containers without such numbers are shared, not
+ * copied. `value` itself when it holds none.
+ */
+export function withNumberTexts<T>(value: T): T {
+  if (!isContainer(value) || !HAS.has(value)) return value;
+  const raws = RAW.get(value);
+  const text = (k: string | number, v: unknown): unknown => {
+    if (typeof v === 'number') {
+      const t = raws?.get(k);
+      return t !== undefined && +t === v ? t : v;
+    }
+    return withNumberTexts(v);
+  };
+  if (Array.isArray(value)) return value.map((v, i) => text(i, v)) as T;
+  const out: Json = {};
+  for (const k of Object.keys(value)) out[k] = text(k, (value as Json)[k]);
+  return out as T;
+}
