@@ -194,20 +194,25 @@ class Parser {
       if (key === '__proto__') Object.defineProperty(o, key, { value: v, enumerable: true, writable: true, configurable: true });
       else o[key] = v;
       if (d === 0 && key === 'resourceType' && typeof v === 'string' && IDENT.test(v)) this.rootType = v;
-      this.ws();
-      const c = s.charCodeAt(this.pos);
-      if (c === 44) {
-        this.pos++;
-        this.ws();
-        continue;
-      }
-      if (c === 125) {
-        this.pos++;
-        this.leave();
-        return o;
-      }
-      throw this.fail("Expected ',' or '}' after a property value", 'syntax');
+      if (!this.next(125, "Expected ',' or '}' after a property value")) return o;
     }
+  }
+
+  /** After a member or an item: true on `,` (another follows), false on `close` (the container is left). */
+  private next(close: number, expected: string): boolean {
+    this.ws();
+    const c = this.s.charCodeAt(this.pos);
+    this.pos++;
+    if (c === 44) {
+      this.ws();
+      return true;
+    }
+    if (c === close) {
+      this.leave();
+      return false;
+    }
+    this.pos--;
+    throw this.fail(expected, 'syntax');
   }
 
   private array(): unknown[] {
@@ -225,19 +230,7 @@ class Parser {
     for (let i = 0; ; i++) {
       this.keys[d] = i;
       a.push(this.value());
-      this.ws();
-      const c = s.charCodeAt(this.pos);
-      if (c === 44) {
-        this.pos++;
-        this.ws();
-        continue;
-      }
-      if (c === 93) {
-        this.pos++;
-        this.leave();
-        return a;
-      }
-      throw this.fail("Expected ',' or ']' after an array item", 'syntax');
+      if (!this.next(93, "Expected ',' or ']' after an array item")) return a;
     }
   }
 
