@@ -8,6 +8,10 @@
 import { apiEvent, closeHarness, getHarness } from './api-harness';
 import { harness as etlHarness, type Harness as EtlHarness } from './etl-fixtures';
 import type { IngestEvent } from '../../src/core/ports';
+import { TriageArea } from '../../src/core/triage';
+import { MemoryObjectStore } from '../../src/adapters/local/memory-object-store';
+import { parseFhirJson, stringifyFhirJson } from '../../src/fhir/json';
+import { MemoryEventBus } from './ingest-doubles';
 
 jest.mock('../../src/bootstrap', () => ({ getApp: () => require('./api-harness').harnessApp() }));
 import { ingest } from '../../src/handlers/api';
@@ -65,5 +69,34 @@ describe('decimals from request to lake to marts', () => {
     expect(String(exact[0]!.d)).toBe('0.10000000000000000001');
     const raw = await etl.query('SELECT resource FROM raw_observation');
     for (const v of SENT) expect(raw.some((r) => String(r.resource).includes(`"value":${v},"unit"`))).toBe(true);
+  });
+});
+
+describe('decimals elsewhere on the way to the lake', () => {
+  it('a transaction: the response entries and the lake hold each decimal as sent', async () => {
+    const h = getHarness();
+    const entries = SENT.map((v) => ({ request: { method: 'POST', url: 'Observation' }, resource: '@' + v }));
+    const body = JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry: entries }).replace(/"@([^"]+)"/g, (_m, v) => observation(v, '2.0'));
+    const r = await ingest(apiEvent('POST', '/fhir', H, body));
+    expect(r.statusCode).toBe(200);
+    const ev = h.events.events.at(-1) as IngestEvent;
+    const lake = Buffer.from((await h.lake.get(ev.objectKey))!).toString('utf8');
+    for (const v of SENT) {
+      expect(r.body).toContain(`"valueQuantity":{"value":${v},"unit":"mmol/L"`);
+      expect(lake).toContain(`"valueQuantity":{"value":${v},"unit":"mmol/L"`);
+    }
+    expect(lake).toContain('"valueQuantity":{"value":2.0}}');
+  });
+
+  it('a request held for triage keeps its decimals when read back for a release', async () => {
+    const store = new MemoryObjectStore('triage');
+    const triage = new TriageArea(store, { seal: async (p) => p, open: async (b) => b }, new MemoryEventBus());
+    const body = parseFhirJson(observation('1.50', '0.10000000000000000001'));
+    await triage.hold('t-1', { source: 's', clientId: 'c' }, { method: 'POST', type: 'Observation', body }, { resourceType: 'OperationOutcome', issue: [] });
+    const payload = Buffer.from((await store.get('items/t-1/payload.enc'))!).toString('utf8');
+    expect(payload).toContain('"valueQuantity":{"value":1.50,');
+    expect(payload).toContain('"valueQuantity":{"value":0.10000000000000000001}');
+    const held = await (triage as unknown as { openPayload(s: { id: string; source: string }): Promise<{ request: { body: unknown } }> }).openPayload({ id: 't-1', source: 's' });
+    expect(stringifyFhirJson(held.request.body)).toBe(observation('1.50', '0.10000000000000000001'));
   });
 });

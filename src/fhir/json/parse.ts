@@ -412,7 +412,7 @@ class Parser {
 }
 
 /**
- * Parses a FHIR JSON text strictly and losslessly (see the module notes).
+ * Parses a FHIR JSON text strictly and losslessly (see the module notes; https://hl7.org/fhir/R4/json.html).
  * @throws JsonInputError for anything FHIR's JSON format does not accept, with the element's FHIRPath and the
  *   line and column.
  */

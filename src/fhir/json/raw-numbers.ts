@@ -14,7 +14,10 @@ const RAW = new WeakMap<object, Map<string | number, string>>();
 /** Containers that hold, at any depth, a number with recorded text. */
 const HAS = new WeakSet<object>();
 
-/** Records the text of `container[key]` (the parser calls this), marking `ancestors` (root first, container last). */
+/**
+ * Records the text of `container[key]` (the parser calls this), marking `ancestors` (root first, container last):
+ * a decimal's precision is part of its value (https://hl7.org/fhir/R4/datatypes.html#decimal).
+ */
 export function recordRawNumber(ancestors: readonly object[], depth: number, key: string | number, text: string): void {
   const container = ancestors[depth]!;
   let m = RAW.get(container);
@@ -23,7 +26,7 @@ export function recordRawNumber(ancestors: readonly object[], depth: number, key
   for (let d = 0; d <= depth; d++) HAS.add(ancestors[d]!);
 }
 
-/** True when `value` holds (at any depth) a number whose text as sent differs from the JS number's. */
+/** True when `value` holds (at any depth) a number whose text as sent differs from the JS number's (datatypes.html#decimal). */
 export function hasRawNumbers(value: unknown): boolean {
   return typeof value === 'object' && value !== null && HAS.has(value);
 }
@@ -37,14 +40,14 @@ export function rawNumberText(container: object, key: string | number, value: un
   return t !== undefined && typeof value === 'number' && +t === value ? t : undefined;
 }
 
-/** The recorded texts of one container (for serialisers), or undefined. */
+/** The recorded texts of one container (for serialisers, https://hl7.org/fhir/R4/json.html#primitive), or undefined. */
 export function rawNumbersOf(container: object): ReadonlyMap<string | number, string> | undefined {
   return RAW.get(container);
 }
 
 /**
  * Makes `to` (a shallow copy of `from`, e.g. `{ ...resource, id, meta }`) carry `from`'s recorded number texts, so
- * the copy serialises as the original did.
+ * the copy serialises as the original did (https://hl7.org/fhir/R4/datatypes.html#decimal).
  */
 export function carryRawNumbers(from: object, to: object): void {
   if (!HAS.has(from)) return;
@@ -53,7 +56,10 @@ export function carryRawNumbers(from: object, to: object): void {
   if (m) RAW.set(to, new Map(m));
 }
 
-/** Marks containers as leading to recorded numbers (e.g. a response Bundle around resources that hold some). */
+/**
+ * Marks containers as leading to recorded numbers (e.g. a batch-response Bundle around resources that hold some,
+ * https://hl7.org/fhir/R4/http.html#transaction-response), so the serialiser looks inside them.
+ */
 export function markRawPath(...containers: object[]): void {
   for (const c of containers) HAS.add(c);
 }
@@ -133,6 +139,7 @@ function walk(source: object, copy: object, stack: object[]): number {
  * `source`'s numbers. The two are walked together by property name; arrays of the same length item by item, and an
  * array the transform shortened by aligning each remaining item, in order, with the most alike source item (equal
  * numbers required, most equal primitives wins). A number the transform changed keeps its own (JS) text.
+ * Decimals keep their precision (https://hl7.org/fhir/R4/datatypes.html#decimal).
  * @returns how many numbers of `copy` got their text back
  */
 export function restoreRawNumbers(source: object, copy: object): number {
@@ -143,7 +150,7 @@ export function restoreRawNumbers(source: object, copy: object): number {
 /**
  * A copy of `value` in which every number with recorded text is that text (a JSON string), for readers that must
  * see the decimal as sent (the marts' `{column}_text` columns); containers without such numbers are shared, not
- * copied. `value` itself when it holds none.
+ * copied. `value` itself when it holds none (https://hl7.org/fhir/R4/datatypes.html#decimal).
  */
 export function withNumberTexts<T>(value: T): T {
   if (!isContainer(value) || !HAS.has(value)) return value;

@@ -5,6 +5,7 @@
  * number is handed to `JSON.stringify` whole, so the common case costs one WeakSet lookup. Pure: no I/O.
  */
 import { hasRawNumbers, rawNumbersOf } from './raw-numbers';
+import type { parseFhirJson } from './parse';
 
 function item(v: unknown, raws: ReadonlyMap<string | number, string> | undefined, key: string | number): string | undefined {
   if (typeof v === 'number') {
@@ -40,7 +41,8 @@ function write(node: object): string {
 }
 
 /**
- * `JSON.stringify(value)` keeping the text of the numbers {@link parseFhirJson} recorded (see the module notes).
+ * `JSON.stringify(value)` keeping the text of the numbers {@link parseFhirJson} recorded (see the module notes;
+ * https://hl7.org/fhir/R4/json.html#primitive, https://hl7.org/fhir/R4/datatypes.html#decimal).
  * Values that are not JSON (functions, undefined) are left out as `JSON.stringify` does.
  */
 export function stringifyFhirJson(value: unknown): string {

@@ -24,7 +24,10 @@ function sequenceLength(b: Uint8Array, i: number): number {
   return 0;
 }
 
-/** Offset of the first byte that does not start a well-formed UTF-8 sequence (-1 when all are well formed). */
+/**
+ * Offset of the first byte that does not start a well-formed UTF-8 sequence (-1 when all are well formed); FHIR JSON
+ * is UTF-8 (https://hl7.org/fhir/R4/json.html).
+ */
 export function firstInvalidUtf8(b: Uint8Array): number {
   for (let i = 0; i < b.length; ) {
     const n = sequenceLength(b, i);
@@ -35,7 +38,7 @@ export function firstInvalidUtf8(b: Uint8Array): number {
 }
 
 /**
- * Decodes UTF-8 bytes strictly (a byte-order mark is kept, for the parser to skip).
+ * Decodes UTF-8 bytes strictly (a byte-order mark is kept, for the parser to skip); https://hl7.org/fhir/R4/json.html.
  * @returns the text, or the offset of the first byte that is not UTF-8 with a message naming it
  */
 export function decodeUtf8(bytes: Uint8Array): Utf8Result {
