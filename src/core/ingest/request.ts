@@ -68,6 +68,9 @@ export function jsonKind(v: unknown): string {
   return `a ${typeof v}`;
 }
 
+/** An id for a message: never its value (a client id can be an MRN), only a JSON type other than string. */
+const idKind = (id: unknown): string => (typeof id === 'string' ? '' : `(${jsonKind(id)}) `);
+
 /**
  * The element of a resource the write path itself reads before validation (and at every validation level):
  * `meta` (the server sets `meta.versionId` and `meta.lastUpdated` in it), which must be a JSON object.
@@ -138,7 +141,7 @@ export function readSingleEntry(req: WriteRequest, resource: Resource): Entry {
   if (req.method === 'PUT') {
     if (resource.id === undefined) throw new ClientError(badRequest('Update needs the resource id in the body, equal to the URL id', `${type}.id`));
     if (resource.id !== req.id) {
-      throw new ClientError(badRequest(`Resource id ${jsonKind(resource.id)} does not match the URL id`, `${type}.id`));
+      throw new ClientError(badRequest(`Resource id ${idKind(resource.id)}does not match the URL id`, `${type}.id`));
     }
   }
   return e;
@@ -210,7 +213,7 @@ export function readBundleEntry(be: BundleEntry, i: number): Entry {
   if (method === 'PUT') {
     if (!url.id) return { ...e, error: badRequest('PUT needs request.url Type/id', `${entryPath}.request.url`) };
     if (resource.id !== url.id) {
-      return { ...e, error: badRequest(`Resource id ${jsonKind(resource.id)} does not match the request.url id`, `${root}.id`) };
+      return { ...e, error: badRequest(`Resource id ${idKind(resource.id)}does not match the request.url id`, `${root}.id`) };
     }
     e.id = url.id;
   } else if (url.id) {
