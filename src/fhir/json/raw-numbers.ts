@@ -65,6 +65,9 @@ export function markRawPath(...containers: object[]): void {
 }
 
 type Json = Record<string | number, unknown>;
+
+/** Source items an item of a shortened array is compared with (bounds the work on huge arrays). */
+const ALIGN_WINDOW = 32;
 const isContainer = (v: unknown): v is object => typeof v === 'object' && v !== null;
 
 /** How alike two items are: -1 when a number of `copy` differs from `source`'s at the same place, else the count of equal primitives. */
@@ -114,7 +117,8 @@ function walk(source: object, copy: object, stack: object[]): number {
       for (let j = 0; j < copy.length && from < source.length; j++) {
         let best = -1;
         let bestScore = -1;
-        for (let i = from; i < source.length; i++) {
+        const to = Math.min(source.length, from + ALIGN_WINDOW);
+        for (let i = from; i < to; i++) {
           const l = likeness(source[i], copy[j]);
           if (l > bestScore) {
             best = i;
@@ -137,8 +141,8 @@ function walk(source: object, copy: object, stack: object[]): number {
  * Gives `copy` — a transformed copy of `source` (the pseudonymised lake copy of a resource: new objects, the same
  * element names, some elements or array items dropped or replaced, the order kept) — the recorded texts of
  * `source`'s numbers. The two are walked together by property name; arrays of the same length item by item, and an
- * array the transform shortened by aligning each remaining item, in order, with the most alike source item (equal
- * numbers required, most equal primitives wins). A number the transform changed keeps its own (JS) text.
+ * array the transform shortened by aligning each remaining item, in order, with the most alike of the next 32 source
+ * items (equal numbers required, most equal primitives wins). A number the transform changed keeps its own (JS) text.
  * Decimals keep their precision (https://hl7.org/fhir/R4/datatypes.html#decimal).
  * @returns how many numbers of `copy` got their text back
  */
