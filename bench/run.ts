@@ -4,7 +4,8 @@
  *   once with the local ETL running on every event and once with it deferred (LOCAL_ETL=deferred: the ingest path alone);
  * - a trivial handler's rate under the same serverless-offline (the framework's ceiling), and two store-only floors;
  * - cold-start init of the ingest handler module in a fresh process;
- * - JSON.parse + JSON.stringify round trips of the same resources (the ceiling no ingest path beats);
+ * - JSON.parse + JSON.stringify round trips of the same resources (the ceiling no ingest path beats), and the strict,
+ *   lossless parser and serialiser against them (bench/json.ts);
  * - and the component benchmarks (validation, pseudonymisation, views/ETL) where present.
  * Prints one JSON line (and a readable table on stderr).
  */
@@ -250,6 +251,7 @@ async function main(): Promise<void> {
   results.coldStart = coldStart();
   results.coldStartAwsRuntime = coldStart('aws');
   results.jsonRoundTripPerSecond = round(jsonRoundTrip(resourceTexts.slice(0, 20000)));
+  results.json = await optional('json.js', (m) => m.benchJson(bundles));
   results.validation = await optional('validation.js', (m) => m.benchValidation(resources.slice(0, 20000)));
   results.pseudonymisation = await optional('pseudo.js', (m) => m.benchPseudo(parsed));
   results.views = await optional('views.js', (m) => m.benchViews(resources));

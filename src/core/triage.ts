@@ -21,6 +21,7 @@ import type { EventBus, ObjectStore } from './ports';
 import type { Ingestor, Principal, WriteRequest } from './ingest';
 import { getStatus } from '../fhir/outcomes';
 import { OperationOutcomeError } from '../fhir/errors';
+import { hasRawNumbers, markRawPath, MAX_JSON_DEPTH, parseFhirJson, stringifyFhirJson } from '../fhir/json';
 
 /** Encrypts and decrypts small documents with an encryption context (AWS Encryption SDK in practice). */
 export interface Sealer {
@@ -51,8 +52,10 @@ export interface TriageSummary {
   lastCheckIssues?: number;
 }
 
-const enc = (o: unknown): Uint8Array => Buffer.from(JSON.stringify(o), 'utf8');
+const enc = (o: unknown): Uint8Array => Buffer.from(stringifyFhirJson(o), 'utf8');
 const dec = <T>(b: Uint8Array): T => JSON.parse(Buffer.from(b).toString('utf8')) as T;
+/** A held request read back with its decimals' text (src/fhir/json), so a release stores what was sent. */
+const decHeld = <T>(b: Uint8Array): T => parseFhirJson(Buffer.from(b).toString('utf8'), { maxDepth: MAX_JSON_DEPTH + 8 }) as T;
 const PURPOSE = 'tributary-triage';
 
 function typesOf(body: unknown): Record<string, number> {
@@ -89,7 +92,9 @@ export class TriageArea {
       expressions: [...new Set(outcome.issue.flatMap((i) => i.expression ?? []))].slice(0, 50),
       state: 'held',
     };
-    const sealed = await this.sealer.seal(enc({ request, outcome, principal: { source: principal.source, clientId: principal.clientId } }), this.context(id, principal.source));
+    const payload = { request, outcome, principal: { source: principal.source, clientId: principal.clientId } };
+    if (hasRawNumbers(request.body)) markRawPath(payload, request); // decimals as sent (src/fhir/json)
+    const sealed = await this.sealer.seal(enc(payload), this.context(id, principal.source));
     await this.store.put(`items/${id}/payload.enc`, sealed, { contentType: 'application/octet-stream', metadata: { purpose: PURPOSE } });
     await this.store.put(`items/${id}/summary.json`, JSON.stringify(summary), { contentType: 'application/json' });
     await this.events.publish([
@@ -121,7 +126,7 @@ export class TriageArea {
   private async openPayload(summary: TriageSummary): Promise<{ request: HeldRequest; outcome: OperationOutcome; principal: { source: string; clientId: string } }> {
     const body = await this.store.get(`items/${summary.id}/payload.enc`);
     if (!body) throw new Error(`triage item ${summary.id} has no payload`);
-    return dec(await this.sealer.open(body, this.context(summary.id, summary.source)));
+    return decHeld(await this.sealer.open(body, this.context(summary.id, summary.source)));
   }
 
   /**

@@ -4,7 +4,8 @@
  */
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import type { Bundle, OperationOutcome, Resource } from 'fhir/r4';
-import { badRequest, getStatus, tooLarge, unsupportedMediaType, type FhirResponse } from '../fhir/outcomes';
+import { getStatus, structureError, tooLarge, unsupportedMediaType, type FhirResponse } from '../fhir/outcomes';
+import { decodeUtf8, hasRawNumbers, JsonInputError, markRawPath, parseFhirJson, stringifyFhirJson } from '../fhir/json';
 import { ClientError, normalizeError } from '../fhir/errors';
 import { etag } from '../fhir/bundle';
 import type { PreferReturn } from '../core/ingest';
@@ -12,11 +13,38 @@ import type { HttpRequest } from './request';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
+/** Charsets that name UTF-8 (RFC 8259 §8.1: JSON exchanged between systems is UTF-8). */
+const UTF8_NAMES = new Set(['utf-8', 'utf8']);
+
+/** The `charset` parameter of a Content-Type (lower case, quotes removed), or undefined. */
+function charsetOf(contentType: string): string | undefined {
+  for (const part of contentType.split(';').slice(1)) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim().toLowerCase() !== 'charset') continue;
+    return part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+  }
+  return undefined;
+}
+
+/** A {@link JsonInputError} as the 400 OperationOutcome a client gets (issue type `structure`, with the element's path). */
+function jsonRefusal(err: JsonInputError): ClientError {
+  return new ClientError(structureError(`${err.problem === 'empty' ? '' : 'Malformed FHIR JSON: '}${err.message}`, err.expression), { cause: err });
+}
+
 /**
- * Reads and parses a JSON body: 415 for a wrong or missing content type, 413 over the limit, 400 for malformed JSON.
+ * Reads and parses a request's FHIR JSON body (https://hl7.org/fhir/R4/http.html#mime-type,
+ * https://hl7.org/fhir/R4/json.html), refusing instead of altering anything:
+ * - 415: a missing or other Content-Type, a `charset` other than UTF-8, a `Content-Encoding` (compressed bodies);
+ * - 413: a body over `maxBytes` (its decoded size);
+ * - 400 (`structure`, with the FHIRPath of the element at fault): bytes that are not UTF-8, malformed JSON, a
+ *   property given twice, a control character or lone surrogate in a string, nesting deeper than
+ *   MAX_JSON_DEPTH (src/fhir/json), a number beyond a double's range. A UTF-8 byte-order mark is skipped.
+ * Decimals keep the text they were sent with (see src/fhir/json).
  */
 export function readJsonBody(req: HttpRequest, maxBytes: number): unknown {
-  const ct = (req.header('content-type') ?? '').split(';')[0].trim().toLowerCase();
+  const contentType = req.header('content-type') ?? '';
+  const ct = contentType.split(';')[0].trim().toLowerCase();
   if (ct !== 'application/fhir+json' && ct !== 'application/json') {
     throw new ClientError(
       unsupportedMediaType(
@@ -24,17 +52,40 @@ export function readJsonBody(req: HttpRequest, maxBytes: number): unknown {
       ),
     );
   }
-  const raw = req.body.text;
-  const size = req.body.base64 ? Math.floor((raw.length * 3) / 4) : Buffer.byteLength(raw, 'utf8');
-  if (size > maxBytes) throw new ClientError(tooLarge(`Request body is ${size} bytes; the limit is ${maxBytes} bytes`));
-  const text = req.body.base64 ? Buffer.from(raw, 'base64').toString('utf8') : raw;
-  if (text.trim() === '') throw new ClientError(badRequest('Request body is empty'));
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    const msg = err instanceof Error ? err.message.replace(/"[^"]*"/g, '…').slice(0, 200) : 'invalid JSON';
-    throw new ClientError(badRequest(`Malformed JSON: ${msg}`), { cause: err });
+  const charset = charsetOf(contentType);
+  if (charset !== undefined && !UTF8_NAMES.has(charset)) {
+    throw new ClientError(unsupportedMediaType(`charset '${charset.slice(0, 40)}' is not supported: FHIR JSON is UTF-8 (send charset=utf-8 or no charset)`));
   }
+  const encoding = (req.header('content-encoding') ?? '').trim().toLowerCase();
+  if (encoding !== '' && encoding !== 'identity') {
+    throw new ClientError(unsupportedMediaType(`Content-Encoding '${encoding.slice(0, 40)}' is not supported: send the body uncompressed`));
+  }
+  const raw = req.body.text;
+  const size = req.body.base64 ? Buffer.byteLength(raw, 'base64') : Buffer.byteLength(raw, 'utf8');
+  if (size > maxBytes) throw new ClientError(tooLarge(`Request body is ${size} bytes; the limit is ${maxBytes} bytes`));
+  let text = raw;
+  if (req.body.base64) {
+    const decoded = decodeUtf8(Buffer.from(raw, 'base64'));
+    if (!decoded.ok) throw new ClientError(structureError(decoded.message));
+    text = decoded.text;
+  }
+  try {
+    return parseFhirJson(text);
+  } catch (err) {
+    if (err instanceof JsonInputError) throw jsonRefusal(err);
+    throw err;
+  }
+}
+
+/** The JSON text of a response body, decimals as the client sent them (a Bundle's entries included). */
+function responseText(body: Resource): string {
+  const entries = (body as Bundle).resourceType === 'Bundle' ? (body as Bundle).entry : undefined;
+  if (Array.isArray(entries)) {
+    for (const e of entries) {
+      if (e && hasRawNumbers(e.resource)) markRawPath(body, entries, e);
+    }
+  }
+  return stringifyFhirJson(body);
 }
 
 /** Applies `Prefer` to a batch/transaction response Bundle's entries. */
@@ -77,7 +128,7 @@ export function toHttp(
     if (opts.prefer === 'minimal') body = undefined;
     else if (opts.prefer === 'OperationOutcome') body = outcome;
   }
-  return { statusCode: status, headers, body: body ? JSON.stringify(body) : '' };
+  return { statusCode: status, headers, body: body ? responseText(body) : '' };
 }
 
 /** Any thrown error → OperationOutcome response. Client errors keep their status; anything else is a 500 with no detail. */

@@ -1,6 +1,7 @@
 /** Reading one committed lake object for the ETL: the event checked against the lake, the NDJSON parsed. */
 import { createHash } from 'node:crypto';
 import { ServerFault } from '../../fhir/errors';
+import { MAX_JSON_DEPTH, parseFhirJson } from '../../fhir/json';
 import { parseLakeKey, type LakeKeyParts } from '../lake-layout';
 import type { IngestEvent, ObjectStore } from '../ports';
 
@@ -39,7 +40,13 @@ export async function readLakeObject(lake: ObjectStore, event: IngestEvent): Pro
   return { parts, resources: parseNdjson(Buffer.from(body).toString('utf8'), event.objectKey) };
 }
 
-/** Parses NDJSON (blank lines ignored). */
+/** Nesting the ETL accepts in a lake line: the API's limit plus what the lake copy adds (meta labels). */
+const LAKE_MAX_DEPTH = MAX_JSON_DEPTH + 16;
+
+/**
+ * Parses NDJSON (blank lines ignored), losslessly: decimals keep the text they were stored with, for the marts'
+ * `{column}_text` columns (src/fhir/json).
+ */
 function parseNdjson(text: string, key: string): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
   let start = 0;
@@ -52,7 +59,7 @@ function parseNdjson(text: string, key: string): Record<string, unknown>[] {
       const s = text.slice(start, end);
       if (s.trim() !== '') {
         try {
-          out.push(JSON.parse(s) as Record<string, unknown>);
+          out.push(parseFhirJson(s, { maxDepth: LAKE_MAX_DEPTH }) as Record<string, unknown>);
         } catch (err) {
           throw new EtlError(`${key}: line ${line} is not JSON`, { cause: err });
         }

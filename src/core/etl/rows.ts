@@ -3,6 +3,7 @@
  * with the lineage columns added and every value coerced to its column's type; the `resource_versions` rows.
  */
 import type { Row, ViewColumnInfo } from '../../fhir/views';
+import { hasRawNumbers, withNumberTexts } from '../../fhir/json';
 import { historyTableDefinition, type ColumnDef, type MartViewInfo, type TableDefinition } from '../catalog';
 import type { IngestEvent } from '../ports';
 import { EtlError } from './lake-object';
@@ -27,11 +28,41 @@ export interface PreparedView {
   table: TableDefinition;
   columns: ColumnDef[];
   fix: { name: string; type: string; coerce: Coerce }[];
+  /** The view's decimal columns that have a `{column}_text` column. */
+  decimals: { name: string; text: string }[];
+}
+
+/** Suffix of the column that holds a decimal column's value as sent (its exact text). */
+export const DECIMAL_TEXT_SUFFIX = '_text';
+
+/**
+ * The columns of a mart view as the marts hold them: the view's own, each `decimal` column followed by a VARCHAR
+ * `{column}_text` column holding the decimal exactly as sent (`1.50`, `0.10000000000000000001`, `1e-400`): FHIR
+ * decimals carry their precision (https://hl7.org/fhir/R4/datatypes.html#decimal), which a DOUBLE cannot hold.
+ * A view that already has a column of that name keeps its own.
+ */
+export function martColumns(columns: readonly ViewColumnInfo[]): ViewColumnInfo[] {
+  const names = new Set(columns.map((c) => c.name));
+  const out: ViewColumnInfo[] = [];
+  for (const c of columns) {
+    out.push(c);
+    const text = `${c.name}${DECIMAL_TEXT_SUFFIX}`;
+    if (c.type !== 'decimal' || names.has(text)) continue;
+    out.push({
+      name: text,
+      type: 'string',
+      collection: c.collection,
+      duckdbType: c.collection ? 'VARCHAR[]' : 'VARCHAR',
+      glueType: c.collection ? 'array<string>' : 'string',
+      description: `${c.name} exactly as sent (the decimal's text, precision kept)`,
+    } as ViewColumnInfo);
+  }
+  return out;
 }
 
 /** What the catalogue needs of a mart view: name, resource type, columns, description. */
 export function martViewInfo(view: MartView): MartViewInfo {
-  return { name: view.name, resourceType: view.compiled.resource, columns: view.compiled.columns, description: view.compiled.definition.description };
+  return { name: view.name, resourceType: view.compiled.resource, columns: martColumns(view.compiled.columns), description: view.compiled.definition.description };
 }
 
 /** Prepares a mart view for the marts bucket `martsBucket` (its table definition, its column coercions). */
@@ -43,7 +74,10 @@ export function prepareView(view: MartView, martsBucket: string): PreparedView {
     info,
     table,
     columns: table.columns,
-    fix: view.compiled.columns.map((c) => ({ name: c.name, type: c.duckdbType, coerce: coercer(c.duckdbType)! })),
+    fix: info.columns.map((c) => ({ name: c.name, type: c.duckdbType, coerce: coercer(c.duckdbType)! })),
+    decimals: view.compiled.columns
+      .filter((c) => c.type === 'decimal' && !view.compiled.columns.some((x) => x.name === `${c.name}${DECIMAL_TEXT_SUFFIX}`))
+      .map((c) => ({ name: c.name, text: `${c.name}${DECIMAL_TEXT_SUFFIX}` })),
   };
 }
 
@@ -55,6 +89,27 @@ const asNumber = (integer: boolean) => (v: unknown): unknown => {
   if (!Number.isFinite(n)) return null;
   return integer ? (Number.isInteger(n) ? n : null) : n;
 };
+/** A decimal's text: as recorded by the lossless parser (a string), else the JS number's own text. */
+const decimalText = (v: unknown): unknown => {
+  if (v === null || v === undefined) return null;
+  if (Array.isArray(v)) return v.map(decimalText).filter((x) => x !== null);
+  if (typeof v === 'string') return v;
+  return typeof v === 'number' && Number.isFinite(v) ? String(v) : null;
+};
+
+/**
+ * Sets each row's `{column}_text` from the decimal texts: `rows` are the view's rows of a resource, `texts` (when the
+ * resource holds decimals a JS number would alter) its rows over the copy whose decimals are their texts. When the
+ * two row sets differ in length (a view whose `where` compares such a decimal), the texts are unknown: null.
+ */
+function setDecimalTexts(pv: PreparedView, rows: Row[], texts: Row[] | undefined): void {
+  const lost = texts !== undefined && texts.length !== rows.length;
+  for (let j = 0; j < rows.length; j++) {
+    const row = rows[j]!;
+    for (const d of pv.decimals) row[d.text] = lost ? null : decimalText((texts ? texts[j]! : row)[d.name]);
+  }
+}
+
 const asBoolean = (v: unknown): unknown => (typeof v === 'boolean' ? v : v === 'true' ? true : v === 'false' ? false : null);
 
 /** A function that makes a value fit a column's SQL type (text for complex values, numbers from numeric text). */
@@ -137,6 +192,7 @@ export function objectRows(resources: readonly Record<string, unknown>[], ctx: O
       let rows: Row[];
       try {
         rows = pv.view.compiled.rows(r);
+        if (pv.decimals.length > 0) setDecimalTexts(pv, rows, hasRawNumbers(r) ? pv.view.compiled.rows(withNumberTexts(r)) : undefined);
       } catch (err) {
         if (ctx.onViewError === 'fail') throw err;
         viewErrors++;

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Resource } from 'fhir/r4';
 import { conflict } from '../../fhir/outcomes';
+import { carryRawNumbers, hasRawNumbers, restoreRawNumbers, stringifyFhirJson } from '../../fhir/json';
 import { ClientError } from '../../fhir/errors';
 import { mapLimit } from '../../lib/concurrency';
 import { commitManifestKey, lakeKey, partitionDate, stagingKey, type CommitManifest } from '../lake-layout';
@@ -46,6 +47,15 @@ export interface Committed {
   counts: Record<string, number>;
 }
 
+/**
+ * The NDJSON line of a lake copy: its decimals written with the text the client sent them with (`1.50` stays
+ * `1.50`, https://hl7.org/fhir/R4/datatypes.html#decimal), found in the accepted resource by element path and value.
+ */
+function lakeLine(accepted: Resource, lakeCopy: Resource): string {
+  if (hasRawNumbers(accepted)) restoreRawNumbers(accepted, lakeCopy);
+  return stringifyFhirJson(lakeCopy);
+}
+
 /** Lake and identity-store writes of one request in flight at once. */
 const IO_CONCURRENCY = 8;
 
@@ -60,7 +70,10 @@ export function assignVersions(entries: Entry[], now: Date, newId: () => string)
     if (e.method === 'POST') e.id = newId();
     e.versionId = String(e.previous ? Number(e.previous) + 1 : 1);
     const meta = { ...(e.resource.meta ?? {}), versionId: e.versionId, lastUpdated };
-    e.resource = { ...e.resource, id: e.id, meta } as Resource;
+    const next = { ...e.resource, id: e.id, meta } as Resource;
+    carryRawNumbers(e.resource, next);
+    if (e.resource.meta) carryRawNumbers(e.resource.meta, meta);
+    e.resource = next;
   }
 }
 
@@ -101,7 +114,7 @@ export async function commitEntries(deps: CommitDeps, req: WriteRequest, entries
     const lr = { ...r, meta } as Resource;
     let g = byType.get(lr.resourceType);
     if (!g) byType.set(lr.resourceType, (g = { lines: [], ids: [] }));
-    g.lines.push(JSON.stringify(lr));
+    g.lines.push(lakeLine(entries[i].resource, lr));
     g.ids.push({ id: lr.id!, versionId: lr.meta!.versionId! });
   });
 

@@ -56,6 +56,32 @@ export interface Entry {
   lakeResource?: Resource;
 }
 
+/** Is `v` a JSON object (not an array, not null)? */
+const isObject = (v: unknown): v is Record<string, unknown> & Resource => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** What a JSON value is, for messages (never the value itself: it may be an identifier). */
+export function jsonKind(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'string') return v.length <= 40 && /^[A-Za-z0-9_-]*$/.test(v) ? `'${v}'` : 'a string';
+  return `a ${typeof v}`;
+}
+
+/** An id for a message: never its value (a client id can be an MRN), only a JSON type other than string. */
+const idKind = (id: unknown): string => (typeof id === 'string' ? '' : `(${jsonKind(id)}) `);
+
+/**
+ * The element of a resource the write path itself reads before validation (and at every validation level):
+ * `meta` (the server sets `meta.versionId` and `meta.lastUpdated` in it), which must be a JSON object.
+ * @returns the refusal, or undefined
+ */
+function metaRefusal(resource: Resource, root: string): OperationOutcome | undefined {
+  const meta = (resource as { meta?: unknown }).meta;
+  if (meta === undefined || isObject(meta)) return undefined;
+  return badRequest(`meta must be a JSON object, got ${jsonKind(meta)}`, `${root}.meta`);
+}
+
 /** A request's body once its form is checked: one resource, or a batch/transaction Bundle. */
 export type WriteBody = { kind: 'resource'; resource: Resource } | { kind: 'bundle'; bundle: Bundle };
 
@@ -70,7 +96,7 @@ export function readWriteBody(req: WriteRequest): WriteBody {
     throw new ClientError(forbidden('Source system name is not valid'));
   }
   const body = req.body as Resource | undefined;
-  if (!body || typeof body !== 'object' || Array.isArray(body) || typeof body.resourceType !== 'string') {
+  if (!isObject(body) || typeof body.resourceType !== 'string') {
     throw new ClientError(badRequest('Body must be a FHIR resource (a JSON object with resourceType)', 'resourceType'));
   }
   if (req.type !== undefined) return { kind: 'resource', resource: body };
@@ -78,9 +104,12 @@ export function readWriteBody(req: WriteRequest): WriteBody {
   if (body.resourceType !== 'Bundle') {
     throw new ClientError(badRequest(`POST to the base URL needs a Bundle, got ${body.resourceType}`, 'resourceType'));
   }
-  const bundle = body as Bundle;
+  const bundle = body as unknown as Bundle;
   if (bundle.type !== 'batch' && bundle.type !== 'transaction') {
-    throw new ClientError(badRequest(`Bundle.type must be batch or transaction, got ${String(bundle.type)}`, 'Bundle.type'));
+    throw new ClientError(badRequest(`Bundle.type must be batch or transaction, got ${jsonKind(bundle.type).replace(/^'(.*)'$/, '$1')}`, 'Bundle.type'));
+  }
+  if (bundle.entry !== undefined && !Array.isArray(bundle.entry)) {
+    throw new ClientError(badRequest(`Bundle.entry must be a JSON array, got ${jsonKind(bundle.entry)}`, 'Bundle.entry'));
   }
   return { kind: 'bundle', bundle };
 }
@@ -97,6 +126,8 @@ export function readSingleEntry(req: WriteRequest, resource: Resource): Entry {
     throw new ClientError(badRequest(`resourceType '${resource.resourceType}' does not match the URL type '${type}'`, 'resourceType'));
   }
   if (req.ifNoneExist) throw new ClientError(badRequest('Conditional create (If-None-Exist) is not supported'));
+  const badMeta = metaRefusal(resource, type);
+  if (badMeta) throw new ClientError(badMeta);
   const e: Entry = {
     index: -1,
     method: req.method,
@@ -108,9 +139,9 @@ export function readSingleEntry(req: WriteRequest, resource: Resource): Entry {
     entryPath: type,
   };
   if (req.method === 'PUT') {
-    if (!resource.id) throw new ClientError(badRequest('Update needs the resource id in the body, equal to the URL id', `${type}.id`));
+    if (resource.id === undefined) throw new ClientError(badRequest('Update needs the resource id in the body, equal to the URL id', `${type}.id`));
     if (resource.id !== req.id) {
-      throw new ClientError(badRequest(`Resource id '${resource.id}' does not match the URL id '${req.id}'`, `${type}.id`));
+      throw new ClientError(badRequest(`Resource id ${idKind(resource.id)}does not match the URL id`, `${type}.id`));
     }
   }
   return e;
@@ -143,32 +174,46 @@ export function readBundleEntries(bundle: Bundle): Entry[] {
 export function readBundleEntry(be: BundleEntry, i: number): Entry {
   const entryPath = `Bundle.entry[${i}]`;
   const root = `${entryPath}.resource`;
-  const resource = be?.resource as Resource | undefined;
-  const base = { index: i, root, entryPath, fullUrl: be?.fullUrl } as Entry;
+  const entry = be as unknown;
+  const resource = (isObject(entry) ? entry.resource : undefined) as Resource | undefined;
+  const base = { index: i, root, entryPath } as Entry;
   const fail = (o: OperationOutcome): Entry => ({ ...base, method: 'POST', type: '', resource: resource as Resource, error: o });
-  if (!be || typeof be !== 'object') return fail(badRequest('Entry must be an object', entryPath));
-  const method = be.request?.method;
-  if (!method || !be.request?.url) return fail(badRequest('Entry needs request.method and request.url', `${entryPath}.request`));
+  if (!isObject(entry)) return fail(badRequest(`Entry must be a JSON object, got ${jsonKind(entry)}`, entryPath));
+  if (entry.fullUrl !== undefined && typeof entry.fullUrl !== 'string') {
+    return fail(badRequest(`fullUrl must be a string, got ${jsonKind(entry.fullUrl)}`, `${entryPath}.fullUrl`));
+  }
+  base.fullUrl = entry.fullUrl as string | undefined;
+  const request = entry.request;
+  if (request === undefined) return fail(badRequest('Entry needs request.method and request.url', `${entryPath}.request`));
+  if (!isObject(request)) return fail(badRequest(`request must be a JSON object, got ${jsonKind(request)}`, `${entryPath}.request`));
+  for (const k of ['method', 'url', 'ifMatch', 'ifNoneExist', 'ifNoneMatch', 'ifModifiedSince'] as const) {
+    const v = request[k];
+    if (v !== undefined && typeof v !== 'string') return fail(badRequest(`request.${k} must be a string, got ${jsonKind(v)}`, `${entryPath}.request.${k}`));
+  }
+  const { method, url: requestUrl } = request as { method?: string; url?: string };
+  if (!method || !requestUrl) return fail(badRequest('Entry needs request.method and request.url', `${entryPath}.request`));
   if (method !== 'POST' && method !== 'PUT') {
-    return fail(methodNotAllowed(`${method} is not supported: this API accepts only create (POST) and update (PUT)`));
+    return fail(methodNotAllowed(`${jsonKind(method)} is not supported: this API accepts only create (POST) and update (PUT)`));
   }
-  if (!resource || typeof resource !== 'object' || typeof resource.resourceType !== 'string') {
-    return fail(badRequest('Entry needs a resource with a resourceType', root));
+  if (!isObject(resource) || typeof resource.resourceType !== 'string') {
+    return fail(badRequest('Entry needs a resource (a JSON object) with a resourceType', root));
   }
-  if (be.request.ifNoneExist || be.request.ifNoneMatch || be.request.ifModifiedSince) {
+  if (request.ifNoneExist || request.ifNoneMatch || request.ifModifiedSince) {
     return fail(badRequest('Conditional create/read headers are not supported', `${entryPath}.request`));
   }
-  const url = parseRequestUrl(be.request.url);
-  if (!url) return fail(badRequest(`Cannot read request.url '${be.request.url}'`, `${entryPath}.request.url`));
+  const url = parseRequestUrl(requestUrl);
+  if (!url) return fail(badRequest(`Cannot read request.url (expected {type} or {type}/{id})`, `${entryPath}.request.url`));
   if (url.query) return fail(badRequest('Conditional update (search in request.url) is not supported', `${entryPath}.request.url`));
   if (url.type !== resource.resourceType) {
-    return fail(badRequest(`resourceType '${resource.resourceType}' does not match request.url type '${url.type}'`, `${root}.resourceType`));
+    return fail(badRequest(`resourceType ${jsonKind(resource.resourceType)} does not match request.url type ${jsonKind(url.type)}`, `${root}.resourceType`));
   }
-  const e: Entry = { ...base, method, type: url.type, resource, ifMatch: be.request.ifMatch };
+  const badMeta = metaRefusal(resource, root);
+  if (badMeta) return fail(badMeta);
+  const e: Entry = { ...base, method, type: url.type, resource, ifMatch: request.ifMatch as string | undefined };
   if (method === 'PUT') {
     if (!url.id) return { ...e, error: badRequest('PUT needs request.url Type/id', `${entryPath}.request.url`) };
     if (resource.id !== url.id) {
-      return { ...e, error: badRequest(`Resource id '${String(resource.id)}' does not match request.url id '${url.id}'`, `${root}.id`) };
+      return { ...e, error: badRequest(`Resource id ${idKind(resource.id)}does not match the request.url id`, `${root}.id`) };
     }
     e.id = url.id;
   } else if (url.id) {

@@ -15,7 +15,9 @@ export function validateOnly(
 ): FhirResponse {
   let resource = req.body as Resource | undefined;
   if (resource && (resource as { resourceType?: string }).resourceType === 'Parameters' && req.type !== 'Parameters') {
-    const p = (resource as { parameter?: { name?: string; resource?: Resource }[] }).parameter?.find((x) => x.name === 'resource');
+    const params = (resource as { parameter?: unknown }).parameter;
+    if (params !== undefined && !Array.isArray(params)) throw new ClientError(badRequest('Parameters.parameter must be a JSON array', 'Parameters.parameter'));
+    const p = (params as { name?: unknown; resource?: Resource }[] | undefined)?.find((x) => x !== null && typeof x === 'object' && x.name === 'resource');
     if (!p?.resource) throw new ClientError(badRequest('Parameters must carry the resource to validate in a parameter named "resource"', 'Parameters.parameter'));
     resource = p.resource;
   }
