@@ -18,7 +18,7 @@ import { LocalKeyService } from '../../src/adapters/local/key-service';
 import { MemoryObjectStore } from '../../src/adapters/local/memory-object-store';
 import { buildProfileValidator, buildValidator } from '../../src/fhir/validation/pipeline';
 import { createPseudonymiser, parsePolicy } from '../../src/fhir/pseudo';
-import { projectFile, readPolicyText } from '../../src/paths';
+import { loadSchemaModule, projectFile, readPolicyText, readProfileModel, readRulesText } from '../../src/paths';
 import { MemoryEventBus, MemoryIdentityVault, MemoryVersionIndex } from './ingest-doubles';
 
 /** The harness application, with its stores open for inspection. */
@@ -47,7 +47,8 @@ export function getHarness(): Harness {
   const versions = new MemoryVersionIndex();
   const events = new MemoryEventBus();
   const identity = new MemoryIdentityVault();
-  const validate = buildValidator(config, buildProfileValidator(config));
+  const profile = buildProfileValidator({ model: readProfileModel(), rules: readRulesText(config.rulesFile), validation: config.validation });
+  const validate = buildValidator({ ...config, schemaModule: loadSchemaModule }, profile);
   const transform = new PseudonymiseTransform(
     Promise.all([readPolicyText(projectFile('policy/pseudonymisation.yaml')).then(parsePolicy), LocalKeyService.open(dataDir)]).then(([policy, keys]) =>
       createPseudonymiser({ policy, keys, patientResolver: new VersionIndexPatientResolver(versions) }),
