@@ -21,6 +21,7 @@ import {
   type MartViewInfo,
 } from '../src/core/catalog';
 import { martTablePrefix } from '../src/core/lake-layout';
+import { DECIMAL_TEXT_SUFFIX, martColumns } from '../src/core/etl/rows';
 import { loadViews, type LoadedView, type ViewColumn, type ViewSelect } from '../src/fhir/views';
 import { projectFile, readViewFiles } from '../src/paths';
 
@@ -73,7 +74,7 @@ function martDoc(view: LoadedView): MartDoc {
   const info: MartViewInfo = {
     name: view.name,
     resourceType: view.compiled.resource,
-    columns: view.compiled.columns,
+    columns: martColumns(view.compiled.columns),
     ...(view.definition.description !== undefined ? { description: view.definition.description } : {}),
   };
   return { view, info, sites: all, ...(keyColumn ? { keyColumn } : {}), indexColumns, iteration };
@@ -121,6 +122,8 @@ function columnTable(m: MartDoc): string[] {
     const fhirType = c.collection ? `${c.type}[]` : c.type;
     const where = s.iteration.length > 0 ? ` (per ${s.iteration.map((i) => i.replace(/ \(.*$/, '')).join('.')})` : '';
     lines.push(`| ${code(c.name)} | ${code(c.duckdbType)} | ${code(c.glueType)} | ${fhirType} | ${code(s.column.path)}${where} | ${cell(c.description)} |`);
+    const text = m.sites.some((x) => x.column.name === `${c.name}${DECIMAL_TEXT_SUFFIX}`) ? undefined : byName.get(`${c.name}${DECIMAL_TEXT_SUFFIX}`);
+    if (text) lines.push(`| ${code(text.name)} | ${code(text.duckdbType)} | ${code(text.glueType)} | string | ${code(s.column.path)} as sent | ${cell(text.description)} |`);
   }
   return lines;
 }
