@@ -47,6 +47,11 @@ export interface Config {
    * local SNS path reads it: in AWS the ETL is driven by SQS, which this setting never touches.
    */
   localEtl: 'on' | 'deferred';
+  /**
+   * `TRIBUTARY_INSTANCE_ID`: set by `npm start` for the local stack it runs, shown in the CapabilityStatement so
+   * the start script recognises its own API (not another server on the port); unset in AWS.
+   */
+  instanceId?: string;
 }
 
 /**
@@ -199,5 +204,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rulesFile: env.RULES_FILE ? path.resolve(env.RULES_FILE) : undefined,
     policyFile: env.POLICY_FILE ? path.resolve(env.POLICY_FILE) : undefined,
     localEtl: choice(env, 'LOCAL_ETL', ['on', 'deferred'] as const),
+    instanceId: env.TRIBUTARY_INSTANCE_ID || undefined,
   };
 }
