@@ -4,7 +4,8 @@
  * fresh data dir, then `clients` clients post the Synthea transaction Bundles of
  * ../shared/fhir/synthea/smart-on-fhir-r4/ (over and over) for `minutes` minutes, while the resident set size of
  * the API process tree (serverless-offline, its handler threads and any child) is sampled every 10 s.
- * Prints one JSON line on stdout: RSS at 1 minute and at the end, their ratio, the peak, and the request counts
+ * Prints one JSON line on stdout: RSS at 1 minute and at the end (sampled at the deadline, under load), their
+ * ratio, the peak, RSS once the clients have stopped, and the request counts
  * (progress goes to stderr). A figure, never pass/fail: docs/operations.md records it.
  */
 import { execFileSync } from 'node:child_process';
@@ -117,6 +118,8 @@ async function main(): Promise<number> {
   const status: Record<string, number> = {};
   let requests = 0;
   let resources = 0;
+  let idle = 0;
+  const errors: string[] = [];
   try {
     const token = await mintToken({ dataDir, issuer: stack.issuer, source: 'soak', scope: 'system/*.write' });
     const headers = { 'Content-Type': 'application/fhir+json', Authorization: `Bearer ${token}`, Prefer: 'return=minimal' };
@@ -131,6 +134,14 @@ async function main(): Promise<number> {
     };
     sample();
     const timer = setInterval(sample, SAMPLE_MS);
+    // the end figure is taken at the deadline, under load (the clients then finish their last request)
+    const atDeadline = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        clearInterval(timer);
+        sample();
+        resolve();
+      }, deadline - Date.now()),
+    );
     let next = 0;
     await Promise.all(
       Array.from({ length: clients }, async () => {
@@ -139,8 +150,9 @@ async function main(): Promise<number> {
           const body = await fs.promises.readFile(file, 'utf8');
           try {
             const r = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(120_000) });
-            await r.arrayBuffer();
+            const text = await r.text();
             status[r.status] = (status[r.status] ?? 0) + 1;
+            if (r.status >= 500 && errors.length < 5) errors.push(`${r.status} ${text.slice(0, 300)}`);
             if (r.status === 200) resources += (body.match(/"request"\s*:/g) ?? []).length;
           } catch (err) {
             const k = (err as Error).name;
@@ -150,8 +162,8 @@ async function main(): Promise<number> {
         }
       }),
     );
-    clearInterval(timer);
-    sample();
+    await atDeadline;
+    idle = treeRssMb(apiPid);
   } finally {
     await stack.stop();
     if (!values.keep) fs.rmSync(dataDir, { recursive: true, force: true });
@@ -168,7 +180,8 @@ async function main(): Promise<number> {
       requests,
       resources,
       status,
-      rssMB: { start: samples[0]!.rssMb, at1min: at1.rssMb, atEnd: end.rssMb, peak: Math.max(...samples.map((x) => x.rssMb)) },
+      ...(errors.length ? { errors } : {}),
+      rssMB: { start: samples[0]!.rssMb, at1min: at1.rssMb, atEnd: end.rssMb, peak: Math.max(...samples.map((x) => x.rssMb)), afterLoad: idle },
       ratio: Math.round((end.rssMb / at1.rssMb) * 100) / 100,
       samples: samples.map((x) => [x.s, x.rssMb]),
     },

@@ -26,6 +26,13 @@ const ROOT = PROJECT_ROOT;
 const BUCKETS = ['tributary-lake', 'tributary-identity', 'tributary-triage', 'tributary-audit', 'tributary-marts'];
 /** Default time limit for the API to answer, seconds (`START_TIMEOUT`). */
 const DEFAULT_READY_TIMEOUT_SEC = 120;
+/**
+ * V8 heap limit of the API process and of each of its handler threads, MB: the memory the ingest function has in
+ * Lambda (`memorySize` in serverless.yml). A request that fits in Lambda fits here; and V8 sizes each heap
+ * closer to its live data under a limit of this size (growth factor about 1.6 instead of up to 4 under the default
+ * limit of a few GB), which keeps the stack's memory flat under load (docs/operations.md, Memory).
+ */
+const HANDLER_HEAP_MB = 1024;
 /** Lines of a child's log printed when it dies. */
 const TAIL_LINES = 30;
 
@@ -287,6 +294,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     const s3Endpoint = `http://127.0.0.1:${o.s3Port}`;
     const snsEndpoint = `http://127.0.0.1:${o.snsPort}`;
     const args = [
+      // per handler thread; in-process, one heap serves every function at once, so V8's default applies
+      ...(o.inProcess ? [] : [`--max-old-space-size=${HANDLER_HEAP_MB}`]),
       '--require',
       path.join(__dirname, 'offline-preload.js'),
       path.join(ROOT, 'node_modules/serverless/bin/serverless.js'),
@@ -414,6 +423,7 @@ async function main(): Promise<void> {
     void shutdown(0);
   });
   process.on('SIGTERM', () => void shutdown(0));
+  process.on('SIGHUP', () => void shutdown(0)); // the terminal was closed
   void stack.exited.then((e) => {
     if (stopping) return;
     const how = e.signal ? `was killed (${e.signal})` : `exited with code ${e.code}`;
