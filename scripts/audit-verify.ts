@@ -8,6 +8,16 @@
 import { parseArgs } from 'node:util';
 import { readAuditRecords, verifyAuditChain, type AuditStore } from '../src/core/audit/chain';
 import { FileAuditStore, localAuditDir } from '../src/adapters/local/audit-log';
+import { runCli } from './cli';
+
+/** `--help` text. */
+export const HELP = `usage: npm run audit:verify -- [--data-dir DIR]
+
+Verifies the local hash-chained audit trail in DIR/audit/ (default DATA_DIR, else .data in the project) and
+prints one summary line. Reads files only: works while \`npm start\` runs, and without it.
+Exit codes: 0 the chain is intact (an empty trail is intact); 1 the chain is broken (first bad sequence and
+reason printed); 2 usage.
+`;
 
 /** Injectable surroundings (tests). */
 export interface AuditVerifyDeps {
@@ -29,7 +39,7 @@ export async function main(argv: string[], deps: AuditVerifyDeps = {}): Promise<
     dataDir = values['data-dir'];
   } catch (e) {
     err(`audit-verify: ${(e as Error).message}`);
-    err('usage: audit-verify [--data-dir .data]');
+    err(HELP.split('\n')[0]!);
     return 2;
   }
   const store = deps.store ?? new FileAuditStore(localAuditDir(dataDir ?? env.DATA_DIR ?? '.data'));
@@ -44,13 +54,5 @@ export async function main(argv: string[], deps: AuditVerifyDeps = {}): Promise<
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(`audit-verify: ${(e as Error).message}\n`);
-      process.exitCode = 2;
-    },
-  );
+  runCli({ name: 'audit-verify', usage: HELP, needsStack: false, run: (argv, env) => main(argv, { env }) });
 }

@@ -13,6 +13,17 @@ import { getEtlApp } from '../src/bootstrap';
 import { loadConfig } from '../src/config';
 import { compactPartition, etlTables, type CompactionResult } from '../src/core/etl';
 import { historyTableName, VERSIONS_TABLE } from '../src/core/catalog';
+import { runCli } from './cli';
+
+/** `--help` text. */
+export const HELP = `usage: npm run compact -- <view | resource_versions | --all> [--source S] [--date YYYY-MM-DD]
+
+Merges the small Parquet files of each partition of a mart ({view}_history, or resource_versions) into one file
+per partition, without losing or duplicating rows; --source and --date narrow the partitions.
+Compact partitions that no longer receive data (past days); never run two compactions of one partition at once.
+Needs the local stack (\`npm start\`, found through DATA_DIR/stack.json, default .data/stack.json).
+Exit codes: 0 ok (also when there is nothing to merge); 1 unknown view, a store failed, or the stack is not running; 2 usage.
+`;
 
 function parse(argv: string[]): { target?: string; all: boolean; source?: string; date?: string } {
   const o = { all: false } as ReturnType<typeof parse>;
@@ -50,7 +61,7 @@ export async function compact(argv: string[], env: NodeJS.ProcessEnv = process.e
 /** CLI entry point; returns the exit code. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
   if (argv.length === 0 || argv.includes('--help')) {
-    out('usage: npm run compact -- <view | resource_versions | --all> [--source S] [--date YYYY-MM-DD]\n');
+    out(HELP);
     return argv.length === 0 ? 2 : 0;
   }
   try {
@@ -72,11 +83,5 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err) => {
-      console.error(err instanceof Error ? err.message : err);
-      process.exit(1);
-    },
-  );
+  runCli({ name: 'compact', usage: HELP, needsStack: true, run: (argv, env) => main(argv, env) });
 }

@@ -15,6 +15,20 @@ import { getEtlApp } from '../src/bootstrap';
 import type { IngestEvent, ObjectStore } from '../src/core/ports';
 import { commitManifestPrefix, type CommitManifest } from '../src/core/lake-layout';
 import { createSnsClient, SnsEventBus } from '../src/adapters/aws/sns-event-bus';
+import { runCli, wantsHelp } from './cli';
+
+/** `--help` text. */
+export const HELP = `usage: npm run etl-replay -- [--date YYYY-MM-DD] [--source S] [--publish] [--batch N]
+
+Re-delivers the IngestEvent of every committed lake object (rebuilt from the lake's commit manifests) to the ETL:
+(re)builds the marts, e.g. after adding a view; a second delivery changes nothing.
+  --date D      only the objects committed on day D
+  --source S    only source S
+  --publish     publish the events to the ingest topic instead of running the ETL in this process
+  --batch N     events per ETL batch (default 50)
+Needs the local stack (\`npm start\`, found through DATA_DIR/stack.json, default .data/stack.json).
+Exit codes: 0 ok; 1 some events failed, or the stack is not running; 2 usage.
+`;
 
 /** Rebuilds the events of the committed lake objects (optionally of one day / one source), oldest day first. */
 export async function lakeEvents(lake: ObjectStore, filter: { date?: string; source?: string } = {}): Promise<IngestEvent[]> {
@@ -58,12 +72,23 @@ function parse(argv: string[]): { date?: string; source?: string; publish: boole
     else if (a === '--batch') o.batch = Number(argv[++i]);
     else throw new Error(`unknown argument ${a}`);
   }
+  if (!Number.isInteger(o.batch) || o.batch < 1) throw new Error('--batch takes a whole number of events, at least 1');
   return o;
 }
 
 /** CLI entry point; returns the exit code. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
-  const args = parse(argv);
+  if (wantsHelp(argv)) {
+    out(HELP);
+    return 0;
+  }
+  let args: ReturnType<typeof parse>;
+  try {
+    args = parse(argv);
+  } catch (err) {
+    process.stderr.write(`etl-replay: ${(err as Error).message}\n${HELP.split('\n')[0]}\n`);
+    return 2;
+  }
   const app = getEtlApp(loadConfig(env));
   const events = await lakeEvents(app.lake, args);
   if (args.publish) {
@@ -93,11 +118,5 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err) => {
-      console.error(err instanceof Error ? err.message : err);
-      process.exit(1);
-    },
-  );
+  runCli({ name: 'etl-replay', usage: HELP, needsStack: true, run: (argv, env) => main(argv, env) });
 }

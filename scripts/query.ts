@@ -20,6 +20,7 @@ import path from 'node:path';
 import { loadConfig } from '../src/config';
 import { localCatalogFile } from '../src/adapters/local/duckdb-catalog';
 import { QueryError, runQuery, type QueryResult } from '../src/adapters/local/duckdb-query';
+import { runCli, wantsHelp } from './cli';
 
 // The query code is shared with the safe-analysis path (src/adapters/local/duckdb-query.ts).
 export { QueryError, runQuery, type QueryResult };
@@ -92,11 +93,26 @@ export function parseArgs(argv: string[]): { sql?: string; file?: string; json: 
 
 const USAGE = `usage: npm run query -- [--json | --csv] [--data-dir DIR] [--catalog FILE] ("SQL" | --file FILE.sql | --tables)\n`;
 
+/** `--help` text. */
+export const HELP = `${USAGE}
+SQL (DuckDB) over the local marts, printed as a table (--json: the last statement's rows as one JSON array; --csv: as RFC 4180 CSV).
+  --tables          what can be queried: {view} (current versions), {view}_history, resource_versions, raw_{type}
+  --file FILE.sql   statements from a file (several \`;\`-separated statements run in order)
+  --data-dir DIR    the data dir (default DATA_DIR, else .data in the project); --catalog FILE its catalogue
+  --max-rows N      rows shown in the table output (default 200)
+Reads the files under the data dir: works while \`npm start\` runs, and without it.
+Exit codes: 0 ok; 1 query error or no catalogue yet; 2 usage.
+`;
+
 /**
  * CLI entry point.
  * @returns the process exit code (0 ok, 1 query error, 2 usage).
  */
 export async function main(argv: string[], io: Io = stdio, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  if (wantsHelp(argv)) {
+    io.out(HELP);
+    return 0;
+  }
   let args;
   try {
     args = parseArgs(argv);
@@ -115,6 +131,10 @@ export async function main(argv: string[], io: Io = stdio, env: NodeJS.ProcessEn
     io.err(USAGE);
     return 2;
   }
+  if (!fs.existsSync(catalog) && args.tables && !args.catalog) {
+    io.out(`no tables yet: the catalogue (${catalog}) is created by the first ingest while the stack runs (npm start)\n`);
+    return 0;
+  }
   if (!fs.existsSync(catalog)) {
     io.err(`no catalogue at ${catalog}: ingest something while the stack runs (npm start), or pass --data-dir\n`);
     return 1;
@@ -132,11 +152,5 @@ export async function main(argv: string[], io: Io = stdio, env: NodeJS.ProcessEn
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
+  runCli({ name: 'query', usage: HELP, needsStack: false, run: (argv, env) => main(argv, stdio, env) });
 }

@@ -7,6 +7,8 @@
  * the operator's identity) into {@link main}.
  */
 import type { AuditEntry, AuditLog, Clock, IdentityVault } from '../src/core/ports';
+import { loadConfig } from '../src/config';
+import { runCli } from './cli';
 
 /** Dependencies of {@link main}. */
 export interface ReidentifyDeps {
@@ -26,7 +28,17 @@ export const PSEUDONYM_SYSTEM = 'https://tributary.nhs.example/Id/pseudonym';
 /** Audit subtype code of a re-identification. */
 export const REIDENTIFY_SUBTYPE = { system: 'https://tributary.nhs.example/fhir/CodeSystem/audit-subtype', code: 're-identify', display: 'Re-identification of a pseudonym' } as const;
 
-const USAGE = 'usage: reidentify <pseudonym> [--purpose CODE]   (CODE from v3 PurposeOfUse, e.g. TREAT, PATRQT, HOPERAT, LEGAL)';
+const USAGE = 'usage: npm run reidentify -- <pseudonym> [--purpose CODE]   (CODE from v3 PurposeOfUse, e.g. TREAT, PATRQT, HOPERAT, LEGAL)';
+
+/** `--help` text. */
+export const HELP = `${USAGE}
+
+Prints the identity records held for a pseudonym (every source) as JSON, after appending an AuditEvent saying who
+asked (REIDENTIFY_WHO, else user@host), when, for which pseudonym and with what outcome.
+Needs the local stack (\`npm start\`, found through DATA_DIR/stack.json, default .data/stack.json); in AWS
+(TRIBUTARY_RUNTIME=aws) the identity bucket and KMS key, with the reidentify role's credentials.
+Exit codes: 0 records printed; 1 none found, a store failed, or the stack is not running; 2 usage.
+`;
 
 /** Builds the AuditEvent of one re-identification request. Exported for tests and reuse. */
 export function reidentifyAuditEvent(a: {
@@ -130,17 +142,18 @@ export async function main(argv: string[], deps: ReidentifyDeps): Promise<number
  * reidentify role's credentials) and audit trail. "Who" is REIDENTIFY_WHO or the operating-system user@host.
  */
 if (require.main === module) {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const os = require('node:os') as typeof import('node:os');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { getApp } = require('../src/bootstrap') as typeof import('../src/bootstrap');
-  const app = getApp();
-  const who = process.env.REIDENTIFY_WHO || `${os.userInfo().username}@${os.hostname()}`;
-  main(process.argv.slice(2), { vault: app.identity, audit: app.audit, who }).then(
-    (code) => process.exit(code),
-    (e) => {
-      process.stderr.write(`reidentify failed: ${(e as Error).message}\n`);
-      process.exit(1);
+  runCli({
+    name: 'reidentify',
+    usage: HELP,
+    needsStack: true,
+    run: async (argv, env) => {
+      /* eslint-disable @typescript-eslint/no-require-imports */
+      const os = require('node:os') as typeof import('node:os');
+      const { getApp } = require('../src/bootstrap') as typeof import('../src/bootstrap');
+      /* eslint-enable @typescript-eslint/no-require-imports */
+      const app = getApp(loadConfig(env));
+      const who = env.REIDENTIFY_WHO || `${os.userInfo().username}@${os.hostname()}`;
+      return main(argv, { vault: app.identity, audit: app.audit, who });
     },
-  );
+  });
 }

@@ -11,6 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_AUDIENCE, DEFAULT_TTL_SEC, mintToken } from '../src/adapters/local/issuer';
+import { runCli } from './cli';
 
 /** Injectable process surroundings (tests). */
 export interface TokenScriptDeps {
@@ -51,7 +52,7 @@ export async function main(argv: string[], deps: TokenScriptDeps = {}): Promise<
     return 2;
   }
   if (values.help) {
-    err(USAGE);
+    out(USAGE);
     return 0;
   }
   const source = values.source as string | undefined;
@@ -82,13 +83,5 @@ export async function main(argv: string[], deps: TokenScriptDeps = {}): Promise<
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(`token: ${(e as Error).message}\n`);
-      process.exitCode = 1;
-    },
-  );
+  runCli({ name: 'token', usage: USAGE, needsStack: false, run: (argv, env) => main(argv, { env }) });
 }

@@ -6,8 +6,22 @@
  */
 import type { TriageArea } from '../src/core/triage';
 import type { Ingestor } from '../src/core/ingest';
+import { loadConfig } from '../src/config';
+import { runCli } from './cli';
 
 const USAGE = 'usage: npm run triage -- list | show <id> | recheck <id>... | recheck --all';
+
+/** `--help` text. */
+export const HELP = `${USAGE}
+
+The triage area holds the refused payloads of the sources listed in TRIAGE_SOURCES (sealed).
+  list              every held item: id, state, source, resource types, issue count
+  show <id>         one item, with its validation issues
+  recheck <id>...   re-validate items against the current rules; those that now pass are ingested, once
+  recheck --all     the same for every held item
+Needs the local stack (\`npm start\`, found through DATA_DIR/stack.json, default .data/stack.json).
+Exit codes: 0 ok; 1 not found, still failing, or the stack is not running; 2 usage.
+`;
 
 /** Runs the CLI. Exit codes: 0 ok; 1 not found / still failing; 2 usage. */
 export async function main(
@@ -49,14 +63,15 @@ export async function main(
 }
 
 if (require.main === module) {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { getApp } = require('../src/bootstrap') as typeof import('../src/bootstrap');
-  const app = getApp();
-  main(process.argv.slice(2), { triage: app.triage, ingestor: app.ingestor }).then(
-    (code) => process.exit(code),
-    (e) => {
-      process.stderr.write(`triage failed: ${(e as Error).message}\n`);
-      process.exit(1);
+  runCli({
+    name: 'triage',
+    usage: HELP,
+    needsStack: true,
+    run: async (argv, env) => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { getApp } = require('../src/bootstrap') as typeof import('../src/bootstrap');
+      const app = getApp(loadConfig(env));
+      return main(argv, { triage: app.triage, ingestor: app.ingestor });
     },
-  );
+  });
 }

@@ -52,6 +52,11 @@ export interface Config {
   localEtl: 'on' | 'deferred';
   /** Safe analysis ({@link AnalysisConfig}). */
   analysis: AnalysisConfig;
+  /**
+   * `TRIBUTARY_INSTANCE_ID`: set by `npm start` for the local stack it runs, shown in the CapabilityStatement so
+   * the start script recognises its own API (not another server on the port); unset in AWS.
+   */
+  instanceId?: string;
 }
 
 /**
@@ -235,5 +240,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dir: env.ANALYSES_DIR ? path.resolve(env.ANALYSES_DIR) : undefined,
       workgroupPrefix: env.ANALYSIS_WORKGROUP_PREFIX || undefined,
     },
+    instanceId: env.TRIBUTARY_INSTANCE_ID || undefined,
   };
 }

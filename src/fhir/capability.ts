@@ -13,7 +13,12 @@ export interface CapabilityOptions {
   validationLevel: string;
   authEnabled: boolean;
   date: string;
+  /** Id of this running instance (the local stack's, see `TRIBUTARY_INSTANCE_ID`); omitted when undefined. */
+  instanceId?: string;
 }
+
+/** Extension carrying {@link CapabilityOptions.instanceId}. */
+export const INSTANCE_ID_EXTENSION = 'https://tributary.nhs.example/fhir/StructureDefinition/instance-id';
 
 /** Builds the CapabilityStatement (https://hl7.org/fhir/R4/http.html#capabilities). */
 export function capabilityStatement(o: CapabilityOptions): CapabilityStatement {
@@ -37,6 +42,7 @@ export function capabilityStatement(o: CapabilityOptions): CapabilityStatement {
     extension: [
       { url: 'https://tributary.nhs.example/fhir/StructureDefinition/max-request-bytes', valueInteger: o.maxBodyBytes },
       { url: 'https://tributary.nhs.example/fhir/StructureDefinition/validation-level', valueCode: o.validationLevel },
+      ...(o.instanceId ? [{ url: INSTANCE_ID_EXTENSION, valueString: o.instanceId }] : []),
     ],
     rest: [
       {

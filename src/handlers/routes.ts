@@ -94,6 +94,7 @@ async function metadata({ app, req }: RouteContext): Promise<Routed> {
     validationLevel: app.config.validationLevel,
     authEnabled: app.config.auth.enabled,
     date: new Date().toISOString(),
+    instanceId: app.config.instanceId,
   });
   return { result: [allOk, cs] };
 }

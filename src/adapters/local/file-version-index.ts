@@ -1,50 +1,102 @@
 /**
- * VersionIndex for the local stack: an append-only JSON-lines log under the data dir, shared by every process
- * and worker thread of `npm start` (serverless-offline runs handlers in worker threads). Each process keeps an
- * in-memory map and reads only the bytes appended since its last look. Commits take an exclusive lock file
- * (O_EXCL) so the expectation check and the append are atomic across processes.
+ * VersionIndex for the local stack, on disk under the data dir, shared by every process and worker thread of
+ * `npm start` (serverless-offline runs handlers in worker threads). Keys are hashed into 4,096 bucket files
+ * (`buckets/XYZ.jsonl`), each an append-only JSON-lines log of its keys' versions where a key's last line wins; a
+ * lookup reads only the buckets of the keys asked for, so memory does not grow with the data (an in-memory copy
+ * of the whole index in every worker thread made the local stack grow by about 400 bytes per stored resource per
+ * thread). Commits take an exclusive lock file (O_EXCL), so the expectation check and the appends are atomic
+ * across processes; a commit is first written whole to `journal.jsonl`, which the next writer re-applies if its
+ * writer died half-way, so a commit is all or nothing. A `versions.jsonl` of earlier versions (one log for all
+ * keys) is imported into the buckets on first use.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { VersionConflictError, type VersionIndex, type VersionRecord } from '../../core/ports';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** One line of a bucket, the journal, or the legacy log. */
+interface Line {
+  k: string;
+  v: string;
+  s: string;
+  t: string;
+  l?: string;
+}
+
+const toLine = (key: string, r: VersionRecord): string => JSON.stringify({ k: key, v: r.versionId, s: r.source, t: r.lastUpdated, l: r.lakeId });
+const toRecord = (e: Line): VersionRecord => ({ versionId: e.v, source: e.s, lastUpdated: e.t, ...(e.l ? { lakeId: e.l } : {}) });
+
 /** A file-backed {@link VersionIndex}. */
 export class FileVersionIndex implements VersionIndex {
-  private readonly file: string;
+  private readonly buckets: string;
   private readonly lock: string;
-  private readonly map = new Map<string, VersionRecord>();
-  private offset = 0;
-  private partial = '';
+  private readonly journal: string;
+  private readonly legacy: string;
+  private imported = false;
 
   constructor(dir: string) {
-    fs.mkdirSync(dir, { recursive: true });
-    this.file = path.join(dir, 'versions.jsonl');
+    this.buckets = path.join(dir, 'buckets');
     this.lock = path.join(dir, 'versions.lock');
-    if (!fs.existsSync(this.file)) fs.writeFileSync(this.file, '', { flag: 'a' });
+    this.journal = path.join(dir, 'journal.jsonl');
+    this.legacy = path.join(dir, 'versions.jsonl');
+    fs.mkdirSync(this.buckets, { recursive: true });
   }
 
-  /** Reads whatever other writers appended since the last call. */
-  private refresh(): void {
-    const size = fs.statSync(this.file).size;
-    if (size <= this.offset) return;
-    const fd = fs.openSync(this.file, 'r');
-    try {
-      const buf = Buffer.alloc(size - this.offset);
-      fs.readSync(fd, buf, 0, buf.length, this.offset);
-      this.offset = size;
-      const text = this.partial + buf.toString('utf8');
-      const lines = text.split('\n');
-      this.partial = lines.pop() ?? '';
-      for (const line of lines) {
-        if (!line) continue;
-        const e = JSON.parse(line) as { k: string; v: string; s: string; t: string; l?: string };
-        this.map.set(e.k, { versionId: e.v, source: e.s, lastUpdated: e.t, ...(e.l ? { lakeId: e.l } : {}) });
+  /** The bucket file of a key (first 3 hex digits of its SHA-1). */
+  private bucketOf(key: string): string {
+    return path.join(this.buckets, `${createHash('sha1').update(key).digest('hex').slice(0, 3)}.jsonl`);
+  }
+
+  /** The current record of each of `keys` found in one bucket file's text (complete lines only). */
+  private static find(text: string, keys: readonly string[], out: Map<string, VersionRecord>): void {
+    for (const key of keys) {
+      const prefix = `{"k":${JSON.stringify(key)},`;
+      let end = text.length;
+      for (let at = text.lastIndexOf(prefix, end); at >= 0; at = text.lastIndexOf(prefix, end)) {
+        if (at === 0 || text[at - 1] === '\n') {
+          const nl = text.indexOf('\n', at);
+          if (nl >= 0) {
+            out.set(key, toRecord(JSON.parse(text.slice(at, nl)) as Line));
+            break;
+          }
+        }
+        if (at === 0) break;
+        end = at - 1;
       }
-    } finally {
-      fs.closeSync(fd);
     }
+  }
+
+  /** Reads the current records of `keys`, one read per bucket. */
+  private read(keys: readonly string[]): Map<string, VersionRecord> {
+    const byBucket = new Map<string, string[]>();
+    for (const k of new Set(keys)) {
+      const b = this.bucketOf(k);
+      byBucket.set(b, [...(byBucket.get(b) ?? []), k]);
+    }
+    const out = new Map<string, VersionRecord>();
+    for (const [file, ks] of byBucket) {
+      let text: string;
+      try {
+        text = fs.readFileSync(file, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      FileVersionIndex.find(text, ks, out);
+    }
+    return out;
+  }
+
+  /** Appends lines to their buckets (grouped: one append per bucket). */
+  private append(lines: { key: string; line: string }[]): void {
+    const byBucket = new Map<string, string>();
+    for (const { key, line } of lines) {
+      const b = this.bucketOf(key);
+      byBucket.set(b, (byBucket.get(b) ?? '') + line + '\n');
+    }
+    for (const [file, text] of byBucket) fs.appendFileSync(file, text);
   }
 
   private async acquire(): Promise<void> {
@@ -65,30 +117,59 @@ export class FileVersionIndex implements VersionIndex {
     }
   }
 
-  async get(keys: string[]): Promise<Map<string, VersionRecord>> {
-    this.refresh();
-    const out = new Map<string, VersionRecord>();
-    for (const k of keys) {
-      const r = this.map.get(k);
-      if (r) out.set(k, r);
+  /** Under the lock: finishes a commit whose writer died after journaling it; imports a legacy log once. */
+  private recover(): void {
+    let text = '';
+    try {
+      text = fs.readFileSync(this.journal, 'utf8');
+    } catch {
+      /* no journal */
     }
-    return out;
+    // a journal without its final newline was never complete: nothing of it reached the buckets
+    if (text.endsWith('\n')) this.append(text.split('\n').filter(Boolean).map((line) => ({ key: (JSON.parse(line) as Line).k, line })));
+    if (text) fs.rmSync(this.journal, { force: true });
+    if (!this.imported && fs.existsSync(this.legacy)) {
+      const lines = fs.readFileSync(this.legacy, 'utf8').split('\n');
+      lines.pop(); // the last piece has no newline: empty, or never completed
+      this.append(lines.filter(Boolean).map((line) => ({ key: (JSON.parse(line) as Line).k, line })));
+      fs.renameSync(this.legacy, `${this.legacy}.imported`);
+    }
+    this.imported = true;
+  }
+
+  /** Imports a legacy `versions.jsonl` before the first read, if there is one. */
+  private async ensureImported(): Promise<void> {
+    if (this.imported) return;
+    if (!fs.existsSync(this.legacy)) {
+      this.imported = true;
+      return;
+    }
+    await this.acquire();
+    try {
+      this.recover();
+    } finally {
+      fs.rmSync(this.lock, { force: true });
+    }
+  }
+
+  async get(keys: string[]): Promise<Map<string, VersionRecord>> {
+    await this.ensureImported();
+    return this.read(keys);
   }
 
   async commit(entries: { key: string; expected?: string; record: VersionRecord }[]): Promise<void> {
     if (entries.length === 0) return;
     await this.acquire();
     try {
-      this.refresh();
+      this.recover();
+      const current = this.read(entries.map((e) => e.key));
       for (const e of entries) {
-        const cur = this.map.get(e.key)?.versionId;
-        if (cur !== e.expected) throw new VersionConflictError(e.key);
+        if (current.get(e.key)?.versionId !== e.expected) throw new VersionConflictError(e.key);
       }
-      const text = entries
-        .map((e) => JSON.stringify({ k: e.key, v: e.record.versionId, s: e.record.source, t: e.record.lastUpdated, l: e.record.lakeId }))
-        .join('\n');
-      fs.appendFileSync(this.file, text + '\n');
-      this.refresh();
+      const lines = entries.map((e) => ({ key: e.key, line: toLine(e.key, e.record) }));
+      fs.writeFileSync(this.journal, lines.map((l) => l.line).join('\n') + '\n');
+      this.append(lines);
+      fs.rmSync(this.journal, { force: true });
     } finally {
       fs.rmSync(this.lock, { force: true });
     }

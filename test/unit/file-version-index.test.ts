@@ -1,0 +1,64 @@
+/**
+ * The local VersionIndex's on-disk format (src/adapters/local/file-version-index.ts; its semantics are in
+ * test/contract/version-index.contract.test.ts): bucket files where a key's last complete line wins, a journal
+ * that makes a commit all or nothing across a crash, and the one-time import of the earlier single log.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FileVersionIndex } from '../../src/adapters/local/file-version-index';
+
+const rec = (v: string) => ({ versionId: v, source: 'gp', lastUpdated: '2026-01-01T00:00:00Z' });
+const line = (k: string, v: string) => JSON.stringify({ k, v, s: 'gp', t: '2026-01-01T00:00:00Z' });
+
+let dir: string;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fvi-'));
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const bucketFiles = (): string[] => fs.readdirSync(path.join(dir, 'buckets')).map((f) => path.join(dir, 'buckets', f));
+
+test('keys spread over bucket files; the last complete line of a key wins; a half-written line is ignored', async () => {
+  const idx = new FileVersionIndex(dir);
+  const keys = Array.from({ length: 300 }, (_, i) => `Observation/${i}`);
+  await idx.commit(keys.map((key) => ({ key, record: rec('1') })));
+  expect(bucketFiles().length).toBeGreaterThan(200);
+  await idx.commit([{ key: 'Observation/7', expected: '1', record: rec('2') }]);
+  // Observation/70 shares a prefix with Observation/7 and keeps its own version
+  const got = await idx.get(['Observation/7', 'Observation/70', 'Observation/999']);
+  expect(got.get('Observation/7')!.versionId).toBe('2');
+  expect(got.get('Observation/70')!.versionId).toBe('1');
+  expect(got.has('Observation/999')).toBe(false);
+  // a writer in the middle of an append: its line has no newline yet
+  const file = bucketFiles().find((f) => fs.readFileSync(f, 'utf8').includes('"Observation/7"'))!;
+  fs.appendFileSync(file, line('Observation/7', '3').slice(0, 20));
+  expect((await idx.get(['Observation/7'])).get('Observation/7')!.versionId).toBe('2');
+});
+
+test('a journal left by a writer that died half-way is applied by the next commit; an incomplete one is dropped', async () => {
+  const idx = new FileVersionIndex(dir);
+  fs.writeFileSync(path.join(dir, 'journal.jsonl'), `${line('Patient/a', '1')}\n${line('Patient/b', '1')}\n`);
+  await idx.commit([{ key: 'Patient/c', record: rec('1') }]);
+  expect([...(await idx.get(['Patient/a', 'Patient/b', 'Patient/c'])).keys()].sort()).toEqual(['Patient/a', 'Patient/b', 'Patient/c']);
+  expect(fs.existsSync(path.join(dir, 'journal.jsonl'))).toBe(false);
+
+  fs.writeFileSync(path.join(dir, 'journal.jsonl'), `${line('Patient/d', '1')}\n${line('Patient/e', '1').slice(0, 15)}`);
+  await idx.commit([{ key: 'Patient/f', record: rec('1') }]);
+  expect([...(await idx.get(['Patient/d', 'Patient/e', 'Patient/f'])).keys()]).toEqual(['Patient/f']);
+});
+
+test('an index written as one versions.jsonl (earlier versions) is imported on first use', async () => {
+  fs.writeFileSync(path.join(dir, 'versions.jsonl'), [line('Patient/1', '1'), line('Patient/1', '2'), line('Patient/2', '1'), line('Patient/3', '1').slice(0, 10)].join('\n'));
+  const idx = new FileVersionIndex(dir);
+  const got = await idx.get(['Patient/1', 'Patient/2', 'Patient/3']);
+  expect(got.get('Patient/1')!.versionId).toBe('2');
+  expect(got.get('Patient/2')!.versionId).toBe('1');
+  expect(got.has('Patient/3')).toBe(false);
+  expect(fs.existsSync(path.join(dir, 'versions.jsonl'))).toBe(false);
+  expect(fs.existsSync(path.join(dir, 'versions.jsonl.imported'))).toBe(true);
+  // a second instance (another worker thread) sees the same, without importing twice
+  const other = new FileVersionIndex(dir);
+  await other.commit([{ key: 'Patient/1', expected: '2', record: rec('3') }]);
+  expect((await idx.get(['Patient/1'])).get('Patient/1')!.versionId).toBe('3');
+});
