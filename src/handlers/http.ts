@@ -29,7 +29,7 @@ function charsetOf(contentType: string): string | undefined {
 
 /** A {@link JsonInputError} as the 400 OperationOutcome a client gets (issue type `structure`, with the element's path). */
 function jsonRefusal(err: JsonInputError): ClientError {
-  return new ClientError(structureError(`${err.problem === 'empty' ? '' : 'Malformed FHIR JSON: '}${err.message}`, err.expression), { cause: err });
+  return new ClientError(structureError(`${err.problem === 'empty' ? '' : 'Malformed JSON: '}${err.message}`, err.expression), { cause: err });
 }
 
 /**
