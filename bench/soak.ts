@@ -14,7 +14,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { startStack } from '../scripts/start';
+import { startStack, type ChildExit } from '../scripts/start';
 import { PROJECT_ROOT } from '../scripts/stack-file';
 import { mintToken } from '../src/adapters/local/issuer';
 
@@ -114,6 +114,8 @@ async function main(): Promise<number> {
     env: { POWERTOOLS_LOG_LEVEL: 'WARN' },
   });
   const apiPid = stack.info.processes.api;
+  // a part of the stack that ends during the soak ends the soak (reported, exit 1)
+  let died: (ChildExit & { s: number }) | undefined;
   const samples: { s: number; rssMb: number }[] = [];
   const status: Record<string, number> = {};
   let requests = 0;
@@ -126,6 +128,9 @@ async function main(): Promise<number> {
     const url = `http://127.0.0.1:${base}/fhir`;
     const t0 = Date.now();
     const deadline = t0 + minutes * 60_000;
+    void stack.exited.then((e) => {
+      died = { ...e, s: Math.round((Date.now() - t0) / 1000) };
+    });
     const sample = (): void => {
       const s = Math.round((Date.now() - t0) / 1000);
       const rssMb = treeRssMb(apiPid);
@@ -145,7 +150,7 @@ async function main(): Promise<number> {
     let next = 0;
     await Promise.all(
       Array.from({ length: clients }, async () => {
-        while (Date.now() < deadline) {
+        while (Date.now() < deadline && !died) {
           const file = files[next++ % files.length]!;
           const body = await fs.promises.readFile(file, 'utf8');
           try {
@@ -157,13 +162,16 @@ async function main(): Promise<number> {
           } catch (err) {
             const k = (err as Error).name;
             status[k] = (status[k] ?? 0) + 1;
+            await new Promise((r) => setTimeout(r, 1000));
           }
           requests++;
         }
       }),
     );
-    await atDeadline;
-    idle = treeRssMb(apiPid);
+    if (!died) {
+      await atDeadline;
+      idle = treeRssMb(apiPid);
+    }
   } finally {
     await stack.stop();
     if (!values.keep) fs.rmSync(dataDir, { recursive: true, force: true });
@@ -172,6 +180,7 @@ async function main(): Promise<number> {
   const end = samples[samples.length - 1]!;
   const result = {
     soak: {
+      ...(died ? { aborted: `the ${died.name} ended at ${died.s} s (${died.signal ?? `exit code ${died.code}`})` } : {}),
       minutes,
       clients,
       handlers: inProcess ? 'in-process' : 'worker-threads',
@@ -187,6 +196,10 @@ async function main(): Promise<number> {
     },
   };
   process.stdout.write(JSON.stringify(result) + '\n');
+  if (died) {
+    process.stderr.write(`soak: aborted: the ${died.name} ended at ${died.s} s; last lines of ${died.logFile}:\n${died.tail}\n`);
+    return 1;
+  }
   return 0;
 }
 

@@ -278,14 +278,16 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   let s3: ChildProcess | undefined;
   let api: ChildProcess | undefined;
   let issuer: Awaited<ReturnType<typeof startLocalIssuer>> | undefined;
-  const stop = async (): Promise<void> => {
-    stopping = true;
-    if (api) await stopChild(api, 'SIGINT');
-    await issuer?.close().catch(() => undefined);
-    if (s3) await stopChild(s3, 'SIGTERM');
-    removeStackFile(o.dataDir, instanceId);
-    await Promise.all([apiLog.close(), s3Log.close()]);
-  };
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      stopping = true;
+      if (api) await stopChild(api, 'SIGINT');
+      await issuer?.close().catch(() => undefined);
+      if (s3) await stopChild(s3, 'SIGTERM');
+      removeStackFile(o.dataDir, instanceId);
+      await Promise.all([apiLog.close(), s3Log.close()]);
+    })());
 
   try {
     s3 = await startS3Server(o.s3Port, path.join(o.dataDir, 's3'), BUCKETS, 'pipe');
