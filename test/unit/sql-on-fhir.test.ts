@@ -14,6 +14,8 @@ const DIR = path.join(SHARED, 'sql-on-fhir/tests');
 const present = fs.existsSync(DIR);
 const d = present ? describe : describe.skip;
 if (!present) console.log(`SQL on FHIR v2 conformance skipped: ${DIR} is absent (it ships in the shared reference data).`);
+// a suite with no test fails in Jest: without the shared data, one skipped test stands for the whole conformance run
+if (!present) test.skip(`SQL on FHIR v2 conformance (${DIR} is absent)`, () => undefined);
 
 interface Case {
   title: string;

@@ -254,7 +254,7 @@ describe('direct accessors agree with fhirpath', () => {
 
 d('default marts over Synthea (smart-on-fhir-r4)', () => {
   const views = new Map(loadViews(readViewFiles(VIEWS_DIR)).map((v) => [v.name, v.compiled]));
-  const resources = readResources(SYNTHEA, 12);
+  const resources = hasShared ? readResources(SYNTHEA, 12) : [];
   const ofType = (t: string): Res[] => resources.filter((r) => r.resourceType === t);
   const rowsById = (view: string, key = 'id'): Map<unknown, Row> => new Map(views.get(view)!.run(resources).map((r) => [r[key], r]));
 
