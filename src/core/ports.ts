@@ -77,10 +77,10 @@ export interface VersionIndex {
    * an unfinished commit either way; recovery only frees its keys for new writers. Absent where commits are
    * atomic in one step (the local file index).
    */
-  recover?(olderThan: Date): Promise<VersionIndexRecovery>;
+  recoverUnfinished?(olderThan: Date): Promise<VersionIndexRecovery>;
 }
 
-/** What one {@link VersionIndex.recover} pass settled. */
+/** What one {@link VersionIndex.recoverUnfinished} pass settled. */
 export interface VersionIndexRecovery {
   /** Unfinished commits found. */
   transactions: number;

@@ -102,6 +102,7 @@ export class FakeDynamoTable {
       }
       if (this.interleave) for (let i = Math.floor(Math.random() * 4); i > 0; i--) await new Promise((r) => setImmediate(r));
       await this.before?.(command, input);
+      if (dead) throw new Crashed('process is gone'); // died while this call was on its way
       this.log.push({ command, input: clone(input) });
       const out = handler(input);
       if (when === 'after') {
@@ -115,7 +116,7 @@ export class FakeDynamoTable {
       wire('BatchGetItem', (i) => {
         const [name, req] = Object.entries(i.RequestItems as Record<string, { Keys: Item[] }>)[0]!;
         if (req.Keys.length > 100) throw Object.assign(new Error('too many keys'), { name: 'ValidationException' });
-        return { Responses: { [name]: req.Keys.flatMap((k) => this.read(name, k) ?? []) }, UnprocessedKeys: {} };
+        return { Responses: { [name]: req.Keys.map((k) => this.read(name, k)).filter((it): it is Item => it !== undefined) }, UnprocessedKeys: {} };
       }),
     );
     mock.on(PutItemCommand).callsFake(wire('PutItem', (i) => this.write(i, () => clone(i.Item))));

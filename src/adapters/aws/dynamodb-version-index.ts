@@ -9,7 +9,7 @@
  *   transaction's; (4) sets the transaction item's TTL. A conflict in (1) discards only this transaction's
  *   pendings. Readers resolve a pending version through its transaction item: committed, it is current;
  *   otherwise the previous version is.
- * - {@link DynamoDbVersionIndex.recover} settles what a crash left: a committed transaction's pendings are
+ * - {@link DynamoDbVersionIndex.recoverUnfinished} settles what a crash left: a committed transaction's pendings are
  *   applied; a transaction with no item after the lease is aborted (its item created as `aborted`, so a late
  *   committer fails) and its pendings discarded. Writers blocked by such a pending settle it the same way.
  */
@@ -43,6 +43,7 @@ import {
   type Item,
   type TxState,
 } from './dynamodb-version-items';
+import { ServerFault } from '../../fhir/errors';
 
 /** Tuning of {@link DynamoDbVersionIndex}; the defaults suit Lambda. */
 export interface DynamoDbVersionIndexOptions {
@@ -63,7 +64,7 @@ export interface DynamoDbVersionIndexOptions {
 }
 
 /** Thrown when a large commit lost its transaction to recovery (it took longer than its lease): nothing was written. */
-export class VersionIndexAbortedError extends Error {
+export class VersionIndexAbortedError extends ServerFault {
   override readonly name = 'VersionIndexAbortedError';
 }
 
@@ -105,7 +106,7 @@ export class DynamoDbVersionIndex implements VersionIndex {
 
   async commit(entries: Entry[]): Promise<void> {
     if (entries.length === 0) return;
-    if (entries.some((e) => e.key.startsWith('#'))) throw new Error('version index keys cannot start with #');
+    if (entries.some((e) => e.key.startsWith('#'))) throw new ServerFault('version index keys cannot start with #');
     if (entries.length <= this.maxTransactItems) return this.commitSmall(entries);
     return this.commitLarge(entries);
   }
@@ -114,7 +115,7 @@ export class DynamoDbVersionIndex implements VersionIndex {
    * Settles every transaction with entries pending since before `olderThan` (never younger than twice the lease):
    * committed ones are applied, others aborted and discarded. Meant for a scheduled recovery function.
    */
-  async recover(olderThan: Date): Promise<VersionIndexRecovery> {
+  async recoverUnfinished(olderThan: Date): Promise<VersionIndexRecovery> {
     const cutoff = Math.min(olderThan.getTime(), this.now() - 2 * this.leaseMs);
     const byTx = new Map<string, Item[]>();
     for (let shard = 0; shard < PENDING_SHARDS; shard++) {
@@ -129,7 +130,11 @@ export class DynamoDbVersionIndex implements VersionIndex {
             ...(start ? { ExclusiveStartKey: start } : {}),
           }),
         );
-        for (const item of r.Items ?? []) byTx.set(item.px!.S!, [...(byTx.get(item.px!.S!) ?? []), item]);
+        for (const item of r.Items ?? []) {
+          // an entry joins its transaction's group; a committed transaction item not yet expired opens its own
+          const txId = item.px?.S ?? item.pk!.S!.slice(TX_PREFIX.length);
+          byTx.set(txId, [...(byTx.get(txId) ?? []), ...(item.px ? [item] : [])]);
+        }
         start = r.LastEvaluatedKey;
       } while (start);
     }
@@ -317,7 +322,7 @@ export class DynamoDbVersionIndex implements VersionIndex {
         [this.table]: { Keys: keys.slice(i, i + 100).map((k) => ({ pk: { S: k } })), ConsistentRead: true },
       };
       for (let attempt = 0; request && Object.keys(request).length > 0; attempt++) {
-        if (attempt === 8) throw new Error('version index lookup: keys left unprocessed after 8 attempts');
+        if (attempt === 8) throw new ServerFault('version index lookup: keys left unprocessed after 8 attempts');
         const r = await this.client.send(new BatchGetItemCommand({ RequestItems: request }));
         out.push(...(r.Responses?.[this.table] ?? []));
         request = r.UnprocessedKeys as typeof request;

@@ -76,11 +76,16 @@ export function pendingWrite(table: string, e: Entry, txId: string, startedAt: n
   };
 }
 
-/** Step 2, the commit point: the transaction item, created only if absent (a recovery's abort fences it). */
+/**
+ * Step 2, the commit point: the transaction item, created only if absent (a recovery's abort fences it). A
+ * committed one is also in the pending index until step 4, so recovery finds it even once all its entries are
+ * applied; an aborted one expires at once.
+ */
 export function txPut(table: string, txId: string, state: TxState, at: number, expiresAt?: number): PutItemCommandInput {
+  const tracked = state === 'committed' ? { pa: N(at), gk: S(`p${hashShard(txId)}`) } : {};
   return {
     TableName: table,
-    Item: { pk: S(TX_PREFIX + txId), xs: S(state), xa: N(at), ...(expiresAt ? { xt: N(expiresAt) } : {}) },
+    Item: { pk: S(TX_PREFIX + txId), xs: S(state), xa: N(at), ...tracked, ...(expiresAt ? { xt: N(expiresAt) } : {}) },
     ConditionExpression: 'attribute_not_exists(pk)',
     ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
   };
@@ -117,7 +122,19 @@ export function discardWrite(table: string, key: string, hadCurrent: boolean, tx
 
 /** Step 4: the applied (or aborted) transaction item expires through the table's TTL. */
 export function txExpire(table: string, txId: string, expiresAt: number): UpdateItemCommandInput {
-  return { TableName: table, Key: { pk: S(TX_PREFIX + txId) }, UpdateExpression: 'SET xt = :xt', ExpressionAttributeValues: { ':xt': N(expiresAt) } };
+  return {
+    TableName: table,
+    Key: { pk: S(TX_PREFIX + txId) },
+    UpdateExpression: 'SET xt = :xt REMOVE pa, gk',
+    ExpressionAttributeValues: { ':xt': N(expiresAt) },
+  };
+}
+
+/** A stable shard for a string. */
+function hashShard(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) >>> 0;
+  return h % PENDING_SHARDS;
 }
 
 /** Whether an SDK error is a failed condition (single-item write). */
