@@ -82,7 +82,7 @@ export function pendingWrite(table: string, e: Entry, txId: string, startedAt: n
  * applied; an aborted one expires at once.
  */
 export function txPut(table: string, txId: string, state: TxState, at: number, expiresAt?: number): PutItemCommandInput {
-  const tracked = state === 'committed' ? { pa: N(at), gk: S(`p${hashShard(txId)}`) } : {};
+  const tracked: Item = state === 'committed' ? { pa: N(at), gk: S(`p${hashShard(txId)}`) } : {};
   return {
     TableName: table,
     Item: { pk: S(TX_PREFIX + txId), xs: S(state), xa: N(at), ...tracked, ...(expiresAt ? { xt: N(expiresAt) } : {}) },
