@@ -187,11 +187,19 @@ locals {
       resources  = [for key in aws_kms_key.hmac : key.arn]
       conditions = []
     },
-    # TransactWriteItems is authorised per item action (Put/Update/Delete/ConditionCheck); Delete is the rollback.
+    # TransactWriteItems is authorised per item action (the adapter puts only Puts in one); Delete discards a create
+    # that never committed (docs/dynamodb-version-index.md).
     {
       sid        = "VersionIndex"
-      actions    = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+      actions    = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
       resources  = [aws_dynamodb_table.versions.arn]
+      conditions = []
+    },
+    # Recovery of commits a crash left unfinished queries the sparse pending index, and nothing else.
+    {
+      sid        = "VersionIndexRecovery"
+      actions    = ["dynamodb:Query"]
+      resources  = ["${aws_dynamodb_table.versions.arn}/index/pending"]
       conditions = []
     },
     {
