@@ -49,7 +49,7 @@ import { ServerFault } from '../../fhir/errors';
 export interface DynamoDbVersionIndexOptions {
   /** Largest commit written as one TransactWriteItems (DynamoDB's limit is 100). */
   maxTransactItems?: number;
-  /** Requests in flight during the pending and apply steps of a large commit. */
+  /** Requests in flight during the pending and apply steps of a large commit (the SDK's default socket pool is 50). */
   concurrency?: number;
   /**
    * A large commit that has not reached its commit point this long after it started aborts itself; another
@@ -83,7 +83,7 @@ export class DynamoDbVersionIndex implements VersionIndex {
     options: DynamoDbVersionIndexOptions = {},
   ) {
     this.maxTransactItems = Math.min(100, options.maxTransactItems ?? 100);
-    this.concurrency = options.concurrency ?? 32;
+    this.concurrency = options.concurrency ?? 50;
     this.leaseMs = options.leaseMs ?? 60_000;
     this.retention = options.txRetentionSeconds ?? 7 * 86_400;
     this.now = options.now ?? Date.now;
