@@ -39,19 +39,27 @@ const eq = (a: AttributeValue | undefined, b: AttributeValue | undefined): boole
   a !== undefined && b !== undefined && JSON.stringify(a) === JSON.stringify(b);
 const clone = <T>(x: T): T => structuredClone(x);
 const NAME = /^[a-z][a-z0-9_]*$/i;
+/** DynamoDB reserved words an attribute name in an expression could plausibly collide with (the full list has 573). */
+const RESERVED = new Set(
+  'as at by do if in is of on or to ttl key keys name state status source size time timestamp date data value values version count type'.split(' '),
+);
+const named = (n: string): string => {
+  if (RESERVED.has(n.toLowerCase())) throw new Error(`fake DynamoDB: "${n}" is a reserved word; use an expression attribute name`);
+  return n;
+};
 
 /** Evaluates a condition expression of the supported subset against an item (undefined = absent). */
 export function evaluate(expr: string, item: Item | undefined, values: Values): boolean {
   return expr.split(/\s+AND\s+/).every((clause) => {
     const c = clause.trim();
     let m = /^attribute_not_exists\((\w+)\)$/.exec(c);
-    if (m) return item?.[m[1]!] === undefined;
+    if (m) return item?.[named(m[1]!)] === undefined;
     m = /^attribute_exists\((\w+)\)$/.exec(c);
-    if (m) return item?.[m[1]!] !== undefined;
+    if (m) return item?.[named(m[1]!)] !== undefined;
     m = /^(\w+) = (:\w+)$/.exec(c);
     if (m) {
       if (!values?.[m[2]!]) throw new Error(`fake: unbound ${m[2]}`);
-      return eq(item?.[m[1]!], values[m[2]!]);
+      return eq(item?.[named(m[1]!)], values[m[2]!]);
     }
     throw new Error(`fake DynamoDB: unsupported condition clause "${c}"`);
   });
@@ -67,8 +75,8 @@ export function update(expr: string, key: Item, item: Item | undefined, values: 
       if (parts[i] === 'SET') {
         const m = /^(\w+) = (:\w+)$/.exec(clause);
         if (!m || !values?.[m[2]!]) throw new Error(`fake DynamoDB: unsupported SET "${clause}"`);
-        out[m[1]!] = clone(values[m[2]!]!);
-      } else if (parts[i] === 'REMOVE' && NAME.test(clause)) delete out[clause];
+        out[named(m[1]!)] = clone(values[m[2]!]!);
+      } else if (parts[i] === 'REMOVE' && NAME.test(clause)) delete out[named(clause)];
       else throw new Error(`fake DynamoDB: unsupported update "${expr}"`);
     }
   }
