@@ -94,6 +94,8 @@ export class FakeDynamoTable {
   interleave = false;
   /** Query page size (to exercise pagination). */
   pageSize = 25;
+  /** How many BatchGetItem calls answer only half their keys, the rest as UnprocessedKeys (throttling). */
+  throttledReads = 0;
 
   /** A new client (a new "process") on this table. */
   client(crash?: CrashRule): { client: DynamoDBClient; mock: ReturnType<typeof mockClient> } {
@@ -124,7 +126,10 @@ export class FakeDynamoTable {
       wire('BatchGetItem', (i) => {
         const [name, req] = Object.entries(i.RequestItems as Record<string, { Keys: Item[] }>)[0]!;
         if (req.Keys.length > 100) throw Object.assign(new Error('too many keys'), { name: 'ValidationException' });
-        return { Responses: { [name]: req.Keys.map((k) => this.read(name, k)).filter((it): it is Item => it !== undefined) }, UnprocessedKeys: {} };
+        const served = this.throttledReads-- > 0 ? Math.floor(req.Keys.length / 2) : req.Keys.length;
+        const found = req.Keys.slice(0, served).map((k) => this.read(name, k)).filter((it): it is Item => it !== undefined);
+        const rest = req.Keys.slice(served);
+        return { Responses: { [name]: found }, UnprocessedKeys: rest.length ? { [name]: { ...req, Keys: rest } } : {} };
       }),
     );
     mock.on(PutItemCommand).callsFake(wire('PutItem', (i) => this.write(i, () => clone(i.Item))));

@@ -114,6 +114,17 @@ describe('exact calls', () => {
   });
 });
 
+test('get retries unprocessed keys (throttling), and fails rather than report a throttled key as absent', async () => {
+  const w = world();
+  await w.process().index.commit(KEYS.slice(0, 150).map((key) => ({ key, record: rec('1') })));
+  w.table.throttledReads = 3;
+  const { index, mock } = w.process();
+  expect((await index.get(KEYS.slice(0, 150))).size).toBe(150);
+  expect(mock.commandCalls(BatchGetItemCommand).length).toBe(5); // 100 keys: 50, 25, 12 (three throttled calls), then 13; 50 keys: one call
+  w.table.throttledReads = Infinity;
+  await expect(w.process().index.get([keyOf(1), keyOf(2)])).rejects.toThrow('keys left unprocessed');
+});
+
 describe('a 300-entry commit is atomic', () => {
   test('a conflict on entry 250 leaves entries 1..249 at their old versions, visible to get() during and after', async () => {
     const w = world();
