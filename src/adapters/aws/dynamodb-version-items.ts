@@ -1,5 +1,6 @@
 /**
- * The item layout of the DynamoDB version index and the request builders of its commit protocol (see
+ * The item layout of the DynamoDB version index (FHIR versioning, https://hl7.org/fhir/R4/http.html#versioning)
+ * and the request builders of its commit protocol (see
  * docs/dynamodb-version-index.md). One item per key:
  * - current version: `v` (versionId), `s` (source), `t` (lastUpdated), `l` (lakeId, optional);
  * - pending version of an unfinished large commit: `pv`, `ps`, `pt`, `pl`, tagged `px` (transaction id),
