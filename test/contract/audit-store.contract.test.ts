@@ -92,28 +92,45 @@ describe.each(adapters)('AuditStore contract: %s', (_name, make) => {
 });
 
 describe('the same trail through both adapters', () => {
-  it('writes the same objects byte for byte and verifies the same', async () => {
+  const twoStores = () => {
     const local = new FileAuditStore(path.join(dir, 'audit'));
-    const bucket = memoryBucket();
-    const aws = new S3AuditStore({ client: bucket.client, bucket: 'tributary-audit' });
+    const aws = new S3AuditStore({ client: memoryBucket().client, bucket: 'tributary-audit' });
+    return [local, aws] as const;
+  };
+
+  it('writes the same objects byte for byte and verifies the same (one writer, fixed clock)', async () => {
+    const [local, aws] = twoStores();
     const run = async (store: AuditStore) => {
       let t = Date.parse('2030-01-01T00:00:00Z');
-      let w = 0;
-      // two writers of one process (a pool of 2) and a clock that moves 1 s per append
-      const trail = createAuditTrail(store, { anchorEvery: 3, anchorAfterMs: 60_000, maxWriters: 2, now: () => t, writerId: () => `writer${++w}` });
-      for (let i = 0; i < 8; i++) {
-        t += 1000;
+      // a clock that moves 4 s per append: anchors by count (every 3) and by age (over 10 s)
+      const trail = createAuditTrail(store, { anchorEvery: 3, anchorAfterMs: 10_000, now: () => t, writerId: () => 'writer1' });
+      for (let i = 0; i < 10; i++) {
+        t += 4000;
         await trail.append(buildAuditEvent({ time: new Date(t), requestId: `req-${i}`, interaction: 'create', outcomeStatus: 201 }));
       }
-      await Promise.all([0, 1].map((i) => trail.append(buildAuditEvent({ time: new Date(t), requestId: `par-${i}`, interaction: 'update', outcomeStatus: 200 }))));
       await trail.close();
       return verifyAuditTrail(store);
     };
     const [a, b] = [await run(local), await run(aws)];
-    expect(a).toEqual({ ...b });
-    expect(a).toMatchObject({ ok: true, records: 10 });
+    expect(a).toEqual(b);
+    expect(a).toMatchObject({ ok: true, records: 10, chains: [{ writer: 'writer1', closed: true, anchoredCount: 10 }] });
     const keys = (await local.list('')).sort();
     expect(keys).toEqual((await aws.list('')).sort());
+    expect(keys.filter((k) => k.startsWith('anchors/')).length).toBeGreaterThan(2);
     for (const k of keys) expect(await local.read(k)).toBe(await aws.read(k));
+  });
+
+  it('gives concurrent appends of one process several chains on both, verified alike', async () => {
+    const [local, aws] = twoStores();
+    const run = async (store: AuditStore) => {
+      const trail = createAuditTrail(store, { anchorEvery: 3, maxWriters: 3, label: 'pool' });
+      await Promise.all(Array.from({ length: 12 }, (_, i) => trail.append(buildAuditEvent({ time: new Date(), requestId: `p-${i}`, interaction: 'update', outcomeStatus: 200 }))));
+      await trail.close();
+      const r = await verifyAuditTrail(store);
+      return { ok: r.ok, records: r.records, chains: r.chains.length, closed: r.chains.every((c) => c.closed && c.unanchored === 0) };
+    };
+    const [a, b] = [await run(local), await run(aws)];
+    expect(a).toEqual({ ok: true, records: 12, chains: 3, closed: true });
+    expect(b).toEqual(a);
   });
 });
