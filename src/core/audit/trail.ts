@@ -55,7 +55,7 @@ export interface AuditTrailOptions {
   anchorAfterMs?: number;
   /** Refuse to append while a chain has this many unanchored records and anchoring fails. Default 4 × anchorEvery. */
   maxUnanchored?: number;
-  /** Writers (chains) used concurrently by this trail. Default 8. */
+  /** Writers (chains) used concurrently by this trail (created only when all are busy). Default 64. */
   maxWriters?: number;
   /** Long-running processes: also anchor pending records `anchorAfterMs` after the last append (unref'd timer). */
   idleAnchor?: boolean;
@@ -102,7 +102,7 @@ export function createAuditTrail(store: AuditStore, opts: AuditTrailOptions = {}
   const anchorEvery = Math.max(1, opts.anchorEvery ?? 100);
   const anchorAfterMs = opts.anchorAfterMs ?? 10_000;
   const maxUnanchored = Math.max(anchorEvery, opts.maxUnanchored ?? 4 * anchorEvery);
-  const maxWriters = Math.max(1, opts.maxWriters ?? 8);
+  const maxWriters = Math.max(1, opts.maxWriters ?? 64);
   const now = opts.now ?? Date.now;
   const makeId = opts.writerId ?? (() => newWriterId(opts.label));
   const anchors = createChainedAuditLog<AuditAnchor>(sequenceStore(store, ANCHORS_PREFIX));
