@@ -149,7 +149,8 @@ describe('per-writer chains', () => {
   });
 
   it('anchors the last records of an idle long-running process on a timer', async () => {
-    const trail = createAuditTrail(store, { anchorEvery: 1000, anchorAfterMs: 40, idleAnchor: true, writerId: () => 'wi' });
+    // a frozen clock: appends never find the last anchor old, only the idle timer (real time) anchors
+    const trail = createAuditTrail(store, { anchorEvery: 1000, anchorAfterMs: 40, idleAnchor: true, now: () => 0, writerId: () => 'wi' });
     for (let i = 0; i < 3; i++) await trail.append(entry(`i-${i}`));
     expect(trail.writers()[0]!.anchoredCount).toBe(1);
     // the timer fires 40 ms after the last append; give the anchor write time to land on a busy machine
