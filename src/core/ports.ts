@@ -152,9 +152,16 @@ export interface AuditEntry {
   [k: string]: unknown;
 }
 
-/** Append-only audit trail (S3 with object lock in AWS; local files locally), hash-chained. */
+/**
+ * Append-only audit trail (S3 with object lock in AWS; local files locally): per-writer hash chains anchored in a
+ * shared anchor chain (src/core/audit/trail.ts).
+ */
 export interface AuditLog {
   append(entry: AuditEntry): Promise<void>;
+  /** Anchors every chain of this writer that has records not yet anchored (optional: clean shutdowns, tests). */
+  flush?(): Promise<void>;
+  /** Waits for appends in flight, anchors every chain as closed; later appends fail (optional). */
+  close?(): Promise<void>;
 }
 
 /**
