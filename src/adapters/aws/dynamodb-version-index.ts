@@ -29,7 +29,16 @@ export class DynamoDbVersionIndex implements VersionIndex {
       for (let attempt = 0; request && Object.keys(request).length > 0 && attempt < 8; attempt++) {
         const r = await this.client.send(new BatchGetItemCommand({ RequestItems: request }));
         for (const item of r.Responses?.[this.table] ?? []) {
-          out.set(item.pk.S!, { versionId: item.v.S!, source: item.s.S!, lastUpdated: item.t.S!, ...(item.l?.S ? { lakeId: item.l.S } : {}) });
+          out.set(item.pk.S!, {
+            versionId: item.v.S!,
+            source: item.s.S!,
+            lastUpdated: item.t.S!,
+            ...(item.l?.S ? { lakeId: item.l.S } : {}),
+            // commit record entries (docs/commit-protocol.md)
+            ...(item.r?.S ? { requestId: item.r.S } : {}),
+            ...(item.d?.S ? { digest: item.d.S } : {}),
+            ...(item.a?.BOOL ? { aborted: true } : {}),
+          });
         }
         request = r.UnprocessedKeys as typeof request;
       }
@@ -47,6 +56,9 @@ export class DynamoDbVersionIndex implements VersionIndex {
           s: { S: e.record.source },
           t: { S: e.record.lastUpdated },
           ...(e.record.lakeId ? { l: { S: e.record.lakeId } } : {}),
+          ...(e.record.requestId ? { r: { S: e.record.requestId } } : {}),
+          ...(e.record.digest ? { d: { S: e.record.digest } } : {}),
+          ...(e.record.aborted ? { a: { BOOL: true } } : {}),
         },
         ...(e.expected === undefined
           ? { ConditionExpression: 'attribute_not_exists(pk)' }

@@ -179,6 +179,22 @@ export async function cleanUp(deps: OutboxDeps, rec: CommitRecord): Promise<void
 }
 
 /**
+ * Rolls a committed request forward ({@link finishCommit}) and, when every step is done, cleans up; if the clean-up
+ * fails, the outbox is rewritten as done so recovery only cleans up (no second audit record).
+ * @returns true when the request is done (clean-up included, or left to recovery as done).
+ */
+export async function completeCommit(deps: OutboxDeps, rec: CommitRecord): Promise<boolean> {
+  if (!(await finishCommit(deps, rec))) return false;
+  try {
+    await cleanUp(deps, rec);
+  } catch {
+    const done: FinishProgress = { copied: true, promoted: true, audited: true, events: true, manifest: true };
+    await deps.lake.put(outboxKey(rec.requestId), JSON.stringify({ ...rec, done }), { contentType: 'application/json' }).catch(() => undefined);
+  }
+  return true;
+}
+
+/**
  * Rolls back a request that did not commit: nothing of it stays: raw copies (should any exist), staged objects and
  * its identity records (never current), then its outbox.
  */

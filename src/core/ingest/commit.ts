@@ -15,7 +15,7 @@ import { ClientError, ServerFault } from '../../fhir/errors';
 import { mapLimit } from '../../lib/concurrency';
 import { lakeKey, outboxKey, partitionDate, stagingKey } from '../lake-layout';
 import { VersionConflictError, type AuditLog, type Clock, type EventBus, type IdentityVault, type ObjectStore, type VersionIndex } from '../ports';
-import { cleanUp, decideCommit, finishCommit, IO_CONCURRENCY, rollBack, type CommitRecord, type ReplayEntry, type WriteInteraction } from './commit-record';
+import { completeCommit, decideCommit, IO_CONCURRENCY, rollBack, type CommitRecord, type ReplayEntry, type WriteInteraction } from './commit-record';
 import type { IndexKeys } from './index-keys';
 import type { Entry, WriteRequest } from './request';
 
@@ -193,7 +193,8 @@ export async function commitEntries(deps: CommitDeps, req: WriteRequest, entries
   // 2. stage the lake objects and the identity records (pending), all at once
   try {
     const vault = deps.identity;
-    await Promise.all([
+    // settle every write before judging: a rollback must not race a write still in flight
+    const settled = await Promise.allSettled([
       mapLimit(objects, IO_CONCURRENCY, (o) =>
         lake.put(o.staging, o.body, {
           contentType: 'application/fhir+ndjson',
@@ -203,6 +204,8 @@ export async function commitEntries(deps: CommitDeps, req: WriteRequest, entries
       ),
       vault && identities.length > 0 ? vault.stage(req.requestId, identities.map((i, seq) => ({ ...i, seq }))) : undefined,
     ]);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   } catch (err) {
     await rollBack(deps, rec).catch(() => undefined);
     throw err;
@@ -231,7 +234,7 @@ export async function commitEntries(deps: CommitDeps, req: WriteRequest, entries
     }
   }
   // 4. committed: roll the outbox forward; what fails here is recovery's, the client gets its success
-  if (await finishCommit(deps, rec)) await cleanUp(deps, rec).catch(() => undefined);
+  await completeCommit(deps, rec);
   const counts: Record<string, number> = {};
   for (const o of objects) counts[o.resourceType] = o.count;
   return { objectKeys: objects.map((o) => o.key), counts, audited: deps.audit !== undefined };

@@ -12,7 +12,7 @@ export type { Principal, PreferReturn, WriteRequest } from './request';
 export type { ResourceValidator } from './checks';
 export type { LakeTransform, TransformResult } from './commit';
 export { IndexKeys, INDEX_KEY_LABEL } from './index-keys';
-export { finishCommit, rollBack, cleanUp, decideCommit, isCommitOf, type CommitRecord, type OutboxDeps } from './commit-record';
+export { finishCommit, completeCommit, rollBack, cleanUp, decideCommit, isCommitOf, type CommitRecord, type OutboxDeps } from './commit-record';
 export { statusText } from './responses';
 export { validateOnly } from './validate-operation';
 export { notFound } from '../../fhir/outcomes';

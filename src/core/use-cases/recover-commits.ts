@@ -8,7 +8,7 @@
  * conditional write that loses to the writer's commit).
  */
 import { OUTBOX_PREFIX, parseOutboxKey, parseStagingKey, STAGING_PREFIX } from '../lake-layout';
-import { cleanUp, decideCommit, finishCommit, isCommitOf, rollBack, type CommitRecord, type OutboxDeps } from '../ingest';
+import { completeCommit, decideCommit, isCommitOf, rollBack, type CommitRecord, type OutboxDeps } from '../ingest';
 import { mapLimit } from '../../lib/concurrency';
 
 /** How long a writer may take from its outbox to its commit before recovery may abort it (default 2 min: the API Lambda's timeout is 30 s). */
@@ -51,8 +51,7 @@ async function recoverOne(deps: OutboxDeps, rec: CommitRecord, leaseMs: number, 
   if (!committed) {
     await rollBack(deps, rec);
     report.rolledBack++;
-  } else if (await finishCommit(deps, rec)) {
-    await cleanUp(deps, rec);
+  } else if (await completeCommit(deps, rec)) {
     report.rolledForward++;
   } else report.failed++;
 }
