@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import { loadConfig, type Config } from '../config';
-import { IndexKeys, Ingestor, type ResourceValidator } from '../core/ingest';
+import { IndexKeys, Ingestor, type OutboxDeps, type ResourceValidator } from '../core/ingest';
 import type { AuditLog, EventBus, IdentityVault, KeyService, ObjectStore, VersionIndex } from '../core/ports';
 import type { TokenVerifier } from '../core/auth';
 import { buildVerifier } from './auth';
@@ -108,6 +108,11 @@ export function getApp(config: Config = loadConfig()): App {
   const triageEnabled = (source: string): boolean => config.triageSources.includes('*') || config.triageSources.includes(source);
   app = { config, lake, versions, events, ingestor, validate, verifier, audit, identityStore, identity, transform, triage, triageEnabled };
   return app;
+}
+
+/** What recovery of the commit protocol (src/core/use-cases/recover-commits.ts) works on: the API's own stores. */
+export function recoveryDeps(a: App): OutboxDeps {
+  return { lake: a.lake, versions: a.versions, events: a.events, clock: systemClock, identity: a.identity, audit: a.audit };
 }
 
 /** Test hook: forget the cached app so the next `getApp` rebuilds it. */
