@@ -200,6 +200,8 @@ export interface IngestRig {
   events: MemoryEventBus;
   identity: MemoryIdentityVault;
   transform: FakePseudonymiser;
+  /** The fixed clock ({@link NOW}). */
+  clock: { now(): Date };
   /** The version-index key of a resource (keyed hash of `type/id`). */
   indexKey(type: string, id: string): string;
   /** The version index's resource keys (its `Request/` commit entries left out), sorted. */
@@ -237,6 +239,7 @@ export function ingestRig(opts: { principal?: Partial<Principal> } = {}): Ingest
     events,
     identity,
     transform,
+    clock: { now: () => NOW },
     indexKey: (type, id) => keys.resource(type, id),
     resourceKeys: () => [...versions.records.keys()].filter((k) => !k.startsWith('Request/')).sort(),
     request: (r) => ({ requestId: `req-${++requests}`, principal, ...r }),
