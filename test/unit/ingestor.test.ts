@@ -410,13 +410,13 @@ describe('a failure in each store step', () => {
     expect(rig.versions.commits).toBe(0);
   });
 
-  test('staging put fails: 500; the staged objects are deleted, nothing else written', async () => {
+  test('the outbox put fails: 500; nothing written anywhere', async () => {
     const rig = ingestRig();
-    rig.lake.failPut = (k) => k.startsWith('staging/') && k.endsWith('/Observation.ndjson');
+    rig.lake.failPut = (k) => k.startsWith('outbox/');
     const req = rig.request({ method: 'POST', body: bundle('batch', [entry('POST', 'Patient', patient()), entry('POST', 'Observation', observation())]) });
     expectServerError(await rejection(rig.ingestor.write(req)));
     expect(rig.lake.keys()).toEqual([]);
-    expect(rig.identity.records.size).toBe(0);
+    expect(rig.identity.records.size + rig.identity.pending.size).toBe(0);
     expect(rig.versions.commits).toBe(0);
     expect(rig.events.events).toEqual([]);
   });
@@ -469,10 +469,10 @@ describe('a failure in each store step', () => {
     expect(rig.lake.keys().filter((k) => k.startsWith('raw/'))).toHaveLength(2);
   });
 
-  test('after the commit point nothing fails the request: copy, manifest or event failures answer success and stay in the outbox', async () => {
-    for (const fault of ['copy', 'manifest', 'events'] as const) {
+  test('after the commit point nothing fails the request: raw, manifest or event failures answer success and stay in the outbox', async () => {
+    for (const fault of ['raw', 'manifest', 'events'] as const) {
       const rig = ingestRig();
-      if (fault === 'copy') rig.lake.failCopy = (k) => k.startsWith('raw/');
+      if (fault === 'raw') rig.lake.failPut = (k) => k.startsWith('raw/');
       if (fault === 'manifest') rig.lake.failPut = (k) => k.startsWith('commits/');
       if (fault === 'events') rig.events.fail = new InjectedFault('bus down');
       const req = createPatient(rig);
@@ -481,8 +481,8 @@ describe('a failure in each store step', () => {
       expect(rig.versions.records.get(rig.indexKey('Patient', 'id-1'))).toMatchObject({ versionId: '1' });
       // the outbox stays, with the steps done so far, for recovery
       const outbox = JSON.parse(rig.lake.text(`outbox/${req.requestId}.json`)!);
-      expect(outbox.done).toMatchObject({ promoted: true, ...(fault === 'copy' ? {} : { copied: true }) });
-      expect(outbox.done[fault === 'copy' ? 'copied' : fault]).toBeUndefined();
+      expect(outbox.done).toMatchObject({ promoted: true, audited: true, ...(fault === 'raw' ? {} : { written: true }) });
+      expect(outbox.done[fault === 'raw' ? 'written' : fault]).toBeUndefined();
       expect(rig.identity.of('pseudo-id-1', 'gp-a')).toHaveLength(1);
     }
   });

@@ -363,7 +363,7 @@ describe('serverless.yml functions ↔ Terraform log groups and roles', () => {
   });
 });
 
-describe('recovery: the commit protocol's scheduled roll-forward and rollback (docs/commit-protocol.md)', () => {
+describe('recovery: the scheduled roll-forward and rollback (docs/commit-protocol.md)', () => {
   test('a scheduled function every minute, its own role, long enough to work through the outbox', () => {
     const fn = sls.functions.recovery;
     expect(fn.handler).toBe('dist/src/handlers/recovery.handler');

@@ -1,8 +1,9 @@
 /**
  * The commit record of a request (a transactional outbox, docs/commit-protocol.md): written to `outbox/{requestId}.json`
- * before anything else of the request, it lists everything that must follow once the request commits (copies of
- * the staged lake objects under `raw/`, identity records to make current, events, the audit record, the commit
- * manifest) and everything to remove if it does not (staged objects, identity records not yet current). Whether a request
+ * before anything else of the request, it holds the request's lake objects (pseudonymised NDJSON) and lists
+ * everything that must follow once the request commits (the lake objects written under `raw/`, identity records to
+ * make current, events, the audit record, the commit manifest) and everything to remove if it does not (identity
+ * records not yet current). Whether a request
  * committed is decided once, atomically with its resource versions, by its `Request/{keyed hash}` entry in the
  * version index: present with its request id = committed; absent (or marked aborted by recovery) = not.
  * {@link finishCommit} rolls a committed request forward; {@link rollBack} removes an uncommitted one; both are
@@ -27,8 +28,8 @@ import {
   type VersionRecord,
 } from '../ports';
 
-/** Lake object calls of one request in flight at once. */
-export const IO_CONCURRENCY = 8;
+/** Lake object writes of one request in flight at once (a Synthea Bundle has up to ~16 resource types). */
+export const IO_CONCURRENCY = 16;
 
 /** The audit interactions of a write. */
 export type WriteInteraction = 'create' | 'update' | 'batch' | 'transaction';
@@ -45,7 +46,8 @@ export interface ReplayEntry {
 
 /** Steps of {@link finishCommit} already done (kept in the outbox when a step failed). */
 export interface FinishProgress {
-  copied?: boolean;
+  /** The lake objects are written under `raw/`. */
+  written?: boolean;
   promoted?: boolean;
   audited?: boolean;
   events?: boolean;
@@ -65,7 +67,12 @@ export interface CommitRecord extends CommitManifest {
   digest: string;
   interaction: WriteInteraction;
   policyVersion?: string;
-  objects: (CommitManifest['objects'][number] & { staging: string; ids: { id: string; versionId: string }[] })[];
+  objects: (CommitManifest['objects'][number] & { ids: { id: string; versionId: string }[]; metadata: Record<string, string> })[];
+  /**
+   * The lake objects' NDJSON (pseudonymised: what `raw/` will hold), by key: in the outbox only (the manifest leaves
+   * it out). The outbox is the request's one staged object: after the commit point they are written from here.
+   */
+  bodies?: Record<string, string>;
   identities: IdentityRef[];
   /** The audit record's fields (the request id, source, interaction, counts and object keys are above). */
   audit: { clientId?: string; status: number; sourceIp?: string };
@@ -110,21 +117,19 @@ export function eventsOf(rec: CommitRecord, bucket: string): IngestEvent[] {
 
 /** The manifest of a done request (what `etl-replay` reads): the record without its progress. */
 function manifestOf(rec: CommitRecord): string {
-  const { done: _done, ...manifest } = rec;
+  const { done: _done, bodies: _bodies, ...manifest } = rec;
   return JSON.stringify(manifest);
 }
 
-/** Copies a staged object under `raw/`; when the staged copy is gone, the raw copy must be there already. */
-async function copyStaged(lake: ObjectStore, o: CommitRecord['objects'][number]): Promise<void> {
-  try {
-    await lake.copy(o.staging, o.key);
-  } catch (err) {
-    if (!(await lake.head(o.key))) throw err;
-  }
+/** Writes a lake object under `raw/` from the commit record (the same bytes, checksum-verified). */
+async function writeRaw(lake: ObjectStore, rec: CommitRecord, o: CommitRecord['objects'][number]): Promise<void> {
+  const body = rec.bodies?.[o.key];
+  if (body === undefined) throw new ServerFault('commit record without the body of a lake object');
+  await lake.put(o.key, body, { contentType: 'application/fhir+ndjson', checksumSha256: o.checksumSha256, metadata: o.metadata });
 }
 
 /**
- * Rolls a committed request forward: (1) the staged objects copied under `raw/`, the identity records made current
+ * Rolls a committed request forward: (1) the lake objects written under `raw/` (from the outbox), the identity records made current
  * and the audit record appended, in parallel; (2) one event per lake object (at-least-once: the ETL is idempotent)
  * and the commit manifest (what `etl-replay` lists), once the copies exist. Never throws: a failed step leaves the
  * outbox, with the steps done so far, for recovery (so it does not append a second audit record).
@@ -143,7 +148,7 @@ export async function finishCommit(deps: OutboxDeps, rec: CommitRecord): Promise
   };
   const { lake, identity, audit } = deps;
   await Promise.all([
-    step('copied', () => mapLimit(rec.objects, IO_CONCURRENCY, (o) => copyStaged(lake, o))),
+    step('written', () => mapLimit(rec.objects, IO_CONCURRENCY, (o) => writeRaw(lake, rec, o))),
     step('promoted', async () => identity && rec.identities.length > 0 && identity.promote(rec.requestId, rec.identities)),
     step('audited', async () =>
       audit &&
@@ -158,24 +163,23 @@ export async function finishCommit(deps: OutboxDeps, rec: CommitRecord): Promise
       }),
     ),
   ]);
-  if (done.copied) {
+  if (done.written) {
     await Promise.all([
       step('events', () => deps.events.publish(eventsOf(rec, lake.name))),
       step('manifest', () => lake.put(commitManifestKey(rec.date, rec.requestId), manifestOf(rec), { contentType: 'application/json' })),
     ]);
   }
-  if (done.copied && done.promoted && done.audited && done.events && done.manifest) return true;
+  if (done.written && done.promoted && done.audited && done.events && done.manifest) return true;
   // keep what is done, so recovery does not repeat the audit record (exactly one per request)
   await lake.put(outboxKey(rec.requestId), JSON.stringify({ ...rec, done }), { contentType: 'application/json' }).catch(() => undefined);
   return false;
 }
 
 /**
- * Removes a done request's leftovers, its staged objects and its outbox, in one call (its identity records stay:
- * they are current). Staged objects left by a partial failure here are swept by recovery.
+ * Removes a done request's outbox (its identity records stay: they are current).
  */
 export async function cleanUp(deps: OutboxDeps, rec: CommitRecord): Promise<void> {
-  await deps.lake.delete([...rec.objects.map((o) => o.staging), outboxKey(rec.requestId)]);
+  await deps.lake.delete([outboxKey(rec.requestId)]);
 }
 
 /**
@@ -188,19 +192,19 @@ export async function completeCommit(deps: OutboxDeps, rec: CommitRecord): Promi
   try {
     await cleanUp(deps, rec);
   } catch {
-    const done: FinishProgress = { copied: true, promoted: true, audited: true, events: true, manifest: true };
+    const done: FinishProgress = { written: true, promoted: true, audited: true, events: true, manifest: true };
     await deps.lake.put(outboxKey(rec.requestId), JSON.stringify({ ...rec, done }), { contentType: 'application/json' }).catch(() => undefined);
   }
   return true;
 }
 
 /**
- * Rolls back a request that did not commit: nothing of it stays: raw copies (should any exist), staged objects and
- * its identity records (never current), then its outbox.
+ * Rolls back a request that did not commit: nothing of it stays: raw objects (none are written before a commit;
+ * deleted all the same), its identity records (never current), then its outbox.
  */
 export async function rollBack(deps: OutboxDeps, rec: CommitRecord): Promise<void> {
   await Promise.all([
-    rec.objects.length > 0 ? deps.lake.delete([...rec.objects.map((o) => o.key), ...rec.objects.map((o) => o.staging)]) : undefined,
+    rec.objects.length > 0 ? deps.lake.delete(rec.objects.map((o) => o.key)) : undefined,
     deps.identity && rec.identities.length > 0 ? deps.identity.discard(rec.requestId, rec.identities) : undefined,
   ]);
   await deps.lake.delete([outboxKey(rec.requestId)]);

@@ -1,10 +1,10 @@
 /**
  * The commit of a write (docs/commit-protocol.md): server ids and versions assigned, the lake transform
- * (pseudonymisation) applied, then the commit protocol: (1) the commit record (outbox) is written; (2) the lake
- * objects are staged and the identity records stored as pending, in parallel; (3) the version index records the
- * new versions and the request's commit entry in one atomic, conditional call: the commit point; (4) the outbox is
- * rolled forward ({@link finishCommit}: raw copies, identity records made current, audit record, events, manifest)
- * and removed with the staged objects.
+ * (pseudonymisation) applied, then the commit protocol: (1) the commit record (outbox) is written, holding the lake
+ * objects; (2) the identity records are stored, not current yet; (3) the version index records the new versions
+ * and the request's commit entry in one atomic, conditional call: the commit point; (4) the outbox is rolled
+ * forward ({@link finishCommit}: lake objects written under `raw/`, identity records made current, audit record,
+ * events, manifest) and removed.
  * Nothing is visible before (3); after it the request succeeds whatever fails, recovery completing what is left.
  */
 import { createHash } from 'node:crypto';
@@ -12,10 +12,9 @@ import type { Resource } from 'fhir/r4';
 import { conflict } from '../../fhir/outcomes';
 import { carryRawNumbers, hasRawNumbers, restoreRawNumbers, stringifyFhirJson } from '../../fhir/json';
 import { ClientError, ServerFault } from '../../fhir/errors';
-import { mapLimit } from '../../lib/concurrency';
-import { lakeKey, outboxKey, partitionDate, stagingKey } from '../lake-layout';
+import { lakeKey, outboxKey, partitionDate } from '../lake-layout';
 import { VersionConflictError, type AuditLog, type Clock, type EventBus, type IdentityVault, type ObjectStore, type VersionIndex } from '../ports';
-import { completeCommit, decideCommit, IO_CONCURRENCY, rollBack, type CommitRecord, type ReplayEntry, type WriteInteraction } from './commit-record';
+import { completeCommit, decideCommit, rollBack, type CommitRecord, type ReplayEntry, type WriteInteraction } from './commit-record';
 import type { IndexKeys } from './index-keys';
 import type { Entry, WriteRequest } from './request';
 
@@ -141,7 +140,6 @@ async function lakeObjects(deps: CommitDeps, req: WriteRequest, entries: Entry[]
     return {
       body,
       key: lakeKey({ resourceType: type, source, date, base: req.requestId }),
-      staging: stagingKey(req.requestId, type),
       resourceType: type,
       count: g.lines.length,
       checksumSha256: createHash('sha256').update(body).digest('base64'),
@@ -153,8 +151,9 @@ async function lakeObjects(deps: CommitDeps, req: WriteRequest, entries: Entry[]
 
 /**
  * Commits accepted entries (at least one) by the commit protocol (docs/commit-protocol.md):
- * 1. the commit record (outbox) is written: nothing else of the request exists before it;
- * 2. the lake copies are staged (one NDJSON object per type) and the identity records stored as pending;
+ * 1. the commit record (outbox) is written with the lake objects (one NDJSON per type): nothing else of the
+ *    request exists before it, and no reader reads it;
+ * 2. the identity records are stored, not current (only when the transform produced some);
  * 3. the version index records the new versions, each expecting the version it replaces
  *    (https://hl7.org/fhir/R4/http.html#concurrency), and the request's `Request/` entry, in one atomic call:
  *    the commit point;
@@ -183,32 +182,25 @@ export async function commitEntries(deps: CommitDeps, req: WriteRequest, entries
     digest: ctx.digest,
     interaction: ctx.interaction,
     ...(deps.transform?.policyVersion ? { policyVersion: deps.transform.policyVersion } : {}),
-    objects: objects.map(({ body: _body, ...o }) => o),
+    objects: objects.map(({ body: _body, ...o }) => ({
+      ...o,
+      metadata: { source, requestid: req.requestId, resourcetype: o.resourceType, count: String(o.count), policyversion: deps.transform?.policyVersion ?? 'none' },
+    })),
+    bodies: Object.fromEntries(objects.map((o) => [o.key, o.body])),
     identities: identities.map((i, seq) => ({ pseudonym: i.pseudonym, source: i.source, seq })),
     audit: { clientId: req.principal.clientId, status: ctx.status, ...(req.sourceIp ? { sourceIp: req.sourceIp } : {}) },
     replay: { lastUpdated, entries: ctx.replay },
   };
-  // 1. the outbox: from here on, recovery knows of the request
+  // 1. the outbox, with the lake objects: from here on, recovery knows of the request
   await lake.put(outboxKey(req.requestId), JSON.stringify(rec), { contentType: 'application/json' });
-  // 2. stage the lake objects and the identity records (pending), all at once
-  try {
-    const vault = deps.identity;
-    // settle every write before judging: a rollback must not race a write still in flight
-    const settled = await Promise.allSettled([
-      mapLimit(objects, IO_CONCURRENCY, (o) =>
-        lake.put(o.staging, o.body, {
-          contentType: 'application/fhir+ndjson',
-          checksumSha256: o.checksumSha256,
-          metadata: { source, requestid: req.requestId, resourcetype: o.resourceType, count: String(o.count), policyversion: deps.transform?.policyVersion ?? 'none' },
-        }),
-      ),
-      vault && identities.length > 0 ? vault.stage(req.requestId, identities.map((i, seq) => ({ ...i, seq }))) : undefined,
-    ]);
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-  } catch (err) {
-    await rollBack(deps, rec).catch(() => undefined);
-    throw err;
+  // 2. the identity records, not current yet
+  if (deps.identity && identities.length > 0) {
+    try {
+      await deps.identity.stage(req.requestId, identities.map((i, seq) => ({ ...i, seq })));
+    } catch (err) {
+      await rollBack(deps, rec).catch(() => undefined);
+      throw err;
+    }
   }
   // 3. the commit point: every version and the request's commit entry, atomically
   try {
