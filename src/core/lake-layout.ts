@@ -3,14 +3,14 @@
  * write path, the ETL, the catalogue, the compaction, the scripts and the tests agree on it.
  *
  * Lake bucket:
- * - `staging/{requestId}/{Type}.ndjson`: a request's objects before its commit (copied under `raw/` once it commits,
- *   then deleted; never read by a reader);
+ * - `staging/{requestId}/{Type}.ndjson`: staged objects of the write path before the commit protocol (none are
+ *   written any more; recovery sweeps what is left);
  * - `raw/{Type}/source={source}/date={yyyy-mm-dd}/{requestId}.ndjson`: committed lake objects (one per request and
  *   resource type), partitioned by source system and ingestion day;
  * - `commits/date={yyyy-mm-dd}/{requestId}.json`: the commit manifest of a request ({@link CommitManifest}), written
  *   once the request is committed and its outbox done (readers that list requests read these: `etl-replay`);
- * - `outbox/{requestId}.json`: the commit record (outbox) of a request in flight, written before anything else of
- *   it and deleted by recovery once the request is done or rolled back (docs/commit-protocol.md).
+ * - `outbox/{requestId}.json`: the commit record (outbox) of a request in flight, with its lake objects, written
+ *   before anything else of it and deleted once the request is done or rolled back (docs/commit-protocol.md).
  *
  * Marts bucket:
  * - `marts/{table}/source={source}/date={yyyy-mm-dd}/{requestId}-{Type}.parquet`: the ETL's file of a table for one
@@ -30,7 +30,7 @@ export interface PartitionValues {
 /** Prefix of committed lake objects. */
 export const RAW_PREFIX = 'raw/';
 
-/** Prefix of a request's objects before its commit. */
+/** Prefix of staged objects of the write path before the commit protocol (swept by recovery). */
 export const STAGING_PREFIX = 'staging/';
 
 /** Prefix of the commit manifests in the lake bucket. */
