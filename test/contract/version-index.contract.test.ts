@@ -70,6 +70,17 @@ describe.each(implementations)('VersionIndex contract: %s', (_name, make) => {
     expect(got.has('Patient/2')).toBe(false);
   });
 
+  test('a commit entry keeps its optional fields (request id, digest, aborted): docs/commit-protocol.md', async () => {
+    const idx = make();
+    const entry = { ...rec('1'), requestId: 'req-1', digest: 'ab12' };
+    await idx.commit([{ key: 'Request/abc', record: entry }, { key: 'Patient/1', record: { ...rec('1'), lakeId: 'p-x' } }]);
+    expect((await idx.get(['Request/abc'])).get('Request/abc')).toEqual(entry);
+    expect((await idx.get(['Patient/1'])).get('Patient/1')).toEqual({ ...rec('1'), lakeId: 'p-x' });
+    const aborted = { ...rec('2'), requestId: 'req-2', aborted: true };
+    await idx.commit([{ key: 'Request/abc', expected: '1', record: aborted }]);
+    expect((await idx.get(['Request/abc'])).get('Request/abc')).toEqual(aborted);
+  });
+
   test('an update must name the current version', async () => {
     const idx = make();
     await idx.commit([{ key: 'Patient/1', record: rec('1') }]);

@@ -210,7 +210,11 @@ export async function commitEntries(deps: CommitDeps, req: WriteRequest, entries
         expected: e.previous,
         record: { versionId: e.versionId!, source, lastUpdated, ...(lakeIds[i] ? { lakeId: lakeIds[i] } : {}) },
       })),
-      { key: ctx.requestKey, expected: ctx.requestExpected, record: { versionId: requestVersion, source, lastUpdated, requestId: req.requestId, digest: ctx.digest } },
+      {
+        key: ctx.requestKey,
+        expected: ctx.requestExpected,
+        record: { versionId: requestVersion, source, lastUpdated, requestId: req.requestId, ...(ctx.digest ? { digest: ctx.digest } : {}) },
+      },
     ]);
   } catch (err) {
     if (err instanceof VersionConflictError) {

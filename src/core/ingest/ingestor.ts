@@ -102,7 +102,8 @@ export class Ingestor {
       throw new ClientError(badRequest(`Idempotency-Key must be 1-${MAX_IDEMPOTENCY_KEY} printable ASCII characters`));
     }
     const requestKey = keys.request(req.principal.source, req.requestId, idem);
-    const digest = keys.digest(req);
+    // the digest is compared only for a retry with the same Idempotency-Key: not computed without one
+    const digest = idem !== undefined ? keys.digest(req) : '';
     let prior: VersionRecord | undefined;
     if (idem !== undefined) {
       prior = (await this.deps.versions.get([requestKey])).get(requestKey);

@@ -1,0 +1,3 @@
+export function planted(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.PLANTED;
+}

@@ -1,0 +1,2 @@
+import { MemoryObjectStore } from '../local/memory-object-store';
+export const planted = MemoryObjectStore;

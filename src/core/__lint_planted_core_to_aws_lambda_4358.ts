@@ -1,0 +1,2 @@
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+export type Planted = APIGatewayProxyEvent;

@@ -1,0 +1,2 @@
+import { getApp } from '../bootstrap';
+export const planted = getApp;

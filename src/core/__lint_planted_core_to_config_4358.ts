@@ -1,0 +1,2 @@
+import type { Config } from '../config';
+export type Planted = Config;

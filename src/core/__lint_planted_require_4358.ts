@@ -1,0 +1,1 @@
+export const planted = require('node:crypto') as typeof import('node:crypto');

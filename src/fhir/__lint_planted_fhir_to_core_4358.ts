@@ -1,0 +1,2 @@
+import type { ObjectStore } from '../core/ports';
+export type Planted = ObjectStore;

@@ -1,0 +1,2 @@
+import { projectFile } from '../paths';
+export const planted = projectFile;

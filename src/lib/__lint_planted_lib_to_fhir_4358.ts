@@ -1,0 +1,2 @@
+import { ClientError } from '../fhir/errors';
+export const planted = ClientError;
