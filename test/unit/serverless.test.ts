@@ -349,8 +349,8 @@ describe('serverless.yml functions ↔ Terraform log groups and roles', () => {
       ...STAGES.map((st) => `validate: Terraform creates no log group /aws/lambda/tributary-${st}-validate`),
       'validate: aws_iam_role.function["validate"] may not write its log group',
       'etl: aws_iam_role.function["etl"] may not write its log group',
-      'analysis: aws_iam_role.function["analysis"] may not write its log group',
       'recovery: aws_iam_role.function["recovery"] may not write its log group',
+      'analysis: aws_iam_role.function["analysis"] may not write its log group',
       'notAllowed: aws_iam_role.function["notAllowed"] may not write its log group',
     ]);
   });

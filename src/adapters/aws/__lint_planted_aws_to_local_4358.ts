@@ -1,2 +1,0 @@
-import { MemoryObjectStore } from '../local/memory-object-store';
-export const planted = MemoryObjectStore;

@@ -1,2 +1,0 @@
-const { env } = process;
-export const planted = env;

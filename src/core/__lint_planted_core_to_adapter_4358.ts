@@ -1,2 +1,0 @@
-import { MemoryObjectStore } from '../adapters/local/memory-object-store';
-export const planted = MemoryObjectStore;

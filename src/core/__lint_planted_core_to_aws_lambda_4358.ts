@@ -1,2 +1,0 @@
-import type { APIGatewayProxyEvent } from 'aws-lambda';
-export type Planted = APIGatewayProxyEvent;

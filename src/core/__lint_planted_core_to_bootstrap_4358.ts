@@ -1,2 +1,0 @@
-import { getApp } from '../bootstrap';
-export const planted = getApp;

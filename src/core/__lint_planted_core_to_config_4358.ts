@@ -1,2 +1,0 @@
-import type { Config } from '../config';
-export type Planted = Config;

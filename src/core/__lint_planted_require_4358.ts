@@ -1,1 +1,0 @@
-export const planted = require('node:crypto') as typeof import('node:crypto');

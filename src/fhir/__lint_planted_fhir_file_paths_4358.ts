@@ -1,2 +1,0 @@
-import path from 'node:path';
-export const planted = path.join;

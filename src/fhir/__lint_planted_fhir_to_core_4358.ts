@@ -1,2 +1,0 @@
-import type { ObjectStore } from '../core/ports';
-export type Planted = ObjectStore;

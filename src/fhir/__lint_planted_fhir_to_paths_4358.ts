@@ -1,2 +1,0 @@
-import { projectFile } from '../paths';
-export const planted = projectFile;

@@ -1,2 +1,0 @@
-import { ClientError } from '../fhir/errors';
-export const planted = ClientError;
