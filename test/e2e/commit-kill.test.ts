@@ -1,11 +1,11 @@
 /**
  * e2e kill test of the commit protocol (docs/commit-protocol.md, issue 14): a stream of transactions (each with its
- * own Idempotency-Key) against a stack of its own, the API process SIGKILLed in the middle of it; the stack is
+ * own Idempotency-Key) against a stack of its own, the API process (or the S3 server) SIGKILLed in the middle of it; the stack is
  * restarted on the same data, recovery runs (lease 0: every request of the dead process is decided), then every
  * transaction is sent again with its key. Invariants over everything sent: every transaction is stored exactly once
  * (one Patient line per transaction in raw/), every manifest's objects exist, no outbox is left, every identity
  * record is current, every committed request has an audit record (a second one is the documented crash window).
- * Its own ports: E2E_PORT + 20 … + 45.
+ * The same with the S3 server killed instead. Its own ports: E2E_PORT + 20 … + 75.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,7 +15,7 @@ const ROOT = path.resolve(__dirname, '../..');
 const BASE = Number(process.env.E2E_PORT || 3400) + 20;
 const N = 24;
 
-type Stack = { baseUrl: string; info: { processes: { api: number } }; stop(): Promise<void> };
+type Stack = { baseUrl: string; info: { processes: { api: number; s3: number } }; stop(): Promise<void> };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { startStack } = require(path.join(ROOT, 'dist/scripts/start.js')) as { startStack: (o: object) => Promise<Stack> };
 
@@ -52,9 +52,10 @@ async function post(baseUrl: string, i: number): Promise<number> {
 
 jest.setTimeout(400_000);
 
-test('SIGKILL of the API during a stream of transactions, restart, recovery, re-send: each stored once, nothing left over', async () => {
+test.each(['api', 's3'] as const)('SIGKILL of the %s process during a stream of transactions, restart, recovery, re-send: each stored once, nothing left over', async (victim) => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-kill-'));
-  const opts = { port: BASE, s3Port: BASE + 10, snsPort: BASE + 20, issuerPort: BASE + 25, dataDir, quiet: true, env: { AUTH: 'off', SOURCE_SYSTEM: 'kill-src' } };
+  const base = victim === 'api' ? BASE : BASE + 30;
+  const opts = { port: base, s3Port: base + 10, snsPort: base + 20, issuerPort: base + 25, dataDir, quiet: true, env: { AUTH: 'off', SOURCE_SYSTEM: 'kill-src' } };
   let stack = await startStack({ ...opts, recoveryIntervalSec: -1 });
   try {
     const first: number[] = [];
@@ -62,7 +63,7 @@ test('SIGKILL of the API during a stream of transactions, restart, recovery, re-
     const worker = async () => {
       while (next < N) {
         const i = next++;
-        if (i === Math.floor(N / 2)) process.kill(stack.info.processes.api, 'SIGKILL');
+        if (i === Math.floor(N / 2)) process.kill(stack.info.processes[victim], 'SIGKILL');
         first[i] = await post(stack.baseUrl, i);
       }
     };
@@ -75,7 +76,7 @@ test('SIGKILL of the API during a stream of transactions, restart, recovery, re-
     expect(files(outbox, '._S3rver_object')).toEqual([]);
     const second: number[] = [];
     for (let i = 0; i < N; i++) second[i] = await post(stack.baseUrl, i);
-    console.log(`kill test: first pass statuses ${JSON.stringify(first)}; after restart ${JSON.stringify(second)}`);
+    console.log(`kill test (${victim}): first pass statuses ${JSON.stringify(first)}; after restart ${JSON.stringify(second)}`);
     expect(second).toEqual(Array(N).fill(200));
     expect(first.filter((s) => s === 200).length).toBeGreaterThan(0);
     expect(first.filter((s) => s !== 200).length).toBeGreaterThan(0);
