@@ -3,7 +3,10 @@
  * - s3rver (a real S3-protocol server) storing under DATA_DIR/s3 (default .data/s3), with Tributary's buckets;
  * - the local OIDC issuer (JWKS) on ISSUER_PORT (default 3099), in this process;
  * - serverless-offline serving the API at http://localhost:PORT/fhir (default 3000; it also takes PORT+1 and
- *   PORT+2), which also starts serverless-offline-sns, the local SNS-protocol endpoint (SNS_PORT, default 4002).
+ *   PORT+2), which also starts serverless-offline-sns, the local SNS-protocol endpoint (SNS_PORT, default 4002);
+ * - the commit protocol's recovery (docs/commit-protocol.md), in this process: once when the API is ready, then
+ *   every RECOVERY_INTERVAL seconds (default 60; 0 = the pass at start only), like the scheduled `recovery`
+ *   function in AWS.
  *
  * Before starting anything every port is checked, and a busy one is named with the variable to change. Every
  * wait has a time limit. The API is recognised by the instance id this start passes it and reads back from its
@@ -56,6 +59,43 @@ export interface StackOptions {
   readyTimeoutMs?: number;
   /** Names of the port settings in messages (default the `npm start` variables). */
   portNames?: { port?: string; s3Port?: string; snsPort?: string; issuerPort?: string };
+  /** Seconds between recovery passes (default 60; 0 = one pass at start only; negative = none). */
+  recoveryIntervalSec?: number;
+  /** Seconds an undecided request is left to its writer before recovery aborts it (default 120). */
+  recoveryLeaseSec?: number;
+}
+
+/** Default seconds between recovery passes (`RECOVERY_INTERVAL`). */
+const DEFAULT_RECOVERY_INTERVAL_SEC = 60;
+
+/**
+ * Runs the commit protocol's recovery against the stack (its own app instance, built from the API's environment):
+ * once now, then every `intervalSec`. Each pass's counts go to the API log when it did something.
+ * @returns a function that stops the loop (and waits for a pass in progress).
+ */
+async function startRecovery(env: NodeJS.ProcessEnv, intervalSec: number, leaseSec: number | undefined, log: ChildLog): Promise<() => Promise<void>> {
+  const { getApp, resetApp, recoveryDeps } = await import('../src/bootstrap');
+  const { loadConfig } = await import('../src/config');
+  const { recoverCommits } = await import('../src/core/use-cases');
+  resetApp();
+  const deps = recoveryDeps(getApp(loadConfig(env)));
+  resetApp(); // this instance is the loop's own
+  let running: Promise<unknown> = Promise.resolve();
+  const pass = (): void => {
+    running = running
+      .then(() => recoverCommits(deps, leaseSec !== undefined ? { leaseMs: leaseSec * 1000 } : {}))
+      .then((r) => {
+        if (r.seen + r.swept > 0) log.note(`${new Date().toISOString()} recovery: ${JSON.stringify(r)}`);
+      })
+      .catch((err) => log.note(`${new Date().toISOString()} recovery failed: ${(err as Error)?.name}: ${(err as Error)?.message?.slice(0, 200)}`));
+  };
+  pass();
+  const timer = intervalSec > 0 ? setInterval(pass, intervalSec * 1000) : undefined;
+  timer?.unref();
+  return async () => {
+    if (timer) clearInterval(timer);
+    await running;
+  };
 }
 
 /** A child process of the stack that ended while the stack was running. */
@@ -278,10 +318,12 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   let s3: ChildProcess | undefined;
   let api: ChildProcess | undefined;
   let issuer: Awaited<ReturnType<typeof startLocalIssuer>> | undefined;
+  let stopRecovery: (() => Promise<void>) | undefined;
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
       stopping = true;
+      await stopRecovery?.().catch(() => undefined);
       if (api) await stopChild(api, 'SIGINT');
       await issuer?.close().catch(() => undefined);
       if (s3) await stopChild(s3, 'SIGTERM');
@@ -337,6 +379,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     await waitForApi(`http://127.0.0.1:${o.port}/fhir/metadata`, instanceId, timeout, api, apiLog, names.port, o.port);
     await waitForPort(snsEndpoint, 15_000, 'the SNS endpoint (serverless-offline-sns)');
     if (s3.exitCode !== null || s3.signalCode !== null) throw new StartError('the S3 server exited while the API was starting');
+    const recoveryEvery = o.recoveryIntervalSec ?? DEFAULT_RECOVERY_INTERVAL_SEC;
+    if (recoveryEvery >= 0) stopRecovery = await startRecovery(env, recoveryEvery, o.recoveryLeaseSec, apiLog);
 
     const info: StackInfo = {
       version: 1,
@@ -387,6 +431,7 @@ Starts Tributary's local stack on 127.0.0.1 and prints its URLs; Ctrl-C stops it
   DATA_DIR=.data     where everything is stored; the running stack's endpoints go to DATA_DIR/stack.json,
                      which every other command reads (a second terminal needs no variables)
   START_TIMEOUT=120  seconds to wait for the API
+  RECOVERY_INTERVAL=60  seconds between passes of the commit recovery (docs/commit-protocol.md); 0 = at start only
   IN_PROCESS=1       run handlers in the serverless-offline process instead of worker threads
   VERBOSE=1          show the API's and the S3 server's output here (else DATA_DIR/logs/api.log, s3.log)
 Exits non-zero, naming the setting to change, when a port is taken; and when any part of the stack stops.
@@ -412,6 +457,7 @@ async function main(): Promise<void> {
     inProcess: env.IN_PROCESS === '1',
     quiet: env.VERBOSE !== '1',
     readyTimeoutMs: timeoutSec * 1000,
+    recoveryIntervalSec: env.RECOVERY_INTERVAL !== undefined ? Number(env.RECOVERY_INTERVAL) : undefined,
   });
   let stopping = false;
   const shutdown = async (code: number): Promise<void> => {

@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import { loadConfig, type Config } from '../config';
-import { Ingestor, type ResourceValidator } from '../core/ingest';
+import { IndexKeys, Ingestor, type OutboxDeps, type ResourceValidator } from '../core/ingest';
 import type { AuditLog, EventBus, IdentityVault, KeyService, ObjectStore, VersionIndex } from '../core/ports';
 import type { TokenVerifier } from '../core/auth';
 import { buildVerifier } from './auth';
@@ -78,9 +78,10 @@ export function getApp(config: Config = loadConfig()): App {
     ? Promise.resolve(new (load.kmsKeys().KmsKeyService)({ client: kms!, keyId: hmacKey }))
     : load.localKeys().LocalKeyService.open(config.dataDir);
   const policyFile = config.policyFile ?? projectFile('policy/pseudonymisation.yaml');
+  const indexKeys = new IndexKeys(keys);
   const transform = new PseudonymiseTransform(
     Promise.all([readPolicyText(policyFile).then(parsePolicy), keys]).then(([policy, k]) =>
-      createPseudonymiser({ policy, keys: k, patientResolver: new VersionIndexPatientResolver(versions) }),
+      createPseudonymiser({ policy, keys: k, patientResolver: new VersionIndexPatientResolver(versions, indexKeys) }),
     ),
   );
   const vault = lazy<IdentityVault>(async () =>
@@ -89,16 +90,18 @@ export function getApp(config: Config = loadConfig()): App {
       : load.localVault().createLocalIdentityVault({ store: identityStore, dataDir: config.dataDir }),
   );
   const identity: IdentityVault = {
-    put: async (p, s, r) => (await vault()).put(p, s, r),
+    stage: async (id, records) => (await vault()).stage(id, records),
+    promote: async (id, refs) => (await vault()).promote(id, refs),
+    discard: async (id, refs) => (await vault()).discard(id, refs),
     get: async (p) => (await vault()).get(p),
   };
-  const ingestor = new Ingestor({ lake, versions, events, clock: systemClock, validate, transform, identity });
-  const verifier = buildVerifier(config);
   // per-writer audit chains (src/core/audit/trail.ts): in Lambda one writer per container, anchored on append;
   // locally a long-running process, so an idle timer also anchors the last records
   const audit: AuditLog = aws
     ? load.s3Audit().createS3AuditLog({ client: s3, bucket: config.buckets.audit, label: 'api' })
     : load.localAudit().createLocalAuditLog(config.dataDir, { label: 'api', idleAnchor: true });
+  const ingestor = new Ingestor({ lake, versions, events, clock: systemClock, validate, transform, identity, audit, indexKeys });
+  const verifier = buildVerifier(config);
   const sealerReady = lazy<Sealer>(async () => (aws ? load.kmsSealer().kmsSealer(kms!, triageKey) : load.localSealer().localTriageSealer(config.dataDir)));
   const sealer: Sealer = {
     seal: async (p, c) => (await sealerReady()).seal(p, c),
@@ -109,6 +112,11 @@ export function getApp(config: Config = loadConfig()): App {
   const triageEnabled = (source: string): boolean => config.triageSources.includes('*') || config.triageSources.includes(source);
   app = { config, lake, versions, events, ingestor, validate, verifier, audit, identityStore, identity, transform, triage, triageEnabled };
   return app;
+}
+
+/** What recovery of the commit protocol (src/core/use-cases/recover-commits.ts) works on: the API's own stores. */
+export function recoveryDeps(a: App): OutboxDeps {
+  return { lake: a.lake, versions: a.versions, events: a.events, clock: systemClock, identity: a.identity, audit: a.audit };
 }
 
 /** Test hook: forget the cached app so the next `getApp` rebuilds it. */

@@ -9,7 +9,7 @@
  * - `analysis.ts`: the safe-analysis path (registry, marts query, study keys, releases);
  * - `adapters.ts`: on-demand adapter modules.
  */
-export { getApp, resetApp, buildValidator, buildProfileValidator, type App } from './app';
+export { getApp, resetApp, recoveryDeps, buildValidator, buildProfileValidator, type App } from './app';
 export { getEtlApp, buildEtlApp, resetEtlApp, viewsDir, type EtlApp } from './etl';
 export { buildVerifier, authorizerAuditLog, authorizerDeps } from './auth';
 export { buildAnalysisApp, localStudyKeyFile, type AnalysisApp } from './analysis';

@@ -3,10 +3,14 @@
  * write path, the ETL, the catalogue, the compaction, the scripts and the tests agree on it.
  *
  * Lake bucket:
- * - `staging/{requestId}/{Type}.ndjson`: a request's objects before its commit (deleted after it);
+ * - `staging/{requestId}/{Type}.ndjson`: staged objects of the write path before the commit protocol (none are
+ *   written any more; recovery sweeps what is left);
  * - `raw/{Type}/source={source}/date={yyyy-mm-dd}/{requestId}.ndjson`: committed lake objects (one per request and
  *   resource type), partitioned by source system and ingestion day;
- * - `commits/date={yyyy-mm-dd}/{requestId}.json`: the commit manifest of a request ({@link CommitManifest}).
+ * - `commits/date={yyyy-mm-dd}/{requestId}.json`: the commit manifest of a request ({@link CommitManifest}), written
+ *   once the request is committed and its outbox done (readers that list requests read these: `etl-replay`);
+ * - `outbox/{requestId}.json`: the commit record (outbox) of a request in flight, with its lake objects, written
+ *   before anything else of it and deleted once the request is done or rolled back (docs/commit-protocol.md).
  *
  * Marts bucket:
  * - `marts/{table}/source={source}/date={yyyy-mm-dd}/{requestId}-{Type}.parquet`: the ETL's file of a table for one
@@ -26,11 +30,25 @@ export interface PartitionValues {
 /** Prefix of committed lake objects. */
 export const RAW_PREFIX = 'raw/';
 
-/** Prefix of a request's objects before its commit. */
+/** Prefix of staged objects of the write path before the commit protocol (swept by recovery). */
 export const STAGING_PREFIX = 'staging/';
 
 /** Prefix of the commit manifests in the lake bucket. */
 export const COMMITS_PREFIX = 'commits/';
+
+/** Prefix of the commit records (outbox) of requests in flight. */
+export const OUTBOX_PREFIX = 'outbox/';
+
+/** Key of a request's commit record (outbox): `outbox/{requestId}.json`. */
+export function outboxKey(requestId: string): string {
+  return `${OUTBOX_PREFIX}${requestId}.json`;
+}
+
+/** The request id of an outbox key; `undefined` for anything else. */
+export function parseOutboxKey(key: string): string | undefined {
+  const m = /^outbox\/([A-Za-z0-9][A-Za-z0-9._-]{0,127})\.json$/.exec(key);
+  return m ? m[1] : undefined;
+}
 
 /** Key prefix of the marts in the marts bucket. */
 export const MARTS_PREFIX = 'marts/';
@@ -87,6 +105,12 @@ export function parseLakeKey(key: string): LakeKeyParts | undefined {
 /** Key of a request's staged object of one type: `staging/{requestId}/{Type}.ndjson`. */
 export function stagingKey(requestId: string, resourceType: string): string {
   return `${STAGING_PREFIX}${requestId}/${resourceType}.ndjson`;
+}
+
+/** The request id of a staged object's key; `undefined` for anything else. */
+export function parseStagingKey(key: string): string | undefined {
+  const m = /^staging\/([A-Za-z0-9][A-Za-z0-9._-]{0,127})\/[A-Z][A-Za-z]{0,63}\.ndjson$/.exec(key);
+  return m ? m[1] : undefined;
 }
 
 /** Key of a request's commit manifest: `commits/date={d}/{requestId}.json`. */

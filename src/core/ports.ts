@@ -53,13 +53,23 @@ export interface VersionRecord {
   lastUpdated: string;
   /** Id of the resource in the lake (pseudonym of a Patient, keyed hash otherwise), when pseudonymised. */
   lakeId?: string;
+  /**
+   * On a request's commit record entry (`Request/{keyed hash}`, docs/commit-protocol.md): the request id that
+   * committed (or was aborted under) this key. Optional: resource entries do not carry it.
+   */
+  requestId?: string;
+  /** On a commit record entry: keyed hash of the request (method, URL, body), for the Idempotency-Key check. */
+  digest?: string;
+  /** On a commit record entry: the request was rolled back by recovery and never commits (the key is free again). */
+  aborted?: boolean;
 }
 
 /**
  * The version index behind FHIR create/update semantics
  * (https://hl7.org/fhir/R4/http.html#update, #versioning, #concurrency):
- * whether `{type}/{id}` exists, its current version and owning source.
- * Keys are `{type}/{id}` as the client addressed them.
+ * whether a resource exists, its current version and owning source.
+ * Keys are `{type}/{keyed hash of type/id}` (src/core/ingest/index-keys.ts: never the client's id in clear), plus
+ * one `Request/{keyed hash}` entry per request, the commit record decided atomically with the versions.
  */
 export interface VersionIndex {
   /** Current versions of the given keys (absent keys are missing from the map). */
@@ -164,13 +174,36 @@ export interface AuditLog {
   close?(): Promise<void>;
 }
 
+/** One identity record of a request: whose (pseudonym), from which source, and its place in the request. */
+export interface IdentityRef {
+  pseudonym: string;
+  source: string;
+  /** Position of the record in its request (a request may hold several records of one person). */
+  seq: number;
+}
+
+/** One stored identity record, as {@link IdentityVault.get} returns it. */
+export interface IdentityEntry {
+  source: string;
+  record: unknown;
+  /** The request that stored it (absent on records stored before the commit protocol). */
+  requestId?: string;
+}
+
 /**
- * The identity store: one envelope-encrypted record per pseudonym per source, holding the identifiers
- * moved out of the lake. Separate bucket and key from the lake.
+ * The identity store, inside the write's transaction (docs/commit-protocol.md): envelope-encrypted records holding
+ * the identifiers moved out of the lake, in their own bucket under their own key. Append-only: every committed
+ * request adds its records to each person's history (nothing is replaced, so concurrent writers never lose data).
+ * A request's records are first staged (pending, not returned by {@link IdentityVault.get}) and become current only
+ * when the request commits ({@link IdentityVault.promote}); a refused or rolled-back request's are discarded.
  */
 export interface IdentityVault {
-  /** Stores (replaces) the identity record for `pseudonym` from `source`. */
-  put(pseudonym: string, source: string, record: unknown): Promise<void>;
-  /** All records for a pseudonym, by source. Needs the vault decryption key. */
-  get(pseudonym: string): Promise<{ source: string; record: unknown }[]>;
+  /** Stores a request's records as pending (encrypted; not current). */
+  stage(requestId: string, records: (IdentityRef & { record: unknown })[]): Promise<void>;
+  /** Makes a committed request's pending records current (appended to each person's history). Idempotent. */
+  promote(requestId: string, refs: IdentityRef[]): Promise<void>;
+  /** Deletes a request's pending records (refused or rolled back). Idempotent. */
+  discard(requestId: string, refs: IdentityRef[]): Promise<void>;
+  /** Every current record of a pseudonym (all sources, with history). Needs the vault decryption key. */
+  get(pseudonym: string): Promise<IdentityEntry[]>;
 }

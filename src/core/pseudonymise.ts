@@ -4,19 +4,23 @@
  * (which records each resource's lake id), so the same person keeps one pseudonym across requests.
  */
 import type { Resource } from 'fhir/r4';
-import type { LakeTransform, TransformResult } from './ingest';
+import type { IndexKeys, LakeTransform, TransformResult } from './ingest';
 import type { VersionIndex } from './ports';
 import type { PatientResolver, Pseudonymiser } from '../fhir/pseudo';
 
 /** {@link PatientResolver} over the version index: `Patient/{id}` of the same source → its pseudonym. */
 export class VersionIndexPatientResolver implements PatientResolver {
-  constructor(private readonly versions: VersionIndex) {}
+  constructor(
+    private readonly versions: VersionIndex,
+    private readonly keys: IndexKeys,
+  ) {}
 
   async resolve(source: string, patientIds: string[]): Promise<Map<string, string>> {
-    const found = await this.versions.get(patientIds.map((id) => `Patient/${id}`));
+    const keys = await this.keys.init();
+    const found = await this.versions.get(patientIds.map((id) => keys.resource('Patient', id)));
     const out = new Map<string, string>();
     for (const id of patientIds) {
-      const r = found.get(`Patient/${id}`);
+      const r = found.get(keys.resource('Patient', id));
       if (r && r.source === source && r.lakeId) out.set(id, r.lakeId);
     }
     return out;

@@ -7,7 +7,7 @@
  * - `notAllowed`: every other method and path → 405 / 404 OperationOutcome (this API only writes)
  *
  * Every request, accepted or refused, writes exactly one hash-chained audit record (the core's `recordRequest`,
- * fail closed) and one log line, all three (response header `X-Request-Id`, audit record, log) sharing the request id.
+ * fail closed before a commit; a committed write's record is part of its commit, docs/commit-protocol.md) and one log line, all three (response header `X-Request-Id`, audit record, log) sharing the request id.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { getApp, type App } from '../bootstrap';
@@ -91,7 +91,8 @@ async function serve(fn: FunctionName, event: APIGatewayProxyEvent): Promise<API
   const log = requestLogger(baseLogger, req.requestId, principal);
   const status = response.statusCode;
   try {
-    await recordRequest(app.audit, systemClock, {
+    // a committed write's audit record belongs to its commit (outbox): written there, or by recovery, never twice
+    if (!routed?.audited) await recordRequest(app.audit, systemClock, {
       requestId: req.requestId,
       principal,
       interaction,

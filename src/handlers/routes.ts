@@ -31,6 +31,8 @@ export interface Routed {
   interaction?: AuditInteraction;
   counts?: Record<string, number>;
   objectKeys?: string[];
+  /** The write's commit wrote its audit record (or left it to recovery): the handler must not write another. */
+  audited?: boolean;
 }
 
 /** What a route body is given. */
@@ -66,6 +68,8 @@ async function write(ctx: RouteContext): Promise<Routed> {
     ifNoneExist: req.header('if-none-exist'),
     principal,
     validationLevel: app.config.allowLevelOverride ? req.header('x-validation-level') : undefined,
+    idempotencyKey: req.header('idempotency-key'),
+    sourceIp: req.sourceIp,
   });
   return {
     result: result.response,
@@ -74,6 +78,7 @@ async function write(ctx: RouteContext): Promise<Routed> {
     interaction: result.interaction,
     counts: result.counts,
     objectKeys: result.objectKeys,
+    audited: result.audited,
   };
 }
 

@@ -39,6 +39,17 @@ describe.each(implementations)('VersionIndex contract: %s', (_name, make) => {
     expect(got.has('Patient/2')).toBe(false);
   });
 
+  test('a commit entry keeps its optional fields (request id, digest, aborted): docs/commit-protocol.md', async () => {
+    const idx = make();
+    const entry = { ...rec('1'), requestId: 'req-1', digest: 'ab12' };
+    await idx.commit([{ key: 'Request/abc', record: entry }, { key: 'Patient/1', record: { ...rec('1'), lakeId: 'p-x' } }]);
+    expect((await idx.get(['Request/abc'])).get('Request/abc')).toEqual(entry);
+    expect((await idx.get(['Patient/1'])).get('Patient/1')).toEqual({ ...rec('1'), lakeId: 'p-x' });
+    const aborted = { ...rec('2'), requestId: 'req-2', aborted: true };
+    await idx.commit([{ key: 'Request/abc', expected: '1', record: aborted }]);
+    expect((await idx.get(['Request/abc'])).get('Request/abc')).toEqual(aborted);
+  });
+
   test('an update must name the current version', async () => {
     const idx = make();
     await idx.commit([{ key: 'Patient/1', record: rec('1') }]);
@@ -95,6 +106,23 @@ describe.each(implementations)('VersionIndex contract: %s', (_name, make) => {
     expect((await idx.get(['Patient/7'])).get('Patient/7')).toEqual({ ...rec('1'), lakeId: 'lake-7' });
     await idx.commit(many.map((m) => ({ key: m.key, expected: '1', record: rec('2') })));
     expect((await idx.get(['Patient/7'])).get('Patient/7')).toEqual(rec('2'));
+  });
+
+  test('commit entries keep their request id, digest and aborted flag, in small and large commits alike', async () => {
+    const idx = make();
+    for (const n of [1, 150]) {
+      const entries = Array.from({ length: n }, (_, i) => ({
+        key: `Request/${n}-${i}`,
+        record: { ...rec('1'), requestId: `req-${i}`, digest: `dg-${i}`, ...(i === 0 ? { aborted: true } : {}) },
+      }));
+      await idx.commit(entries);
+      const got = await idx.get([`Request/${n}-0`, `Request/${n}-${n - 1}`]);
+      expect(got.get(`Request/${n}-0`)).toEqual({ ...rec('1'), requestId: 'req-0', digest: 'dg-0', aborted: true });
+      expect(got.get(`Request/${n}-${n - 1}`)).toEqual({ ...rec('1'), requestId: `req-${n - 1}`, digest: `dg-${n - 1}`, ...(n === 1 ? { aborted: true } : {}) });
+      // a new version without them drops them
+      await idx.commit(entries.map((e) => ({ key: e.key, expected: '1', record: rec('2') })));
+      expect((await idx.get([`Request/${n}-0`])).get(`Request/${n}-0`)).toEqual(rec('2'));
+    }
   });
 
   test('concurrent commits on overlapping keys never both win, and the loser leaves nothing', async () => {

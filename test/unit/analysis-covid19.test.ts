@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { harness, type Harness } from './etl-fixtures';
-import { Ingestor } from '../../src/core/ingest';
+import { IndexKeys, Ingestor } from '../../src/core/ingest';
 import { PseudonymiseTransform, VersionIndexPatientResolver } from '../../src/core/pseudonymise';
 import { createPseudonymiser, parsePolicy } from '../../src/fhir/pseudo';
 import { FileVersionIndex } from '../../src/adapters/local/file-version-index';
@@ -47,9 +47,9 @@ describeSample('the COVID-19 case study through npm run analyse', () => {
     const versions = new FileVersionIndex(path.join(h.dir, 'index'));
     const keys = await LocalKeyService.open(h.dir);
     const policy = parsePolicy(fs.readFileSync(path.join(REPO, 'policy/pseudonymisation.yaml'), 'utf8'));
-    const transform = new PseudonymiseTransform(createPseudonymiser({ policy, keys, patientResolver: new VersionIndexPatientResolver(versions) }));
+    const transform = new PseudonymiseTransform(createPseudonymiser({ policy, keys, patientResolver: new VersionIndexPatientResolver(versions, new IndexKeys(keys)) }));
     const events: TributaryEvent[] = [];
-    const ingestor = new Ingestor({ lake: h.lake, versions, events: { publish: async (e) => void events.push(...e) }, clock: { now: () => new Date() }, validate: () => [], transform });
+    const ingestor = new Ingestor({ lake: h.lake, versions, events: { publish: async (e) => void events.push(...e) }, clock: { now: () => new Date() }, validate: () => [], transform, indexKeys: new IndexKeys(keys) });
     const files = fs.readdirSync(COVID).filter((f) => f.endsWith('.json'));
     const ordered = [...files.filter((f) => /Information/.test(f)), ...files.filter((f) => !/Information/.test(f))];
     for (const [i, f] of ordered.entries()) {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { App } from '../../src/bootstrap';
 import { loadConfig } from '../../src/config';
-import { Ingestor } from '../../src/core/ingest';
+import { IndexKeys, Ingestor } from '../../src/core/ingest';
 import type { AuditEntry } from '../../src/core/ports';
 import { PseudonymiseTransform, VersionIndexPatientResolver } from '../../src/core/pseudonymise';
 import { TriageArea } from '../../src/core/triage';
@@ -49,13 +49,17 @@ export function getHarness(): Harness {
   const identity = new MemoryIdentityVault();
   const profile = buildProfileValidator({ model: readProfileModel(), rules: readRulesText(config.rulesFile), validation: config.validation });
   const validate = buildValidator({ ...config, schemaModule: loadSchemaModule }, profile);
+  const keyService = LocalKeyService.open(dataDir);
+  const indexKeys = new IndexKeys(keyService);
   const transform = new PseudonymiseTransform(
-    Promise.all([readPolicyText(projectFile('policy/pseudonymisation.yaml')).then(parsePolicy), LocalKeyService.open(dataDir)]).then(([policy, keys]) =>
-      createPseudonymiser({ policy, keys, patientResolver: new VersionIndexPatientResolver(versions) }),
+    Promise.all([readPolicyText(projectFile('policy/pseudonymisation.yaml')).then(parsePolicy), keyService]).then(([policy, keys]) =>
+      createPseudonymiser({ policy, keys, patientResolver: new VersionIndexPatientResolver(versions, indexKeys) }),
     ),
   );
-  const ingestor = new Ingestor({ lake, versions, events, clock: { now: () => new Date() }, validate, transform, identity });
   const audit: AuditEntry[] = [];
+  const auditLog = { append: async (e: AuditEntry) => void audit.push(e) };
+  // a committed write's audit record is written by its commit (the outbox), the others by the handler
+  const ingestor = new Ingestor({ lake, versions, events, clock: { now: () => new Date() }, validate, transform, identity, indexKeys, audit: auditLog });
   const triage = new TriageArea(new MemoryObjectStore(config.buckets.triage), { seal: async (p) => p, open: async (b) => b }, events, { now: () => new Date() });
   const app: App = {
     config,
@@ -69,7 +73,7 @@ export function getHarness(): Harness {
     transform,
     triage,
     triageEnabled: () => false,
-    audit: { append: async (e) => void audit.push(e) },
+    audit: auditLog,
   };
   harness = { app, lake, versions, events, audit, dataDir };
   return harness;

@@ -83,10 +83,15 @@ describe('local identity vault (raw AES-256 keyring, real crypto)', () => {
     const dataDir = tmp();
     const store = new DirStore(path.join(dataDir, 'identity'));
     const vault = await createLocalIdentityVault({ store, dataDir });
-    await vault.put(PS, 'gp-a81001', RECORD);
-    await vault.put(PS, 'hospital/leeds', { ...RECORD, source: 'hospital/leeds' });
-    expect(await store.list('identity/')).toEqual([`identity/${PS}/gp-a81001.enc`, `identity/${PS}/hospital%2Fleeds.enc`]);
-    const bytes = readFileSync(path.join(store.name, 'identity', PS, 'gp-a81001.enc'));
+    await vault.put(PS, 'gp-a81001', RECORD, 'r1');
+    await vault.put(PS, 'hospital/leeds', { ...RECORD, source: 'hospital/leeds' }, 'r2');
+    expect(await store.list('identity/')).toEqual([
+      `identity/${PS}/gp-a81001/r1-0.committed`,
+      `identity/${PS}/gp-a81001/r1-0.enc`,
+      `identity/${PS}/hospital%2Fleeds/r2-0.committed`,
+      `identity/${PS}/hospital%2Fleeds/r2-0.enc`,
+    ]);
+    const bytes = readFileSync(path.join(store.name, 'identity', PS, 'gp-a81001', 'r1-0.enc'));
     const text = bytes.toString('latin1');
     for (const plain of ['9434765919', 'Featherstonehaugh', 'Oluwaseun', 'nhs-number', 'elements']) expect(text).not.toContain(plain);
     expect(bytes[0]).toBe(0x02); // Encryption SDK message format version 2 (key commitment)
@@ -96,8 +101,8 @@ describe('local identity vault (raw AES-256 keyring, real crypto)', () => {
 
     const back = await vault.get(PS);
     expect(back).toEqual([
-      { source: 'gp-a81001', record: RECORD },
-      { source: 'hospital/leeds', record: { ...RECORD, source: 'hospital/leeds' } },
+      { source: 'gp-a81001', record: RECORD, requestId: 'r1' },
+      { source: 'hospital/leeds', record: { ...RECORD, source: 'hospital/leeds' }, requestId: 'r2' },
     ]);
     expect(await vault.get('p-nobody')).toEqual([]);
     // Re-opening the same data dir reuses the key.
@@ -107,10 +112,10 @@ describe('local identity vault (raw AES-256 keyring, real crypto)', () => {
   test('decrypting with the wrong key fails loudly', async () => {
     const dataDir = tmp();
     const store = new DirStore(path.join(dataDir, 'identity'));
-    await (await createLocalIdentityVault({ store, dataDir })).put(PS, 'gp', RECORD);
+    await (await createLocalIdentityVault({ store, dataDir })).put(PS, 'gp', RECORD, 'r1');
     const wrong = new EnvelopeIdentityVault({ store, keyring: localIdentityKeyring(randomBytes(32)) });
     await expect(wrong.get(PS)).rejects.toThrow(IdentityVaultError);
-    await expect(wrong.get(PS)).rejects.toThrow(/cannot decrypt identity record identity\/p-abcdefghijklmnopqrstuvwxyz234567\/gp\.enc/);
+    await expect(wrong.get(PS)).rejects.toThrow(/cannot decrypt identity record identity\/p-abcdefghijklmnopqrstuvwxyz234567\/gp\/r1-0\.enc/);
     // A different data dir means a different key file, hence a different key.
     await expect((await createLocalIdentityVault({ store, dataDir: tmp() })).get(PS)).rejects.toThrow(IdentityVaultError);
   });
@@ -119,10 +124,10 @@ describe('local identity vault (raw AES-256 keyring, real crypto)', () => {
     const dataDir = tmp();
     const store = new DirStore(path.join(dataDir, 'identity'));
     const vault = await createLocalIdentityVault({ store, dataDir });
-    await vault.put(PS, 'gp', RECORD);
-    await store.copy(`identity/${PS}/gp.enc`, 'identity/p-someoneelse/gp.enc');
+    await vault.put(PS, 'gp', RECORD, 'r1');
+    for (const ext of ['enc', 'committed']) await store.copy(`identity/${PS}/gp/r1-0.${ext}`, `identity/p-someoneelse/gp/r1-0.${ext}`);
     await expect(vault.get('p-someoneelse')).rejects.toThrow(/encryption context for another record/);
-    await store.copy(`identity/${PS}/gp.enc`, `identity/${PS}/hospital.enc`);
+    for (const ext of ['enc', 'committed']) await store.copy(`identity/${PS}/gp/r1-0.${ext}`, `identity/${PS}/hospital/r1-0.${ext}`);
     await expect(vault.get(PS)).rejects.toThrow(/encryption context for another record/);
   });
 
@@ -130,13 +135,37 @@ describe('local identity vault (raw AES-256 keyring, real crypto)', () => {
     const dataDir = tmp();
     const store = new DirStore(path.join(dataDir, 'identity'));
     const vault = await createLocalIdentityVault({ store, dataDir });
-    await vault.put(PS, 'gp', RECORD);
-    const f = path.join(store.name, 'identity', PS, 'gp.enc');
+    await vault.put(PS, 'gp', RECORD, 'r1');
+    const f = path.join(store.name, 'identity', PS, 'gp', 'r1-0.enc');
     const b = readFileSync(f);
     b[b.length - 40] ^= 0xff;
     writeFileSync(f, b);
     await expect(vault.get(PS)).rejects.toThrow(IdentityVaultError);
     await expect(vault.put('../../etc', 'gp', RECORD)).rejects.toThrow(/FHIR id/);
+  });
+});
+
+describe('inside the transaction: staged records are not current until promoted; discarded ones leave nothing', () => {
+  test('stage → not returned; promote → current (history kept); discard → gone; a legacy record is still read', async () => {
+    const dataDir = tmp();
+    const store = new DirStore(path.join(dataDir, 'identity'));
+    const vault = await createLocalIdentityVault({ store, dataDir });
+    const ref = { pseudonym: PS, source: 'gp', seq: 0 };
+    await vault.stage('req-a', [{ ...ref, record: RECORD }]);
+    await vault.stage('req-b', [{ ...ref, record: { ...RECORD, v: 2 } }]);
+    expect(await vault.get(PS)).toEqual([]);
+    await vault.promote('req-a', [ref]);
+    await vault.promote('req-a', [ref]); // idempotent
+    expect(await vault.get(PS)).toEqual([{ source: 'gp', record: RECORD, requestId: 'req-a' }]);
+    await vault.discard('req-b', [ref]);
+    expect(await store.list('identity/')).toEqual([`identity/${PS}/gp/req-a-0.committed`, `identity/${PS}/gp/req-a-0.enc`]);
+    // a second committed request of the same person and source adds to the history
+    await vault.put(PS, 'gp', { ...RECORD, v: 3 }, 'req-c');
+    expect((await vault.get(PS)).map((e) => e.requestId)).toEqual(['req-a', 'req-c']);
+    // a record stored before the commit protocol (`identity/{p}/{source}.enc`) is read as current
+    await store.copy(`identity/${PS}/gp/req-a-0.enc`, `identity/${PS}/gp.enc`);
+    expect(await vault.get(PS)).toHaveLength(3);
+    await expect(vault.stage('../x', [{ ...ref, record: RECORD }])).rejects.toThrow(/request id/);
   });
 });
 
@@ -173,14 +202,14 @@ describe('AWS identity vault (KMS keyring, aws-sdk-client-mock)', () => {
     fakeKms(kms);
     const store = new DirStore(tmp());
     const vault = createKmsIdentityVault({ store, kmsKeyId: ARN, kmsClient: client });
-    await vault.put(PS, 'gp', RECORD);
+    await vault.put(PS, 'gp', RECORD, 'r1');
     expect(kms).toHaveReceivedCommandTimes(GenerateDataKeyCommand, 1);
     expect(kms).toHaveReceivedCommandWith(GenerateDataKeyCommand, {
       KeyId: ARN,
       EncryptionContext: expect.objectContaining({ purpose: 'tributary-identity', pseudonym: PS, source: 'gp' }),
     });
-    expect((await store.get(`identity/${PS}/gp.enc`))!.toString()).not.toContain('9434765919');
-    expect(await vault.get(PS)).toEqual([{ source: 'gp', record: RECORD }]);
+    expect((await store.get(`identity/${PS}/gp/r1-0.enc`))!.toString()).not.toContain('9434765919');
+    expect(await vault.get(PS)).toEqual([{ source: 'gp', record: RECORD, requestId: 'r1' }]);
     expect(kms).toHaveReceivedCommandTimes(DecryptCommand, 1);
     expect(kms).toHaveReceivedCommandWith(DecryptCommand, { KeyId: ARN });
     kms.restore();

@@ -4,11 +4,15 @@
  * pseudonymises Patients the simple way, a validator with two rules, and an {@link Ingestor} wired over them.
  */
 import type { OperationOutcomeIssue, Resource } from 'fhir/r4';
-import { Ingestor, type LakeTransform, type Principal, type ResourceValidator, type TransformResult, type WriteRequest } from '../../src/core/ingest';
+import { createHmac } from 'node:crypto';
+import { IndexKeys, Ingestor, type LakeTransform, type Principal, type ResourceValidator, type TransformResult, type WriteRequest } from '../../src/core/ingest';
 import {
   VersionConflictError,
   type EventBus,
+  type IdentityEntry,
+  type IdentityRef,
   type IdentityVault,
+  type KeyService,
   type ObjectMetadata,
   type TributaryEvent,
   type VersionIndex,
@@ -92,20 +96,55 @@ export class MemoryEventBus implements EventBus {
   }
 }
 
-/** An IdentityVault in a Map (`{pseudonym}|{source}` → record). */
+/**
+ * An IdentityVault in Maps, append-only like the real one: `records` holds the current records
+ * (`{pseudonym}|{source}|{requestId}-{seq}` → record), `pending` those staged by requests not (yet) committed.
+ */
 export class MemoryIdentityVault implements IdentityVault {
   readonly records = new Map<string, unknown>();
+  readonly pending = new Map<string, unknown>();
   fail?: Error;
 
-  async put(pseudonym: string, source: string, record: unknown): Promise<void> {
-    if (this.fail) throw this.fail;
-    this.records.set(`${pseudonym}|${source}`, record);
+  private static key(requestId: string, r: IdentityRef): string {
+    return `${r.pseudonym}|${r.source}|${requestId}-${r.seq}`;
   }
 
-  async get(pseudonym: string): Promise<{ source: string; record: unknown }[]> {
+  async stage(requestId: string, records: (IdentityRef & { record: unknown })[]): Promise<void> {
+    if (this.fail) throw this.fail;
+    for (const r of records) this.pending.set(MemoryIdentityVault.key(requestId, r), r.record);
+  }
+
+  async promote(requestId: string, refs: IdentityRef[]): Promise<void> {
+    if (this.fail) throw this.fail;
+    for (const r of refs) {
+      const k = MemoryIdentityVault.key(requestId, r);
+      if (this.pending.has(k)) this.records.set(k, this.pending.get(k));
+      this.pending.delete(k);
+    }
+  }
+
+  async discard(requestId: string, refs: IdentityRef[]): Promise<void> {
+    for (const r of refs) this.pending.delete(MemoryIdentityVault.key(requestId, r));
+  }
+
+  async get(pseudonym: string): Promise<IdentityEntry[]> {
     return [...this.records].filter(([k]) => k.startsWith(`${pseudonym}|`)).map(([k, record]) => ({ source: k.split('|')[1]!, record }));
   }
+
+  /** The current records of `{pseudonym}|{source}` (oldest first). */
+  of(pseudonym: string, source: string): unknown[] {
+    return [...this.records].filter(([k]) => k.startsWith(`${pseudonym}|${source}|`)).map(([, r]) => r);
+  }
 }
+
+/** A KeyService with a fixed test key (HMAC-SHA256, like the local one). */
+export const testKeys: KeyService = {
+  keyVersion: 'test-1',
+  mac: async (m: string) => createHmac('sha256', 'test-index-key').update(m, 'utf8').digest('hex'),
+};
+
+/** The index keys of the test key (ready to use). */
+export const testIndexKeys = (): Promise<IndexKeys> => new IndexKeys(testKeys).init();
 
 /**
  * A lake transform that pseudonymises Patients the simple way: lake id `pseudo-{id}`, `name` and `identifier`
@@ -161,6 +200,12 @@ export interface IngestRig {
   events: MemoryEventBus;
   identity: MemoryIdentityVault;
   transform: FakePseudonymiser;
+  /** The fixed clock ({@link NOW}). */
+  clock: { now(): Date };
+  /** The version-index key of a resource (keyed hash of `type/id`). */
+  indexKey(type: string, id: string): string;
+  /** The version index's resource keys (its `Request/` commit entries left out), sorted. */
+  resourceKeys(): string[];
   /** A write request of source `gp-a` (request ids `req-1`, `req-2`, … unless given). */
   request(r: Partial<WriteRequest> & Pick<WriteRequest, 'method' | 'body'>): WriteRequest;
 }
@@ -172,6 +217,7 @@ export function ingestRig(opts: { principal?: Partial<Principal> } = {}): Ingest
   const events = new MemoryEventBus();
   const identity = new MemoryIdentityVault();
   const transform = new FakePseudonymiser();
+  const keys = new IndexKeys(testKeys);
   let ids = 0;
   let requests = 0;
   const ingestor = new Ingestor({
@@ -182,6 +228,7 @@ export function ingestRig(opts: { principal?: Partial<Principal> } = {}): Ingest
     transform,
     clock: { now: () => NOW },
     validate: testValidator,
+    indexKeys: keys,
     newId: () => `id-${++ids}`,
   });
   const principal: Principal = { source: 'gp-a', clientId: 'client-a', ...opts.principal };
@@ -192,6 +239,9 @@ export function ingestRig(opts: { principal?: Partial<Principal> } = {}): Ingest
     events,
     identity,
     transform,
+    clock: { now: () => NOW },
+    indexKey: (type, id) => keys.resource(type, id),
+    resourceKeys: () => [...versions.records.keys()].filter((k) => !k.startsWith('Request/')).sort(),
     request: (r) => ({ requestId: `req-${++requests}`, principal, ...r }),
   };
 }

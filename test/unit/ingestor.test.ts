@@ -66,13 +66,15 @@ describe('create (POST /{type})', () => {
     expect(head!.metadata).toEqual({ source: 'gp-a', requestid: 'req-1', resourcetype: 'Observation', count: '1', policyversion: 'test-policy-1' });
     expect(head!.checksumSha256).toMatch(/^[A-Za-z0-9+/]{43}=$/);
 
-    expect(rig.versions.records.get('Observation/id-1')).toEqual({ versionId: '1', source: 'gp-a', lastUpdated: NOW.toISOString() });
-    expect(JSON.parse(rig.lake.text(manifestKey('req-1'))!)).toEqual({
+    expect(rig.versions.records.get(rig.indexKey('Observation', 'id-1'))).toEqual({ versionId: '1', source: 'gp-a', lastUpdated: NOW.toISOString() });
+    expect(JSON.parse(rig.lake.text(manifestKey('req-1'))!)).toMatchObject({
       requestId: 'req-1',
       source: 'gp-a',
       committedAt: NOW.toISOString(),
       objects: [{ key: rawKey('Observation', 'req-1'), resourceType: 'Observation', count: 1, checksumSha256: head!.checksumSha256 }],
     });
+    // the commit entry of the request sits beside the version, under a keyed hash
+    expect([...rig.versions.records.keys()].filter((k) => k.startsWith('Request/'))).toHaveLength(1);
     expect(rig.events.events).toEqual([
       {
         type: 'tributary.ingest.committed',
@@ -98,8 +100,8 @@ describe('create (POST /{type})', () => {
     expect(lakeText).not.toContain('Featherstonehaugh');
     expect(lakeText).not.toContain('9000000009');
     expect(JSON.parse(lakeText)).toMatchObject({ id: 'pseudo-id-1' });
-    expect(rig.identity.records.get('pseudo-id-1|gp-a')).toEqual({ name: patient().name, identifier: patient().identifier });
-    expect(rig.versions.records.get('Patient/id-1')).toEqual({ versionId: '1', source: 'gp-a', lastUpdated: NOW.toISOString(), lakeId: 'pseudo-id-1' });
+    expect(rig.identity.of('pseudo-id-1', 'gp-a')[0]).toEqual({ name: patient().name, identifier: patient().identifier });
+    expect(rig.versions.records.get(rig.indexKey('Patient', 'id-1'))).toEqual({ versionId: '1', source: 'gp-a', lastUpdated: NOW.toISOString(), lakeId: 'pseudo-id-1' });
     expect(rig.events.events[0]).toMatchObject({ resources: [{ id: 'pseudo-id-1', versionId: '1' }] });
   });
 
@@ -156,7 +158,7 @@ describe('update (PUT /{type}/{id})', () => {
     expect(getStatus(r.response[0])).toBe(201);
     expect(r.response[1]).toMatchObject({ id: 'obs-1', meta: { versionId: '1' } });
     expect(r.interaction).toBe('update');
-    expect(rig.versions.records.get('Observation/obs-1')!.versionId).toBe('1');
+    expect(rig.versions.records.get(rig.indexKey('Observation', 'obs-1'))!.versionId).toBe('1');
   });
 
   test('on an existing resource: version 2 (200), a new lake object beside the first', async () => {
@@ -165,7 +167,7 @@ describe('update (PUT /{type}/{id})', () => {
     const r = await rig.ingestor.write(rig.request({ method: 'PUT', type: 'Observation', id: 'obs-1', body: observation({ id: 'obs-1', status: 'amended' }) }));
     expect(getStatus(r.response[0])).toBe(200);
     expect(r.response[1]).toMatchObject({ id: 'obs-1', status: 'amended', meta: { versionId: '2' } });
-    expect(rig.versions.records.get('Observation/obs-1')!.versionId).toBe('2');
+    expect(rig.versions.records.get(rig.indexKey('Observation', 'obs-1'))!.versionId).toBe('2');
     expect(rig.lake.keys().filter((k) => k.startsWith('raw/'))).toEqual([rawKey('Observation', 'req-1'), rawKey('Observation', 'req-2')]);
     expect(rig.lake.ndjson(rawKey('Observation', 'req-2'))[0]).toMatchObject({ status: 'amended', meta: { versionId: '2' } });
   });
@@ -188,7 +190,7 @@ describe('update (PUT /{type}/{id})', () => {
     const err = await rejection(rig.ingestor.write(other));
     expect(getStatus(outcomeOf(err))).toBe(403);
     expect(diagnostics(outcomeOf(err))).toMatch(/belongs to another source system/);
-    expect(rig.versions.records.get('Patient/p1')).toMatchObject({ versionId: '1', source: 'gp-a' });
+    expect(rig.versions.records.get(rig.indexKey('Patient', 'p1'))).toMatchObject({ versionId: '1', source: 'gp-a' });
     expectNoTraceOf(rig, other.requestId);
   });
 });
@@ -199,7 +201,7 @@ describe('If-Match (https://hl7.org/fhir/R4/http.html#concurrency)', () => {
     await seedPatient(rig, 'p1');
     const r = await rig.ingestor.write(rig.request({ method: 'PUT', type: 'Patient', id: 'p1', ifMatch: 'W/"1"', body: patient({ id: 'p1' }) }));
     expect(getStatus(r.response[0])).toBe(200);
-    expect(rig.versions.records.get('Patient/p1')!.versionId).toBe('2');
+    expect(rig.versions.records.get(rig.indexKey('Patient', 'p1'))!.versionId).toBe('2');
   });
 
   test('412 when it does not match; nothing stored', async () => {
@@ -210,7 +212,7 @@ describe('If-Match (https://hl7.org/fhir/R4/http.html#concurrency)', () => {
     expect(err).toBeInstanceOf(ClientError);
     expect(getStatus(outcomeOf(err))).toBe(412);
     expect(diagnostics(outcomeOf(err))).toBe('If-Match W/"3" does not match the current version W/"1"');
-    expect(rig.versions.records.get('Patient/p1')!.versionId).toBe('1');
+    expect(rig.versions.records.get(rig.indexKey('Patient', 'p1'))!.versionId).toBe('1');
     expectNoTraceOf(rig, req.requestId);
     expect(rig.events.events).toHaveLength(1);
   });
@@ -220,7 +222,7 @@ describe('If-Match (https://hl7.org/fhir/R4/http.html#concurrency)', () => {
     const err = await rejection(rig.ingestor.write(rig.request({ method: 'PUT', type: 'Patient', id: 'p9', ifMatch: 'W/"1"', body: patient({ id: 'p9' }) })));
     expect(getStatus(outcomeOf(err))).toBe(412);
     expect(diagnostics(outcomeOf(err))).toBe('If-Match W/"1" does not match the current version (none: resource does not exist)');
-    expect(rig.versions.records.size).toBe(0);
+    expect(rig.resourceKeys().length).toBe(0);
     expect(rig.lake.keys()).toEqual([]);
   });
 
@@ -279,8 +281,8 @@ describe('batch', () => {
     expect(r.validationFailures![0]).toMatchObject({ index: 1, method: 'POST', type: 'Observation' });
     expect(r.validationFailures![0]!.outcome.issue[0]!.expression).toEqual(['Bundle.entry[1].resource.status']);
     expect(rig.lake.ndjson(rawKey('Observation', req.requestId))).toHaveLength(1);
-    expect(rig.versions.records.get('Patient/p1')!.versionId).toBe('1');
-    expect(rig.versions.records.get('Patient/p2')!.versionId).toBe('2');
+    expect(rig.versions.records.get(rig.indexKey('Patient', 'p1'))!.versionId).toBe('1');
+    expect(rig.versions.records.get(rig.indexKey('Patient', 'p2'))!.versionId).toBe('2');
     expect(rig.events.events.filter((e) => e.requestId === req.requestId)).toHaveLength(2);
   });
 
@@ -304,7 +306,7 @@ describe('batch', () => {
     const response = r.response[1] as Bundle;
     expect(entryStatuses(response)).toEqual(['201 Created', '400 Bad Request']);
     expect(diagnostics(response.entry![1]!.response!.outcome as OperationOutcome)).toBe('Entry updates Patient/p1, already updated by entry 0');
-    expect(rig.versions.records.get('Patient/p1')!.versionId).toBe('1');
+    expect(rig.versions.records.get(rig.indexKey('Patient', 'p1'))!.versionId).toBe('1');
   });
 
   test('POST on the base URL needs a batch or transaction Bundle', async () => {
@@ -338,7 +340,7 @@ describe('transaction (https://hl7.org/fhir/R4/http.html#transaction)', () => {
     const manifest = JSON.parse(rig.lake.text(manifestKey(req.requestId))!);
     expect(manifest.objects.map((o: { key: string }) => o.key).sort()).toEqual([rawKey('Observation', req.requestId), rawKey('Patient', req.requestId)]);
     expect(rig.events.events.map((e) => e.resourceType).sort()).toEqual(['Observation', 'Patient']);
-    expect([...rig.versions.records.keys()].sort()).toEqual(['Observation/id-2', 'Patient/id-1']);
+    expect(rig.resourceKeys()).toEqual([rig.indexKey('Observation', 'id-2'), rig.indexKey('Patient', 'id-1')].sort());
   });
 
   test('one invalid entry fails the whole transaction with a ValidationError; nothing stored', async () => {
@@ -387,7 +389,7 @@ describe('transaction (https://hl7.org/fhir/R4/http.html#transaction)', () => {
     const err = await rejection(rig.ingestor.write(req));
     expect(getStatus(outcomeOf(err))).toBe(412);
     expectNoTraceOf(rig, req.requestId);
-    expect([...rig.versions.records.keys()]).toEqual(['Patient/p1']);
+    expect(rig.resourceKeys()).toEqual([rig.indexKey('Patient', 'p1')]);
   });
 });
 
@@ -408,13 +410,13 @@ describe('a failure in each store step', () => {
     expect(rig.versions.commits).toBe(0);
   });
 
-  test('staging put fails: 500; the staged objects are deleted, nothing else written', async () => {
+  test('the outbox put fails: 500; nothing written anywhere', async () => {
     const rig = ingestRig();
-    rig.lake.failPut = (k) => k.startsWith('staging/') && k.endsWith('/Observation.ndjson');
+    rig.lake.failPut = (k) => k.startsWith('outbox/');
     const req = rig.request({ method: 'POST', body: bundle('batch', [entry('POST', 'Patient', patient()), entry('POST', 'Observation', observation())]) });
     expectServerError(await rejection(rig.ingestor.write(req)));
     expect(rig.lake.keys()).toEqual([]);
-    expect(rig.identity.records.size).toBe(0);
+    expect(rig.identity.records.size + rig.identity.pending.size).toBe(0);
     expect(rig.versions.commits).toBe(0);
     expect(rig.events.events).toEqual([]);
   });
@@ -428,22 +430,13 @@ describe('a failure in each store step', () => {
     expect(rig.events.events).toEqual([]);
   });
 
-  test('copy under raw/ fails: 500; copies and staged objects deleted; the identity records already stored stay', async () => {
-    const rig = ingestRig();
-    rig.lake.failCopy = (k) => k.startsWith('raw/');
-    expectServerError(await rejection(rig.ingestor.write(createPatient(rig))));
-    expect(rig.lake.keys()).toEqual([]);
-    expect([...rig.identity.records.keys()]).toEqual(['pseudo-id-1|gp-a']);
-    expect(rig.versions.commits).toBe(0);
-  });
-
-  test('version index commit fails: 500; raw copies and staged objects deleted; identity records stay; no event', async () => {
+  test('version index commit fails: 500; nothing of the request stays, its identity records included; no event', async () => {
     const rig = ingestRig();
     rig.versions.failNextCommit = new InjectedFault('index down');
     expectServerError(await rejection(rig.ingestor.write(createPatient(rig))));
     expect(rig.lake.keys()).toEqual([]);
-    expect(rig.versions.records.size).toBe(0);
-    expect([...rig.identity.records.keys()]).toEqual(['pseudo-id-1|gp-a']);
+    expect(rig.resourceKeys().length).toBe(0);
+    expect(rig.identity.records.size + rig.identity.pending.size).toBe(0);
     expect(rig.events.events).toEqual([]);
   });
 
@@ -461,7 +454,7 @@ describe('a failure in each store step', () => {
     expect(outcome.issue).toEqual([expect.objectContaining({ severity: 'error', code: 'conflict', diagnostics: 'A concurrent request changed this resource; retry with the new version' })]);
     expect(JSON.stringify(outcome)).not.toContain('pas-4711');
     expectNoTraceOf(rig, req.requestId);
-    expect(rig.versions.records.get('Patient/pas-4711')!.versionId).toBe('1');
+    expect(rig.versions.records.get(rig.indexKey('Patient', 'pas-4711'))!.versionId).toBe('1');
   });
 
   test('two concurrent updates of one version: one wins (200), the other gets 409; one new version', async () => {
@@ -472,27 +465,25 @@ describe('a failure in each store step', () => {
     const results = await Promise.allSettled([rig.ingestor.write(a), rig.ingestor.write(b)]);
     const statuses = results.map((r) => (r.status === 'fulfilled' ? getStatus(r.value.response[0]) : getStatus(normalizeError(r.reason))));
     expect(statuses.sort()).toEqual([200, 409]);
-    expect(rig.versions.records.get('Patient/p1')!.versionId).toBe('2');
+    expect(rig.versions.records.get(rig.indexKey('Patient', 'p1'))!.versionId).toBe('2');
     expect(rig.lake.keys().filter((k) => k.startsWith('raw/'))).toHaveLength(2);
   });
 
-  test('manifest write fails: 500, but the request is committed (raw object and version stay); no event', async () => {
-    const rig = ingestRig();
-    rig.lake.failPut = (k) => k.startsWith('commits/');
-    const req = createPatient(rig);
-    expectServerError(await rejection(rig.ingestor.write(req)));
-    expect(rig.lake.keys()).toEqual([rawKey('Patient', req.requestId)]);
-    expect(rig.versions.records.get('Patient/id-1')).toMatchObject({ versionId: '1' });
-    expect(rig.events.events).toEqual([]);
-  });
-
-  test('event publish fails: 500, but the request is committed (raw object, manifest and version stay)', async () => {
-    const rig = ingestRig();
-    rig.events.fail = new InjectedFault('bus down');
-    const req = createPatient(rig);
-    expectServerError(await rejection(rig.ingestor.write(req)));
-    expect(rig.lake.keys()).toEqual([manifestKey(req.requestId), rawKey('Patient', req.requestId)]);
-    expect(rig.versions.records.get('Patient/id-1')).toMatchObject({ versionId: '1' });
-    expect(rig.identity.records.size).toBe(1);
+  test('after the commit point nothing fails the request: raw, manifest or event failures answer success and stay in the outbox', async () => {
+    for (const fault of ['raw', 'manifest', 'events'] as const) {
+      const rig = ingestRig();
+      if (fault === 'raw') rig.lake.failPut = (k) => k.startsWith('raw/');
+      if (fault === 'manifest') rig.lake.failPut = (k) => k.startsWith('commits/');
+      if (fault === 'events') rig.events.fail = new InjectedFault('bus down');
+      const req = createPatient(rig);
+      const r = await rig.ingestor.write(req);
+      expect(getStatus(r.response[0])).toBe(201);
+      expect(rig.versions.records.get(rig.indexKey('Patient', 'id-1'))).toMatchObject({ versionId: '1' });
+      // the outbox stays, with the steps done so far, for recovery
+      const outbox = JSON.parse(rig.lake.text(`outbox/${req.requestId}.json`)!);
+      expect(outbox.done).toMatchObject({ promoted: true, audited: true, ...(fault === 'raw' ? {} : { written: true }) });
+      expect(outbox.done[fault === 'raw' ? 'written' : fault]).toBeUndefined();
+      expect(rig.identity.of('pseudo-id-1', 'gp-a')).toHaveLength(1);
+    }
   });
 });

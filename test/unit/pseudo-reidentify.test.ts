@@ -107,7 +107,7 @@ test('an unknown pseudonym is audited as a minor failure and prints nothing', as
 
 test('vault errors are audited as serious failures; audit failures reveal nothing; usage errors', async () => {
   const audit = new MemAudit();
-  const broken: IdentityVault = { put: async () => {}, get: async () => Promise.reject(new Error('cannot decrypt 9434765919')) };
+  const broken: IdentityVault = { stage: async () => {}, promote: async () => {}, discard: async () => {}, get: async () => Promise.reject(new Error('cannot decrypt 9434765919')) };
   const err: string[] = [];
   expect(await main(['p-x'], { vault: broken, audit, who: 'a', clock, out: () => {}, err: (t) => err.push(t) })).toBe(1);
   expect(audit.entries).toMatchObject([{ outcome: '8' }]);

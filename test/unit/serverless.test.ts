@@ -309,7 +309,7 @@ describe('serverless.yml functions ↔ Terraform log groups and roles', () => {
   });
 
   test('every function: disableLogs, a Terraform log group, its own explicit role (SSM, local config, log rights)', () => {
-    expect(Object.keys(sls.functions).sort()).toEqual(['analysis', 'authorizer', 'etl', 'ingest', 'metadata', 'notAllowed', 'validate']);
+    expect(Object.keys(sls.functions).sort()).toEqual(['analysis', 'authorizer', 'etl', 'ingest', 'metadata', 'notAllowed', 'recovery', 'validate']);
     expect(functionFindings(sls, awsCfg, localCfg, tf)).toEqual([]);
   });
 
@@ -349,6 +349,7 @@ describe('serverless.yml functions ↔ Terraform log groups and roles', () => {
       ...STAGES.map((st) => `validate: Terraform creates no log group /aws/lambda/tributary-${st}-validate`),
       'validate: aws_iam_role.function["validate"] may not write its log group',
       'etl: aws_iam_role.function["etl"] may not write its log group',
+      'recovery: aws_iam_role.function["recovery"] may not write its log group',
       'analysis: aws_iam_role.function["analysis"] may not write its log group',
       'notAllowed: aws_iam_role.function["notAllowed"] may not write its log group',
     ]);
@@ -359,6 +360,17 @@ describe('serverless.yml functions ↔ Terraform log groups and roles', () => {
     expect(awsCfg.auditBucket).toBe('${ssm:/tributary/${sls:stage}/audit_bucket}');
     expect(localCfg.auditBucket).toBeTruthy();
     for (const def of Object.values<Obj>(sls.functions)) expect(def.environment?.AUDIT_BUCKET).toBeUndefined();
+  });
+});
+
+describe('recovery: the scheduled roll-forward and rollback (docs/commit-protocol.md)', () => {
+  test('a scheduled function every minute, its own role, long enough to work through the outbox', () => {
+    const fn = sls.functions.recovery;
+    expect(fn.handler).toBe('dist/src/handlers/recovery.handler');
+    expect(fn.role).toBe('${self:custom.cfg.recoveryRoleArn}');
+    expect(fn.events).toEqual([{ schedule: 'rate(1 minute)' }]);
+    expect(fn.timeout).toBeGreaterThanOrEqual(60);
+    expect(awsCfg.recoveryRoleArn).toBe('${ssm:/tributary/${sls:stage}/recovery_role_arn}');
   });
 });
 

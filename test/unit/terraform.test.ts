@@ -1602,7 +1602,7 @@ const REQUIRED_SSM = [
 ];
 
 /** local.functions of the module: every Lambda function (serverless.yml's keys), one role and log group each. */
-const FUNCTIONS = ['ingest', 'metadata', 'validate', 'notAllowed', 'authorizer', 'etl', 'triage', 'reidentify', 'analysis'];
+const FUNCTIONS = ['ingest', 'metadata', 'validate', 'notAllowed', 'authorizer', 'etl', 'triage', 'reidentify', 'analysis', 'recovery'];
 /** The functions whose role may only write their logs and append to the audit trail. */
 const AUDIT_ONLY_FUNCTIONS = ['metadata', 'validate', 'notAllowed', 'authorizer'];
 
@@ -1793,7 +1793,7 @@ const RAW_LAKE_WRITE = [
   'RawLakeKey: kms:GenerateDataKey, kms:Decrypt on ${aws_kms_key.this["lake"].arn}',
 ];
 const LANDING = [
-  'IdentityStoreWriteOnly: s3:PutObject on ${aws_s3_bucket.this["identity"].arn}/*',
+  'IdentityStoreWriteOnly: s3:PutObject, s3:DeleteObject on ${aws_s3_bucket.this["identity"].arn}/*',
   'IdentityKeyEncryptOnly: kms:GenerateDataKey, kms:Encrypt on ${aws_kms_key.this["identity"].arn}',
   'Pseudonyms: kms:GenerateMac on ${[for key in aws_kms_key.hmac : key.arn]}',
   'VersionIndex: dynamodb:GetItem, dynamodb:BatchGetItem, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:DeleteItem on ${aws_dynamodb_table.versions.arn}',
@@ -1820,6 +1820,13 @@ interface RoleExpectation {
  * nothing (an action, a resource, a statement, a policy) and lose nothing without failing it.
  */
 const ROLES: Record<string, RoleExpectation> = {
+  // the commit protocol's scheduled recovery (docs/commit-protocol.md): writes like ingest, cannot read identities
+  recovery: {
+    name: 'recovery',
+    description: 'Tributary commit recovery: completes or rolls back in-flight writes (docs/commit-protocol.md). Cannot read the identity store.',
+    assume: 'lambda_assume',
+    policies: { recovery: [logsStatement('recovery'), ...RAW_LAKE_WRITE, ...LANDING, ...AUDIT_APPEND] },
+  },
   ingest: {
     name: 'ingest',
     description: 'Tributary ingest: validates, pseudonymises and lands FHIR.',
@@ -1991,6 +1998,8 @@ const ADDED_INSTANCES = [
   'aws_kms_alias.this["study"]',
   'aws_iam_role.function["analysis"]',
   'aws_iam_role_policy.function["analysis"]',
+  'aws_iam_role.function["recovery"]',
+  'aws_iam_role_policy.function["recovery"]',
 ];
 
 /** The module as written (for_each blocks), and expanded into its instances (what most checks look at). */
@@ -2383,7 +2392,9 @@ describe('IAM least privilege', () => {
     const landing = src.locals.landing_statements as Obj[];
     landing[0].actions = ['s3:PutObject', 's3:GetObject'];
     const m = await expandConfig(src);
-    expect(await checkIdentityAccessByRole(m)).toEqual([`aws_iam_role.${roleOf('ingest')}: may read the identity bucket`, `aws_iam_role.${roleOf('triage')}: may read the identity bucket`]);
+    expect(await checkIdentityAccessByRole(m)).toEqual(
+      ['ingest', 'triage', 'recovery'].map((fn) => `aws_iam_role.${roleOf(fn)}: may read the identity bucket`).sort(),
+    );
     for (const fn of ['ingest', 'triage']) {
       const { policies } = await rolePolicies(m, roleOf(fn));
       expect(policies[fn]).toContain('IdentityStoreWriteOnly: s3:PutObject, s3:GetObject on ${aws_s3_bucket.this["identity"].arn}/*');
@@ -2408,10 +2419,12 @@ describe('IAM least privilege', () => {
     expect(await checkIdentityAccessByRole(mod)).toEqual([]);
   });
 
-  test('ingest can write the identity store (PutObject, GenerateDataKey/Encrypt) but nothing more', async () => {
-    const { statements } = await rolePolicyStatements(mod, roleOf('ingest'));
-    const onIdentity = statements.filter((s) => s.resources.some((r) => /identity/.test(r)));
-    expect(onIdentity.flatMap((s) => s.actions).sort()).toEqual(['kms:Encrypt', 'kms:GenerateDataKey', 's3:PutObject']);
+  test('ingest and recovery can write the identity store and delete a rolled-back record (PutObject, DeleteObject, GenerateDataKey/Encrypt) but nothing more', async () => {
+    for (const fn of ['ingest', 'recovery']) {
+      const { statements } = await rolePolicyStatements(mod, roleOf(fn));
+      const onIdentity = statements.filter((s) => s.resources.some((r) => /identity/.test(r)));
+      expect(onIdentity.flatMap((s) => s.actions).sort()).toEqual(['kms:Encrypt', 'kms:GenerateDataKey', 's3:DeleteObject', 's3:PutObject']);
+    }
   });
 
   test('the ETL policy does not mention the identity store at all', async () => {
@@ -2615,7 +2628,7 @@ describe('moved blocks: an existing deployment keeps its buckets, keys and roles
     expect(FORMER_ADDRESSES).toHaveLength(72);
     expect(checkMoves(mod, FORMER_ADDRESSES, ADDED_INSTANCES)).toEqual([]);
     // Without the list of added instances, exactly those are flagged (so the list holds nothing else).
-    expect(checkMoves(mod, FORMER_ADDRESSES)).toEqual(ADDED_INSTANCES.map((i) => `${i}: no former address moves here`));
+    expect(checkMoves(mod, FORMER_ADDRESSES).sort()).toEqual(ADDED_INSTANCES.map((i) => `${i}: no former address moves here`).sort());
   });
 
   test('the moves are all in moved.tf, written as Terraform reads them', async () => {

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Ingestor } from '../../src/core/ingest';
+import { IndexKeys, Ingestor } from '../../src/core/ingest';
 import { TriageArea } from '../../src/core/triage';
 import { ValidationError } from '../../src/fhir/errors';
 import { MemoryObjectStore } from '../../src/adapters/local/memory-object-store';
@@ -52,7 +52,7 @@ describe('triage area', () => {
     const profile = createProfileValidator({ model, userRules: loadUserRules(rules, new Set(model.resourceTypes)) });
     const keys = await LocalKeyService.open(dataDir);
     const transform = new PseudonymiseTransform(createPseudonymiser({ policy: parsePolicy(await readPolicyText(path.resolve(__dirname, '../../policy/pseudonymisation.yaml'))), keys }));
-    return new Ingestor({ lake, versions, events: bus, clock: { now: () => new Date() }, validate: buildValidator({ ...config, schemaModule: loadSchemaModule }, profile), transform });
+    return new Ingestor({ lake, versions, events: bus, clock: { now: () => new Date() }, validate: buildValidator({ ...config, schemaModule: loadSchemaModule }, profile), transform, indexKeys: new IndexKeys(keys) });
   }
 
   test('held when a user rule refuses it; recheck after the rule changes ingests it exactly once', async () => {

@@ -2,8 +2,9 @@
  * The item layout of the DynamoDB version index (FHIR versioning, https://hl7.org/fhir/R4/http.html#versioning)
  * and the request builders of its commit protocol (see
  * docs/dynamodb-version-index.md). One item per key:
- * - current version: `v` (versionId), `s` (source), `t` (lastUpdated), `l` (lakeId, optional);
- * - pending version of an unfinished large commit: `pv`, `ps`, `pt`, `pl`, tagged `px` (transaction id),
+ * - current version: `v` (versionId), `s` (source), `t` (lastUpdated), and when present `l` (lakeId), `r`
+ *   (requestId), `d` (digest) and `q` (aborted, BOOL) of a request's commit entry (docs/commit-protocol.md);
+ * - pending version of an unfinished large commit: `pv`, `ps`, `pt`, `pl`, `pr`, `pd`, `pq`, tagged `px` (transaction id),
  *   `pa` (transaction start, epoch ms) and `gk` (shard of the sparse `pending` index recovery queries);
  * and one item per large transaction, `#tx/{txId}`: `xs` (`committed` | `aborted`), `xa` (epoch ms),
  * `xt` (TTL, epoch seconds, set once nothing refers to it any more).
@@ -26,7 +27,30 @@ export const TX_PREFIX = '#tx/';
 export const PENDING_INDEX = 'pending';
 /** Shards of the pending index (spreads a large commit's index writes over several partitions). */
 export const PENDING_SHARDS = 16;
-const PENDING_ATTRS = 'pv, ps, pt, pl, px, pa, gk';
+const PENDING_ATTRS = 'pv, ps, pt, pl, pr, pd, pq, px, pa, gk';
+
+/** Optional string fields of a record and their attribute names (without the pending prefix). */
+const OPTIONAL = [
+  ['lakeId', 'l'],
+  ['requestId', 'r'],
+  ['digest', 'd'],
+] as const;
+/** Attribute of the `aborted` flag (BOOL). */
+const ABORTED = 'q';
+
+/** The optional attributes of `r` present on it, named with `prefix`. */
+function optionalAttrs(r: VersionRecord, prefix: '' | 'p'): Item {
+  const out: Item = {};
+  for (const [field, attr] of OPTIONAL) if (r[field]) out[`${prefix}${attr}`] = { S: r[field]! };
+  if (r.aborted) out[`${prefix}${ABORTED}`] = { BOOL: true };
+  return out;
+}
+
+/** Names of the optional attributes `r` does not have (to REMOVE when it becomes current). */
+function absentAttrs(r: VersionRecord): string[] {
+  const present = optionalAttrs(r, '');
+  return [...OPTIONAL.map(([, a]) => a as string), ABORTED].filter((a) => !(a in present));
+}
 
 const S = (s: string): AttributeValue => ({ S: s });
 const N = (n: number): AttributeValue => ({ N: String(n) });
@@ -35,13 +59,18 @@ const N = (n: number): AttributeValue => ({ N: String(n) });
 export function recordOf(item: Item, prefix: '' | 'p'): VersionRecord | undefined {
   const v = item[`${prefix}v`]?.S;
   if (v === undefined) return undefined;
-  const l = item[`${prefix}l`]?.S;
-  return { versionId: v, source: item[`${prefix}s`]!.S!, lastUpdated: item[`${prefix}t`]!.S!, ...(l ? { lakeId: l } : {}) };
+  const r: VersionRecord = { versionId: v, source: item[`${prefix}s`]!.S!, lastUpdated: item[`${prefix}t`]!.S! };
+  for (const [field, attr] of OPTIONAL) {
+    const x = item[`${prefix}${attr}`]?.S;
+    if (x) r[field] = x;
+  }
+  if (item[`${prefix}${ABORTED}`]?.BOOL) r.aborted = true;
+  return r;
 }
 
 /** The whole item of a version written directly (small commits: one TransactWriteItems Put). */
 export function currentItem(key: string, r: VersionRecord): Item {
-  return { pk: S(key), v: S(r.versionId), s: S(r.source), t: S(r.lastUpdated), ...(r.lakeId ? { l: S(r.lakeId) } : {}) };
+  return { pk: S(key), v: S(r.versionId), s: S(r.source), t: S(r.lastUpdated), ...optionalAttrs(r, '') };
 }
 
 /**
@@ -58,17 +87,18 @@ export function expectation(e: Entry): { ConditionExpression: string; Expression
 export function pendingWrite(table: string, e: Entry, txId: string, startedAt: number, shard: number): UpdateItemCommandInput {
   const cond = expectation(e);
   const r = e.record;
+  const opt = optionalAttrs(r, 'p');
   return {
     TableName: table,
     Key: { pk: S(e.key) },
-    UpdateExpression: `SET pv = :pv, ps = :ps, pt = :pt, ${r.lakeId ? 'pl = :pl, ' : ''}px = :px, pa = :pa, gk = :gk`,
+    UpdateExpression: `SET pv = :pv, ps = :ps, pt = :pt, ${Object.keys(opt).map((a) => `${a} = :${a}, `).join('')}px = :px, pa = :pa, gk = :gk`,
     ConditionExpression: cond.ConditionExpression,
     ExpressionAttributeValues: {
       ...cond.ExpressionAttributeValues,
       ':pv': S(r.versionId),
       ':ps': S(r.source),
       ':pt': S(r.lastUpdated),
-      ...(r.lakeId ? { ':pl': S(r.lakeId) } : {}),
+      ...Object.fromEntries(Object.entries(opt).map(([a, v]) => [`:${a}`, v])),
       ':px': S(txId),
       ':pa': N(startedAt),
       ':gk': S(`p${shard % PENDING_SHARDS}`),
@@ -94,16 +124,17 @@ export function txPut(table: string, txId: string, state: TxState, at: number, e
 
 /** Step 3: the pending version becomes current, only while `txId` still holds it. */
 export function applyWrite(table: string, key: string, r: VersionRecord, txId: string): UpdateItemCommandInput {
+  const opt = optionalAttrs(r, '');
   return {
     TableName: table,
     Key: { pk: S(key) },
-    UpdateExpression: `SET v = :v, s = :s, t = :t${r.lakeId ? ', l = :l' : ''} REMOVE ${PENDING_ATTRS}${r.lakeId ? '' : ', l'}`,
+    UpdateExpression: `SET v = :v, s = :s, t = :t${Object.keys(opt).map((a) => `, ${a} = :${a}`).join('')} REMOVE ${[PENDING_ATTRS, ...absentAttrs(r)].join(', ')}`,
     ConditionExpression: 'px = :px',
     ExpressionAttributeValues: {
       ':v': S(r.versionId),
       ':s': S(r.source),
       ':t': S(r.lastUpdated),
-      ...(r.lakeId ? { ':l': S(r.lakeId) } : {}),
+      ...Object.fromEntries(Object.entries(opt).map(([a, v]) => [`:${a}`, v])),
       ':px': S(txId),
     },
   };

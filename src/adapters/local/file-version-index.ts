@@ -23,10 +23,23 @@ interface Line {
   s: string;
   t: string;
   l?: string;
+  /** Commit record entries: request id, digest, aborted. */
+  r?: string;
+  d?: string;
+  a?: 1;
 }
 
-const toLine = (key: string, r: VersionRecord): string => JSON.stringify({ k: key, v: r.versionId, s: r.source, t: r.lastUpdated, l: r.lakeId });
-const toRecord = (e: Line): VersionRecord => ({ versionId: e.v, source: e.s, lastUpdated: e.t, ...(e.l ? { lakeId: e.l } : {}) });
+const toLine = (key: string, r: VersionRecord): string =>
+  JSON.stringify({ k: key, v: r.versionId, s: r.source, t: r.lastUpdated, l: r.lakeId, r: r.requestId, d: r.digest, a: r.aborted ? 1 : undefined });
+const toRecord = (e: Line): VersionRecord => ({
+  versionId: e.v,
+  source: e.s,
+  lastUpdated: e.t,
+  ...(e.l ? { lakeId: e.l } : {}),
+  ...(e.r ? { requestId: e.r } : {}),
+  ...(e.d ? { digest: e.d } : {}),
+  ...(e.a ? { aborted: true } : {}),
+});
 
 /** A file-backed {@link VersionIndex}. */
 export class FileVersionIndex implements VersionIndex {

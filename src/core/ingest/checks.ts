@@ -9,6 +9,7 @@ import { etag, parseETag } from '../../fhir/bundle';
 import type { ResourceValidator } from '../../fhir/validation/types';
 import type { VersionIndex } from '../ports';
 import type { Entry, Principal } from './request';
+import type { IndexKeys } from './index-keys';
 
 /** Validates one resource (the type lives with the validation, in src/fhir/validation/types.ts). */
 export type { ResourceValidator };
@@ -43,19 +44,19 @@ export function validateEntries(validate: ResourceValidator, entries: Entry[], l
  * not an ETag (400) or does not match the current version, also when the resource does not exist (412,
  * https://hl7.org/fhir/R4/http.html#concurrency); `If-Match` on a create (412).
  */
-export async function resolveVersions(versions: VersionIndex, p: Principal, entries: Entry[]): Promise<void> {
+export async function resolveVersions(versions: VersionIndex, keys: IndexKeys, p: Principal, entries: Entry[]): Promise<void> {
   const puts = entries.filter((e) => e.method === 'PUT');
   if (puts.length === 0) {
     for (const e of entries) if (e.ifMatch) e.error = preconditionFailed('If-Match on a create', e.entryPath);
     return;
   }
-  const current = await versions.get(puts.map((e) => `${e.type}/${e.id}`));
+  const current = await versions.get(puts.map((e) => keys.resource(e.type, e.id!)));
   for (const e of entries) {
     if (e.method !== 'PUT') {
       if (e.ifMatch) e.error = preconditionFailed('If-Match on a create', e.entryPath);
       continue;
     }
-    const cur = current.get(`${e.type}/${e.id}`);
+    const cur = current.get(keys.resource(e.type, e.id!));
     if (cur && cur.source !== p.source) {
       e.error = forbidden(`${e.type}/${e.id} belongs to another source system; a source may only update its own resources`, e.entryPath);
       continue;

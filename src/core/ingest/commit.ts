@@ -1,17 +1,21 @@
 /**
- * The commit of a write: server ids and versions assigned, the lake transform (pseudonymisation) applied, the
- * lake copies staged, the identity records stored, the objects copied under `raw/`, the version index updated
- * (the commit point), the commit manifest written and one event published per committed object.
- * Nothing of a request stays in the lake when the commit fails before or at the version index.
+ * The commit of a write (docs/commit-protocol.md): server ids and versions assigned, the lake transform
+ * (pseudonymisation) applied, then the commit protocol: (1) the commit record (outbox) is written, holding the lake
+ * objects; (2) the identity records are stored, not current yet; (3) the version index records the new versions
+ * and the request's commit entry in one atomic, conditional call: the commit point; (4) the outbox is rolled
+ * forward ({@link finishCommit}: lake objects written under `raw/`, identity records made current, audit record,
+ * events, manifest) and removed.
+ * Nothing is visible before (3); after it the request succeeds whatever fails, recovery completing what is left.
  */
 import { createHash } from 'node:crypto';
 import type { Resource } from 'fhir/r4';
 import { conflict } from '../../fhir/outcomes';
 import { carryRawNumbers, hasRawNumbers, restoreRawNumbers, stringifyFhirJson } from '../../fhir/json';
-import { ClientError } from '../../fhir/errors';
-import { mapLimit } from '../../lib/concurrency';
-import { commitManifestKey, lakeKey, partitionDate, stagingKey, type CommitManifest } from '../lake-layout';
-import { VersionConflictError, type Clock, type EventBus, type IdentityVault, type IngestEvent, type ObjectStore, type VersionIndex } from '../ports';
+import { ClientError, ServerFault } from '../../fhir/errors';
+import { lakeKey, outboxKey, partitionDate } from '../lake-layout';
+import { VersionConflictError, type AuditLog, type Clock, type EventBus, type IdentityVault, type ObjectStore, type VersionIndex } from '../ports';
+import { completeCommit, decideCommit, rollBack, type CommitRecord, type ReplayEntry, type WriteInteraction } from './commit-record';
+import type { IndexKeys } from './index-keys';
 import type { Entry, WriteRequest } from './request';
 
 /** What the lake transform (pseudonymisation) returns. */
@@ -37,6 +41,22 @@ export interface CommitDeps {
   clock: Clock;
   transform?: LakeTransform;
   identity?: IdentityVault;
+  /** The audit log: the audit record of a committed request is part of its outbox. */
+  audit?: AuditLog;
+}
+
+/** The request's commit entry: where, what it replaces, what it records. */
+export interface CommitContext {
+  keys: IndexKeys;
+  requestKey: string;
+  /** Version of the `Request/` entry replaced (an aborted earlier attempt with the same Idempotency-Key), if any. */
+  requestExpected?: string;
+  digest: string;
+  interaction: WriteInteraction;
+  /** The response as given, per request entry (failed batch entries included). */
+  replay: ReplayEntry[];
+  /** HTTP status of the response (for the audit record). */
+  status: number;
 }
 
 /** What a commit stored. */
@@ -45,6 +65,16 @@ export interface Committed {
   objectKeys: string[];
   /** Resource counts by type. */
   counts: Record<string, number>;
+  /** The audit record is the commit's (appended, or left to recovery): the handler must not write another. */
+  audited: boolean;
+}
+
+/**
+ * Raised when another request with the same Idempotency-Key committed first (its `Request/` entry won): the caller
+ * answers that request's response.
+ */
+export class DuplicateRequestError extends ServerFault {
+  override readonly name = 'DuplicateRequestError';
 }
 
 /**
@@ -56,9 +86,6 @@ function lakeLine(accepted: Resource, lakeCopy: Resource): string {
   return stringifyFhirJson(lakeCopy);
 }
 
-/** Lake and identity-store writes of one request in flight at once. */
-const IO_CONCURRENCY = 8;
-
 /**
  * Gives each accepted entry the server's id (a new one for a create), its version (1, or the previous version + 1
  * for an update) and `meta.lastUpdated` (https://hl7.org/fhir/R4/http.html#create, #update: the server assigns
@@ -68,32 +95,23 @@ export function assignVersions(entries: Entry[], now: Date, newId: () => string)
   const lastUpdated = now.toISOString();
   for (const e of entries) {
     if (e.method === 'POST') e.id = newId();
-    e.versionId = String(e.previous ? Number(e.previous) + 1 : 1);
-    const meta = { ...(e.resource.meta ?? {}), versionId: e.versionId, lastUpdated };
-    const next = { ...e.resource, id: e.id, meta } as Resource;
-    carryRawNumbers(e.resource, next);
-    if (e.resource.meta) carryRawNumbers(e.resource.meta, meta);
-    e.resource = next;
+    stampVersion(e, String(e.previous ? Number(e.previous) + 1 : 1), lastUpdated);
   }
 }
 
-/**
- * Commits accepted entries (at least one), all or nothing up to the commit point:
- * 1. the lake copies (transformed, with provenance in `meta.source`) are staged, one NDJSON object per type;
- * 2. identity records are stored (separate, encrypted store) before anything becomes visible;
- * 3. the staged objects are copied under `raw/` and the version index records the new versions atomically, each
- *    expecting the version it replaces (the commit point; https://hl7.org/fhir/R4/http.html#concurrency);
- * 4. the commit manifest of the request is written;
- * 5. one event per committed object is published (no PHI).
- * A failure in 1–3 deletes the request's staged and copied objects (identity records already stored stay).
- * @throws ClientError 409 when the version index reports a concurrent change ({@link VersionConflictError});
- *   any store's error as is.
- */
-export async function commitEntries(deps: CommitDeps, req: WriteRequest, entries: Entry[]): Promise<Committed> {
-  const { lake, versions, events, clock } = deps;
+/** Sets an entry's version and its resource's `id`, `meta.versionId` and `meta.lastUpdated` (the server's). */
+export function stampVersion(e: Entry, versionId: string, lastUpdated: string): void {
+  e.versionId = versionId;
+  const meta = { ...(e.resource.meta ?? {}), versionId, lastUpdated };
+  const next = { ...e.resource, id: e.id, meta } as Resource;
+  carryRawNumbers(e.resource, next);
+  if (e.resource.meta) carryRawNumbers(e.resource.meta, meta);
+  e.resource = next;
+}
+
+/** The lake copies of a request's entries, one NDJSON object per resource type. */
+async function lakeObjects(deps: CommitDeps, req: WriteRequest, entries: Entry[], date: string) {
   const source = req.principal.source;
-  const now = clock.now();
-  const date = partitionDate(now);
   const lastUpdated = entries[0].resource.meta!.lastUpdated!;
   // the lake copy: pseudonymised, with provenance (source + request id) in meta.source
   let lakeResources = entries.map((e) => e.resource);
@@ -117,78 +135,103 @@ export async function commitEntries(deps: CommitDeps, req: WriteRequest, entries
     g.lines.push(lakeLine(entries[i].resource, lr));
     g.ids.push({ id: lr.id!, versionId: lr.meta!.versionId! });
   });
-
-  // 1. stage: nothing under raw/ yet (one object per type, a few in flight at once)
-  const staged = [...byType].map(([type, g]) => {
+  const objects = [...byType].map(([type, g]) => {
     const body = g.lines.join('\n') + '\n';
     return {
-      type,
       body,
-      staging: stagingKey(req.requestId, type),
       key: lakeKey({ resourceType: type, source, date, base: req.requestId }),
-      checksum: createHash('sha256').update(body).digest('base64'),
+      resourceType: type,
       count: g.lines.length,
+      checksumSha256: createHash('sha256').update(body).digest('base64'),
       ids: g.ids,
     };
   });
-  try {
-    await mapLimit(staged, IO_CONCURRENCY, (s) =>
-      lake.put(s.staging, s.body, {
-        contentType: 'application/fhir+ndjson',
-        checksumSha256: s.checksum,
-        metadata: { source, requestid: req.requestId, resourcetype: s.type, count: String(s.count), policyversion: deps.transform?.policyVersion ?? 'none' },
-      }),
-    );
-  } catch (err) {
-    await lake.delete(staged.map((s) => s.staging)).catch(() => undefined);
-    throw err;
-  }
-  try {
-    // 2. identity records (separate bucket, encrypted) before anything becomes visible
-    const vault = deps.identity;
-    if (vault) await mapLimit(identities, IO_CONCURRENCY, (i) => vault.put(i.pseudonym, i.source, i.record));
-    // 3. commit: copy staged objects under raw/, then record the versions (the commit point)
-    await mapLimit(staged, IO_CONCURRENCY, (s) => lake.copy(s.staging, s.key));
-    await versions.commit(
-      entries.map((e, i) => ({
-        key: `${e.type}/${e.id}`,
-        expected: e.previous,
-        record: { versionId: e.versionId!, source, lastUpdated, ...(lakeIds[i] ? { lakeId: lakeIds[i] } : {}) },
-      })),
-    );
-  } catch (err) {
-    // nothing of the request stays: copies (when some were made) and staged objects; the keys are this request's own
-    await lake.delete([...staged.map((s) => s.key), ...staged.map((s) => s.staging)]).catch(() => undefined);
-    if (err instanceof VersionConflictError) {
-      throw new ClientError(conflict('A concurrent request changed this resource; retry with the new version'), { cause: err });
-    }
-    throw err;
-  }
-  await lake.delete(staged.map((s) => s.staging)).catch(() => undefined);
-  // 4. manifest: the whole request at once, for readers that want transactions atomically
-  const manifest: CommitManifest = {
+  return { objects, identities, lakeIds };
+}
+
+/**
+ * Commits accepted entries (at least one) by the commit protocol (docs/commit-protocol.md):
+ * 1. the commit record (outbox) is written with the lake objects (one NDJSON per type): nothing else of the
+ *    request exists before it, and no reader reads it;
+ * 2. the identity records are stored, not current (only when the transform produced some);
+ * 3. the version index records the new versions, each expecting the version it replaces
+ *    (https://hl7.org/fhir/R4/http.html#concurrency), and the request's `Request/` entry, in one atomic call:
+ *    the commit point;
+ * 4. the outbox is rolled forward ({@link finishCommit}); a failure there is left to recovery, never to the client.
+ * A failure in 1–3 rolls the request back (what the rollback cannot remove, recovery does).
+ * @throws ClientError 409 when the version index reports a concurrent change of a resource;
+ *   {@link DuplicateRequestError} when another request with the same Idempotency-Key committed first;
+ *   a store's error as is when the request did not commit.
+ */
+export async function commitEntries(deps: CommitDeps, req: WriteRequest, entries: Entry[], ctx: CommitContext): Promise<Committed> {
+  const { lake, versions, clock } = deps;
+  const source = req.principal.source;
+  const now = clock.now();
+  const date = partitionDate(now);
+  const lastUpdated = entries[0].resource.meta!.lastUpdated!;
+  const { objects, identities, lakeIds } = await lakeObjects(deps, req, entries, date);
+  const requestVersion = String(Number(ctx.requestExpected ?? 0) + 1);
+  const rec: CommitRecord = {
     requestId: req.requestId,
     source,
     committedAt: now.toISOString(),
-    objects: staged.map((s) => ({ key: s.key, resourceType: s.type, count: s.count, checksumSha256: s.checksum })),
-  };
-  await lake.put(commitManifestKey(date, req.requestId), JSON.stringify(manifest), { contentType: 'application/json' });
-  // 5. one event per committed object; no PHI (keys, counts, lake ids)
-  const evs: IngestEvent[] = staged.map((s) => ({
-    type: 'tributary.ingest.committed',
-    requestId: req.requestId,
-    source,
-    resourceType: s.type,
-    bucket: lake.name,
-    objectKey: s.key,
-    count: s.count,
-    checksumSha256: s.checksum,
-    ingestedAt: now.toISOString(),
-    resources: s.ids,
+    date,
+    startedAt: now.toISOString(),
+    requestKey: ctx.requestKey,
+    requestVersion,
+    digest: ctx.digest,
+    interaction: ctx.interaction,
     ...(deps.transform?.policyVersion ? { policyVersion: deps.transform.policyVersion } : {}),
-  }));
-  await events.publish(evs);
+    objects: objects.map(({ body: _body, ...o }) => ({
+      ...o,
+      metadata: { source, requestid: req.requestId, resourcetype: o.resourceType, count: String(o.count), policyversion: deps.transform?.policyVersion ?? 'none' },
+    })),
+    bodies: Object.fromEntries(objects.map((o) => [o.key, o.body])),
+    identities: identities.map((i, seq) => ({ pseudonym: i.pseudonym, source: i.source, seq })),
+    audit: { clientId: req.principal.clientId, status: ctx.status, ...(req.sourceIp ? { sourceIp: req.sourceIp } : {}) },
+    replay: { lastUpdated, entries: ctx.replay },
+  };
+  // 1. the outbox, with the lake objects: from here on, recovery knows of the request
+  await lake.put(outboxKey(req.requestId), JSON.stringify(rec), { contentType: 'application/json' });
+  // 2. the identity records, not current yet
+  if (deps.identity && identities.length > 0) {
+    try {
+      await deps.identity.stage(req.requestId, identities.map((i, seq) => ({ ...i, seq })));
+    } catch (err) {
+      await rollBack(deps, rec).catch(() => undefined);
+      throw err;
+    }
+  }
+  // 3. the commit point: every version and the request's commit entry, atomically
+  try {
+    await versions.commit([
+      ...entries.map((e, i) => ({
+        key: ctx.keys.resource(e.type, e.id!),
+        expected: e.previous,
+        record: { versionId: e.versionId!, source, lastUpdated, ...(lakeIds[i] ? { lakeId: lakeIds[i] } : {}) },
+      })),
+      {
+        key: ctx.requestKey,
+        expected: ctx.requestExpected,
+        record: { versionId: requestVersion, source, lastUpdated, requestId: req.requestId, ...(ctx.digest ? { digest: ctx.digest } : {}) },
+      },
+    ]);
+  } catch (err) {
+    if (err instanceof VersionConflictError) {
+      await rollBack(deps, rec).catch(() => undefined);
+      if (err.key === ctx.requestKey) throw new DuplicateRequestError('a request with the same Idempotency-Key committed first', { cause: err });
+      throw new ClientError(conflict('A concurrent request changed this resource; retry with the new version'), { cause: err });
+    }
+    // the outcome is unknown (the call may have landed): decide it before answering
+    const decided = await decideCommit(versions, rec, clock.now()).catch(() => undefined);
+    if (decided !== 'committed') {
+      if (decided === 'aborted') await rollBack(deps, rec).catch(() => undefined);
+      throw err;
+    }
+  }
+  // 4. committed: roll the outbox forward; what fails here is recovery's, the client gets its success
+  await completeCommit(deps, rec);
   const counts: Record<string, number> = {};
-  for (const s of staged) counts[s.type] = s.count;
-  return { objectKeys: staged.map((s) => s.key), counts };
+  for (const o of objects) counts[o.resourceType] = o.count;
+  return { objectKeys: objects.map((o) => o.key), counts, audited: deps.audit !== undefined };
 }

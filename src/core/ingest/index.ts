@@ -11,6 +11,8 @@ export { Ingestor, type IngestDeps, type WriteResult } from './ingestor';
 export type { Principal, PreferReturn, WriteRequest } from './request';
 export type { ResourceValidator } from './checks';
 export type { LakeTransform, TransformResult } from './commit';
+export { IndexKeys, INDEX_KEY_LABEL } from './index-keys';
+export { finishCommit, completeCommit, rollBack, cleanUp, decideCommit, isCommitOf, type CommitRecord, type OutboxDeps } from './commit-record';
 export { statusText } from './responses';
 export { validateOnly } from './validate-operation';
 export { notFound } from '../../fhir/outcomes';

@@ -34,6 +34,10 @@ export interface WriteRequest {
   principal: Principal;
   /** Validation level override (header), if the deployment allows it. */
   validationLevel?: string;
+  /** `Idempotency-Key` header: a client-chosen key, scoped per source (a retry answers the first response). */
+  idempotencyKey?: string;
+  /** Caller's IP address, for the audit record of a committed request. */
+  sourceIp?: string;
 }
 
 /** One resource to write, as the request states it and as the checks and the commit fill it in. */

@@ -101,6 +101,12 @@ locals {
       assume_role_policy  = data.aws_iam_policy_document.lambda_assume.json
       audit_append_policy = true
     }
+    recovery = {
+      name                = "recovery"
+      description         = "Tributary commit recovery: completes or rolls back in-flight writes (docs/commit-protocol.md). Cannot read the identity store."
+      assume_role_policy  = data.aws_iam_policy_document.lambda_assume.json
+      audit_append_policy = false
+    }
     reidentify = {
       name                = "reidentify"
       description         = "Tributary re-identification: the only principal that can decrypt the identity store."
@@ -167,12 +173,13 @@ locals {
     },
   ]
 
-  # The rest of landing a resource (ingest, and triage's re-ingest): identity records write-only (never read or
-  # decrypted), pseudonyms, the version index, and the ingest event.
+  # The rest of landing a resource (ingest, triage's re-ingest, recovery): identity records write-only (never read
+  # or decrypted; delete is the rollback of a request's records: docs/commit-protocol.md), pseudonyms, the version
+  # index, and the ingest event.
   landing_statements = [
     {
       sid        = "IdentityStoreWriteOnly"
-      actions    = ["s3:PutObject"]
+      actions    = ["s3:PutObject", "s3:DeleteObject"]
       resources  = ["${aws_s3_bucket.this["identity"].arn}/*"]
       conditions = []
     },
@@ -346,6 +353,15 @@ locals {
         ]
         conditions = []
       },
+    ]
+
+    # recovery (scheduled): the commit protocol's roll-forward and rollback (docs/commit-protocol.md): the lake
+    # (outbox, staged and raw objects, manifests), the version index, events, identity records made current or
+    # deleted (write and delete only: it cannot read the identity store), the audit record of a committed request.
+    recovery = [
+      local.raw_lake_write_statements,
+      local.landing_statements,
+      local.audit_append_statements,
     ]
 
     # reidentify: the only reader of the identity store.

@@ -33,6 +33,7 @@ locals {
     triage_role_arn      = aws_iam_role.function["triage"].arn
     reidentify_role_arn  = aws_iam_role.function["reidentify"].arn
     analysis_role_arn    = aws_iam_role.function["analysis"].arn
+    recovery_role_arn    = aws_iam_role.function["recovery"].arn
     study_kms_key_arn    = aws_kms_key.this["study"].arn
     oidc_issuer          = var.oidc_issuer
     oidc_audience        = var.oidc_audience
