@@ -92,7 +92,7 @@ export function getApp(config: Config = loadConfig()): App {
     put: async (p, s, r) => (await vault()).put(p, s, r),
     get: async (p) => (await vault()).get(p),
   };
-  const ingestor = new Ingestor({ lake, versions, events, clock: systemClock, validate, transform, identity });
+  const ingestor = new Ingestor({ lake, versions, events, clock: systemClock, validate, transform, identity, identifiers: transform });
   const verifier = buildVerifier(config);
   const audit: AuditLog = aws ? new (load.s3Audit().S3AuditLog)({ client: s3, bucket: config.buckets.audit }) : load.localAudit().createLocalAuditLog(config.dataDir);
   const sealerReady = lazy<Sealer>(async () => (aws ? load.kmsSealer().kmsSealer(kms!, triageKey) : load.localSealer().localTriageSealer(config.dataDir)));

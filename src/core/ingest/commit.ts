@@ -11,7 +11,7 @@ import { carryRawNumbers, hasRawNumbers, restoreRawNumbers, stringifyFhirJson } 
 import { ClientError } from '../../fhir/errors';
 import { mapLimit } from '../../lib/concurrency';
 import { commitManifestKey, lakeKey, partitionDate, stagingKey, type CommitManifest } from '../lake-layout';
-import { VersionConflictError, type Clock, type EventBus, type IdentityVault, type IngestEvent, type ObjectStore, type VersionIndex } from '../ports';
+import { VersionConflictError, type Clock, type EventBus, type IdentityVault, type IngestEvent, type ObjectStore, type VersionIndex, type VersionRecord } from '../ports';
 import type { Entry, WriteRequest } from './request';
 
 /** What the lake transform (pseudonymisation) returns. */
@@ -89,7 +89,13 @@ export function assignVersions(entries: Entry[], now: Date, newId: () => string)
  * @throws ClientError 409 when the version index reports a concurrent change ({@link VersionConflictError});
  *   any store's error as is.
  */
-export async function commitEntries(deps: CommitDeps, req: WriteRequest, entries: Entry[]): Promise<Committed> {
+export async function commitEntries(
+  deps: CommitDeps,
+  req: WriteRequest,
+  entries: Entry[],
+  /** Extra version-index entries committed atomically with the versions (the identifier index, `./conditional`). */
+  extraIndex: { key: string; expected?: string; record: VersionRecord }[] = [],
+): Promise<Committed> {
   const { lake, versions, events, clock } = deps;
   const source = req.principal.source;
   const now = clock.now();
@@ -149,13 +155,14 @@ export async function commitEntries(deps: CommitDeps, req: WriteRequest, entries
     if (vault) await mapLimit(identities, IO_CONCURRENCY, (i) => vault.put(i.pseudonym, i.source, i.record));
     // 3. commit: copy staged objects under raw/, then record the versions (the commit point)
     await mapLimit(staged, IO_CONCURRENCY, (s) => lake.copy(s.staging, s.key));
-    await versions.commit(
-      entries.map((e, i) => ({
+    await versions.commit([
+      ...entries.map((e, i) => ({
         key: `${e.type}/${e.id}`,
         expected: e.previous,
         record: { versionId: e.versionId!, source, lastUpdated, ...(lakeIds[i] ? { lakeId: lakeIds[i] } : {}) },
       })),
-    );
+      ...extraIndex,
+    ]);
   } catch (err) {
     // nothing of the request stays: copies (when some were made) and staged objects; the keys are this request's own
     await lake.delete([...staged.map((s) => s.key), ...staged.map((s) => s.staging)]).catch(() => undefined);

@@ -12,12 +12,15 @@ import { randomUUID } from 'node:crypto';
 import type { Bundle, OperationOutcome, Resource } from 'fhir/r4';
 import type { FhirResponse } from '../../fhir/outcomes';
 import { ClientError, ValidationError } from '../../fhir/errors';
-import { rewriteReferences } from '../../fhir/bundle';
+import { parseFhirJson, stringifyFhirJson } from '../../fhir/json';
 import type { Clock, EventBus, IdentityVault, ObjectStore, VersionIndex } from '../ports';
 import { authorise, failTransactionIfAny, resolveVersions, validateEntries, type ResourceValidator } from './checks';
 import { assignVersions, commitEntries, type Committed, type LakeTransform } from './commit';
 import { readBundleEntries, readSingleEntry, readWriteBody, type Entry, type WriteRequest } from './request';
 import { bundleResponse, singleResponse } from './responses';
+import { isIdentifierRace, type IdentifierHasher } from './conditional';
+import { refuseDuplicateFullUrls } from './links';
+import { resolveConditions } from './resolve';
 
 /** Collaborators of {@link Ingestor}. */
 export interface IngestDeps {
@@ -29,6 +32,16 @@ export interface IngestDeps {
   transform?: LakeTransform;
   identity?: IdentityVault;
   newId?: () => string;
+  /** Keyed hashing for the identifier index (conditional create, conditional references); absent: both refused. */
+  identifiers?: IdentifierHasher;
+}
+
+/** Runs of a request that lost a race on an identifier-index key (a concurrent create of the same identifier). */
+const MAX_ATTEMPTS = 5;
+
+/** The request's body as first received, kept (lossless JSON) before anything rewrites it, for a re-run. */
+interface Attempt {
+  snapshot?: string;
 }
 
 /** What a successful write produced, for the handler's headers and the audit trail. */
@@ -41,16 +54,6 @@ export interface WriteResult {
   interaction: 'create' | 'update' | 'batch' | 'transaction';
   /** Batch entries refused by validation (for the triage area). */
   validationFailures?: { index: number; method: 'POST' | 'PUT'; type: string; id?: string; resource: Resource; outcome: OperationOutcome }[];
-}
-
-/**
- * Points references to entries of a transaction (their `fullUrl`, e.g. `urn:uuid:…`) at the ids the server
- * assigned them (https://hl7.org/fhir/R4/http.html#transaction, "resolving references in transactions").
- */
-function rewriteTransactionReferences(entries: Entry[]): void {
-  const map = new Map<string, string>();
-  for (const e of entries) if (e.fullUrl) map.set(e.fullUrl, `${e.type}/${e.id}`);
-  for (const e of entries) rewriteReferences(e.resource, map);
 }
 
 /** The write path. One instance per cold start; `write` per request. */
@@ -69,12 +72,22 @@ export class Ingestor {
    *   ClientError for any other refusal (including 409 on a concurrent change); a store's error as is.
    */
   async write(req: WriteRequest): Promise<WriteResult> {
-    const body = readWriteBody(req);
-    return body.kind === 'bundle' ? this.bundle(req, body.bundle) : this.single(req, body.resource);
+    for (let attempt = 1; ; attempt++) {
+      const body = readWriteBody(req);
+      const a: Attempt = {};
+      try {
+        return body.kind === 'bundle' ? await this.bundle(req, body.bundle, a) : await this.single(req, body.resource, a);
+      } catch (err) {
+        // a concurrent request created one of our identifiers first: nothing of ours was written; run again, the
+        // conditional creates now match the winner (https://hl7.org/fhir/R4/http.html#ccreate)
+        if (a.snapshot === undefined || attempt >= MAX_ATTEMPTS || !isIdentifierRace(err)) throw err;
+        req = { ...req, body: parseFhirJson(a.snapshot) };
+      }
+    }
   }
 
   /** Create or update of one resource: every check must pass, then it is committed. */
-  private async single(req: WriteRequest, resource: Resource): Promise<WriteResult> {
+  private async single(req: WriteRequest, resource: Resource, a: Attempt): Promise<WriteResult> {
     const e = readSingleEntry(req, resource);
     authorise(req.principal, e);
     if (e.error) throw new ClientError(e.error);
@@ -82,8 +95,15 @@ export class Ingestor {
     if (e.error) throw new ValidationError(e.error);
     await resolveVersions(this.deps.versions, req.principal, [e]);
     if (e.error) throw new ClientError(e.error);
-    assignVersions([e], this.deps.clock.now(), this.newId);
-    const stored = await commitEntries(this.deps, req, [e]);
+    const res = await resolveConditions(this.deps, req.principal.source, [e]);
+    if (e.error) throw new ClientError(e.error);
+    if (e.match) return { response: singleResponse(e), objectKeys: [], counts: {}, interaction: 'create' };
+    if (res.indexes) a.snapshot = stringifyFhirJson(req.body);
+    const now = this.deps.clock.now();
+    assignVersions([e], now, this.newId);
+    res.link([e], true);
+    if (e.error) throw new ClientError(e.error);
+    const stored = await commitEntries(this.deps, req, [e], res.indexEntries([e], now.toISOString()));
     return {
       response: singleResponse(e),
       objectKeys: stored.objectKeys,
@@ -97,19 +117,27 @@ export class Ingestor {
    * or a transaction (all or nothing, https://hl7.org/fhir/R4/http.html#transaction: any failed entry fails the
    * whole request before anything is written).
    */
-  private async bundle(req: WriteRequest, bundle: Bundle): Promise<WriteResult> {
+  private async bundle(req: WriteRequest, bundle: Bundle, a: Attempt): Promise<WriteResult> {
     const isTx = bundle.type === 'transaction';
     const entries = readBundleEntries(bundle);
+    refuseDuplicateFullUrls(entries);
     for (const e of entries) if (!e.error) authorise(req.principal, e);
     validateEntries(this.deps.validate, entries.filter((e) => !e.error), req.validationLevel);
     if (isTx) failTransactionIfAny(entries);
     await resolveVersions(this.deps.versions, req.principal, entries.filter((e) => !e.error));
     if (isTx) failTransactionIfAny(entries);
+    // conditional creates first, then references (https://hl7.org/fhir/R4/http.html#trules)
+    const res = await resolveConditions(this.deps, req.principal.source, entries);
+    if (isTx) failTransactionIfAny(entries);
+    if (res.indexes) a.snapshot = stringifyFhirJson(req.body);
+    const now = this.deps.clock.now();
+    assignVersions(res.toAssign(entries), now, this.newId);
+    res.link(entries, isTx);
+    if (isTx) failTransactionIfAny(entries);
 
-    const ok = entries.filter((e) => !e.error);
-    assignVersions(ok, this.deps.clock.now(), this.newId);
-    if (isTx) rewriteTransactionReferences(ok);
-    const stored: Committed = ok.length > 0 ? await commitEntries(this.deps, req, ok) : { objectKeys: [], counts: {} };
+    const ok = entries.filter((e) => !e.error && !e.match);
+    const index = res.indexEntries(ok, now.toISOString());
+    const stored: Committed = ok.length > 0 ? await commitEntries(this.deps, req, ok, index) : { objectKeys: [], counts: {} };
     const validationFailures = entries
       .filter((e) => e.invalid && e.error)
       .map((e) => ({ index: e.index, method: e.method, type: e.type, id: e.id, resource: e.resource, outcome: e.error! }));
