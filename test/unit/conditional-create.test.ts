@@ -266,3 +266,13 @@ describe('conditional references and batch/transaction links', () => {
     expect(snapshot(r)).toBe(snapshot(rig()));
   });
 });
+
+describe('the CapabilityStatement', () => {
+  test('says conditionalCreate and which parameters', async () => {
+    const { capabilityStatement } = await import('../../src/fhir/capability');
+    const cs = capabilityStatement({ baseUrl: 'http://x/fhir', version: '1', resourceTypes: ['Practitioner'], maxBodyBytes: 1, validationLevel: 'strict', authEnabled: false, date: '2024-01-01' });
+    const res = cs.rest![0].resource![0];
+    expect(res.conditionalCreate).toBe(true);
+    expect(res.documentation).toMatch(/identifier=\[system\]\|\[value\], identifier=\[value\] and _id=\[id\]/);
+  });
+});
