@@ -276,3 +276,19 @@ describe('the CapabilityStatement', () => {
     expect(res.documentation).toMatch(/identifier=\[system\]\|\[value\], identifier=\[value\] and _id=\[id\]/);
   });
 });
+
+describe('references inside a nested Bundle', () => {
+  test('a document Bundle sent as a batch entry keeps its own urn:uuid links (not refused as unknown)', async () => {
+    const r = rig();
+    const doc = {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [
+        { fullUrl: 'urn:uuid:11111111-1111-4111-8111-111111111111', resource: { resourceType: 'Organization', name: 'x' } },
+        { fullUrl: 'urn:uuid:22222222-2222-4222-8222-222222222222', resource: { resourceType: 'Location', managingOrganization: { reference: 'urn:uuid:11111111-1111-4111-8111-111111111111' } } },
+      ],
+    };
+    const out = await send(r, bundle('batch', [{ resource: doc as BundleEntry['resource'], request: { method: 'POST', url: 'Bundle' } }]));
+    expect((out.response[1].entry as BundleEntry[]).map((e) => e.response!.status)).toEqual(['201 Created']);
+  });
+});

@@ -137,6 +137,18 @@ export function resolveConditionalReferences(refs: ConditionalRef[], entries: En
   return deps;
 }
 
+/** The fullUrls of the entries of Bundles nested in a resource (a document or message sent as one entry). */
+function nestedFullUrls(node: unknown, out = new Set<string>()): Set<string> {
+  if (Array.isArray(node)) for (const x of node) nestedFullUrls(x, out);
+  else if (node && typeof node === 'object') {
+    for (const [k, v] of Object.entries(node)) {
+      if (k === 'fullUrl' && typeof v === 'string') out.add(v);
+      else if (v && typeof v === 'object') nestedFullUrls(v, out);
+    }
+  }
+  return out;
+}
+
 /**
  * Points references to entries' fullUrls at the ids the entries got (https://hl7.org/fhir/R4/http.html#transaction,
  * "resolving references in transactions"; for a batch, the documented extension). In a batch, an entry that
@@ -153,10 +165,11 @@ export function linkEntries(entries: Entry[], isTx: boolean, deps: Map<Entry, Se
   for (const e of entries) {
     if (e.error) continue;
     const l: { target?: Entry; path: string }[] = [];
+    const nested = nestedFullUrls(e.resource);
     eachReference(e.resource, e.root, (ref, _h, path) => {
       const target = byUrl.get(ref);
       if (target && target !== e) l.push({ target, path });
-      else if (!target && /^urn:(uuid|oid):/.test(ref)) l.push({ path });
+      else if (!target && /^urn:(uuid|oid):/.test(ref) && !nested.has(ref)) l.push({ path });
     });
     for (const t of deps.get(e) ?? []) l.push({ target: t, path: e.root });
     refsOf.set(e, l);
