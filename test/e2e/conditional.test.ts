@@ -85,6 +85,20 @@ function folderHash(dir: string): string {
   return h.digest('hex');
 }
 
+/** Every file under a folder, as one text. */
+function folderText(dir: string): string {
+  let out = '';
+  const walk = (d: string): void => {
+    for (const f of fs.readdirSync(d).sort()) {
+      const p = path.join(d, f);
+      if (fs.statSync(p).isDirectory()) walk(p);
+      else out += fs.readFileSync(p, 'utf8');
+    }
+  };
+  walk(dir);
+  return out;
+}
+
 /** What every store holds: lake objects, identity records, the version and identifier index files. */
 async function stores(): Promise<{ lake: string[]; identity: string[]; index: string }> {
   return {
@@ -148,6 +162,23 @@ describeShared('a test set in the shape of Synthea default output (conditional c
     expect(org).toEqual({ total: encounters.length, joined: encounters.length });
     expect(pr).toEqual({ total: participants, joined: participants });
     expect(loc).toEqual({ total: encounters.length, joined: encounters.length });
+    // the identifier index is keyed-hashed: no identifier value of the set (8+ characters, so that a match is not
+    // chance) in the version-index files, which hold it
+    const values = new Set<string>();
+    const collect = (n: unknown): void => {
+      if (Array.isArray(n)) n.forEach(collect);
+      else if (n && typeof n === 'object') {
+        for (const [k, v] of Object.entries(n)) {
+          if (k === 'identifier' && Array.isArray(v)) for (const i of v) if (typeof i?.value === 'string' && i.value.length >= 8) values.add(i.value);
+          if (v && typeof v === 'object') collect(v);
+        }
+      }
+    };
+    collect([s.hospitalInformation, s.practitionerInformation, ...s.patients.map((p) => p.bundle)]);
+    expect(values.size).toBeGreaterThan(100);
+    const indexText = folderText(path.join(stack().dataDir, 'index'));
+    expect(indexText).toContain('ident/');
+    expect([...values].filter((v) => indexText.includes(v))).toEqual([]);
     // one stored row per distinct Organization, Location, Practitioner: the second load created nothing
     for (const [t, n] of [['organization', s.counts.Organization], ['location', s.counts.Location], ['practitioner', s.counts.Practitioner]] as const) {
       const [c] = await sql(`SELECT count(*) AS n FROM ${t} WHERE _source = '${source}'`);
