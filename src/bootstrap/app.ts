@@ -100,7 +100,7 @@ export function getApp(config: Config = loadConfig()): App {
   const audit: AuditLog = aws
     ? load.s3Audit().createS3AuditLog({ client: s3, bucket: config.buckets.audit, label: 'api' })
     : load.localAudit().createLocalAuditLog(config.dataDir, { label: 'api', idleAnchor: true });
-  const ingestor = new Ingestor({ lake, versions, events, clock: systemClock, validate, transform, identity, audit, indexKeys });
+  const ingestor = new Ingestor({ lake, versions, events, clock: systemClock, validate, transform, identity, audit, indexKeys, identifiers: transform });
   const verifier = buildVerifier(config);
   const sealerReady = lazy<Sealer>(async () => (aws ? load.kmsSealer().kmsSealer(kms!, triageKey) : load.localSealer().localTriageSealer(config.dataDir)));
   const sealer: Sealer = {

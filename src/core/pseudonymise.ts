@@ -4,7 +4,7 @@
  * (which records each resource's lake id), so the same person keeps one pseudonym across requests.
  */
 import type { Resource } from 'fhir/r4';
-import type { IndexKeys, LakeTransform, TransformResult } from './ingest';
+import type { IdentifierHasher, IndexKeys, LakeTransform, TransformResult } from './ingest';
 import type { VersionIndex } from './ports';
 import type { PatientResolver, Pseudonymiser } from '../fhir/pseudo';
 
@@ -31,7 +31,7 @@ export class VersionIndexPatientResolver implements PatientResolver {
  * The lake transform: every accepted request is pseudonymised before anything is staged. The engine is built
  * asynchronously at cold start (its key derivation may call KMS); `apply` waits for it once.
  */
-export class PseudonymiseTransform implements LakeTransform {
+export class PseudonymiseTransform implements LakeTransform, IdentifierHasher {
   private engine?: Pseudonymiser;
 
   constructor(private readonly ready: Promise<Pseudonymiser>) {
@@ -42,6 +42,15 @@ export class PseudonymiseTransform implements LakeTransform {
   /** Version of the policy in force (after the engine is ready). */
   get policyVersion(): string | undefined {
     return this.engine?.policyVersion;
+  }
+
+  /**
+   * Keyed hash for the identifier index (conditional create, https://hl7.org/fhir/R4/http.html#ccreate): the
+   * engine's keyed string hash (HMAC under the deployment's key), namespaced by source and by purpose.
+   */
+  async identifierHash(source: string, text: string): Promise<string> {
+    const engine = this.engine ?? (this.engine = await this.ready);
+    return engine.hashString(source, `identifier-index\u0000${text}`);
   }
 
   async apply(resources: Resource[], ctx: { source: string; requestId: string }): Promise<TransformResult> {

@@ -20,6 +20,12 @@ export interface CapabilityOptions {
 /** Extension carrying {@link CapabilityOptions.instanceId}. */
 export const INSTANCE_ID_EXTENSION = 'https://tributary.nhs.example/fhir/StructureDefinition/instance-id';
 
+/**
+ * The search parameters a conditional create (`If-None-Exist`, https://hl7.org/fhir/R4/http.html#ccreate) and a
+ * conditional reference (https://hl7.org/fhir/R4/http.html#trules) may use.
+ */
+export const CONDITIONAL_PARAMETERS = 'identifier=[system]|[value], identifier=[value] and _id=[id]';
+
 /** Builds the CapabilityStatement (https://hl7.org/fhir/R4/http.html#capabilities). */
 export function capabilityStatement(o: CapabilityOptions): CapabilityStatement {
   return {
@@ -47,7 +53,11 @@ export function capabilityStatement(o: CapabilityOptions): CapabilityStatement {
     rest: [
       {
         mode: 'server',
-        documentation: 'Only create and update. Batch and transaction Bundles may hold POST and PUT entries only.',
+        documentation:
+          'Only create and update. Batch and transaction Bundles may hold POST and PUT entries only. ' +
+          `Conditional create (If-None-Exist, request.ifNoneExist) with ${CONDITIONAL_PARAMETERS}; conditional ` +
+          `references (Type?identifier=[system]|[value]) resolve to the one matching resource of the same source ` +
+          `system. In a batch, references to other entries' fullUrl are resolved too (an extension).`,
         security: o.authEnabled
           ? {
               cors: false,
@@ -66,7 +76,8 @@ export function capabilityStatement(o: CapabilityOptions): CapabilityStatement {
           versioning: 'versioned-update' as const,
           readHistory: false,
           updateCreate: true,
-          conditionalCreate: false,
+          conditionalCreate: true,
+          documentation: `Conditional create (If-None-Exist) supports ${CONDITIONAL_PARAMETERS} (matches within the source system).`,
           conditionalUpdate: false,
           conditionalDelete: 'not-supported' as const,
           operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],

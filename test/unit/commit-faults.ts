@@ -147,10 +147,13 @@ export async function faultRig(): Promise<FaultRig> {
     }
     return { status, result };
   };
+  // every writer chain's records (`audit/chains/{writer}/{sequence}.json`, per-writer chains: docs/audit.md)
   const auditTexts = (): string[] => {
-    const d = localAuditDir(dir);
+    const d = path.join(localAuditDir(dir), 'chains');
     if (!fs.existsSync(d)) return [];
-    return fs.readdirSync(d).filter((f) => f.endsWith('.json')).map((f) => fs.readFileSync(path.join(d, f), 'utf8'));
+    return fs
+      .readdirSync(d)
+      .flatMap((w) => fs.readdirSync(path.join(d, w)).filter((f) => f.endsWith('.json')).map((f) => fs.readFileSync(path.join(d, w, f), 'utf8')));
   };
   return { dir, plan, lake, identityStore, versions, events, vault, audit, ingestor, indexKeys, clean: { lake, versions, events, identity: vault, audit, clock }, send, auditTexts };
 }

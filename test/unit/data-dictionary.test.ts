@@ -42,7 +42,8 @@ test('grain and join keys are derived from the view: forEach rows, %rowIndex key
   expect(md).toContain('| [`observation_component`](#observation_component) | Observation | Observation.component | `_source`, `observation_id`, `component_index` |');
   expect(md).toContain('`observation_id` → `observation.id`');
   expect(md).toContain('`encounter_id` → `encounter.id`');
-  expect(md).toContain('`service_provider_id` → `raw_organization`');
+  expect(md).toContain('`service_provider_id` → `organization.id`');
+  expect(md).toContain('`medication_id` → `raw_medication`');
   expect(md).toMatch(/`addresses_condition_ids` → `condition.id` \(a list/);
 });
 

@@ -3,9 +3,9 @@
  * ObjectStore with failing puts/copies), a VersionIndex, an EventBus, an IdentityVault, a lake transform that
  * pseudonymises Patients the simple way, a validator with two rules, and an {@link Ingestor} wired over them.
  */
-import type { OperationOutcomeIssue, Resource } from 'fhir/r4';
 import { createHmac } from 'node:crypto';
-import { IndexKeys, Ingestor, type LakeTransform, type Principal, type ResourceValidator, type TransformResult, type WriteRequest } from '../../src/core/ingest';
+import type { OperationOutcomeIssue, Resource } from 'fhir/r4';
+import { IndexKeys, Ingestor, type IdentifierHasher, type LakeTransform, type Principal, type ResourceValidator, type TransformResult, type WriteRequest } from '../../src/core/ingest';
 import {
   VersionConflictError,
   type EventBus,
@@ -211,7 +211,7 @@ export interface IngestRig {
 }
 
 /** An {@link Ingestor} over fresh doubles; server ids are `id-1`, `id-2`, … */
-export function ingestRig(opts: { principal?: Partial<Principal> } = {}): IngestRig {
+export function ingestRig(opts: { principal?: Partial<Principal>; identifiers?: IdentifierHasher } = {}): IngestRig {
   const lake = new FaultyObjectStore('test-lake');
   const versions = new MemoryVersionIndex();
   const events = new MemoryEventBus();
@@ -230,6 +230,7 @@ export function ingestRig(opts: { principal?: Partial<Principal> } = {}): Ingest
     validate: testValidator,
     indexKeys: keys,
     newId: () => `id-${++ids}`,
+    ...(opts.identifiers ? { identifiers: opts.identifiers } : {}),
   });
   const principal: Principal = { source: 'gp-a', clientId: 'client-a', ...opts.principal };
   return {
@@ -245,6 +246,11 @@ export function ingestRig(opts: { principal?: Partial<Principal> } = {}): Ingest
     request: (r) => ({ requestId: `req-${++requests}`, principal, ...r }),
   };
 }
+
+/** The identifier index's keyed hashing for tests: HMAC-SHA256 under a fixed test key, per source. */
+export const testIdentifierHasher: IdentifierHasher = {
+  identifierHash: async (source, text) => createHmac('sha256', 'test-key').update(`${source}\u0000${text}`).digest('hex').slice(0, 32),
+};
 
 /** The rejection of a promise (fails the test when it resolves). */
 export async function rejection(p: Promise<unknown>): Promise<Error> {

@@ -107,7 +107,7 @@ describe('create (POST /{type})', () => {
 
   test.each([
     ['a resourceType other than the URL type', { type: 'Patient', body: observation() }, /does not match the URL type/],
-    ['If-None-Exist (conditional create)', { type: 'Observation', body: observation(), ifNoneExist: 'identifier=x' }, /If-None-Exist/],
+    ['If-None-Exist where the deployment has no identifier index', { type: 'Observation', body: observation(), ifNoneExist: 'identifier=x' }, /Conditional create is not available/],
     ['a body that is not a resource', { type: 'Observation', body: [observation()] }, /Body must be a FHIR resource/],
   ])('400 for %s; nothing stored', async (_name, req, message) => {
     const rig = ingestRig();

@@ -53,11 +53,16 @@ const EXPECTED_MARTS = [
   'care_plan_activity',
   'condition',
   'encounter',
+  'encounter_location',
+  'encounter_participant',
   'immunization',
+  'location',
   'medication_request',
   'observation',
   'observation_component',
+  'organization',
   'patient',
+  'practitioner',
   'procedure',
 ];
 

@@ -13,7 +13,7 @@ import { conflict } from '../../fhir/outcomes';
 import { carryRawNumbers, hasRawNumbers, restoreRawNumbers, stringifyFhirJson } from '../../fhir/json';
 import { ClientError, ServerFault } from '../../fhir/errors';
 import { lakeKey, outboxKey, partitionDate } from '../lake-layout';
-import { VersionConflictError, type AuditLog, type Clock, type EventBus, type IdentityVault, type ObjectStore, type VersionIndex } from '../ports';
+import { VersionConflictError, type AuditLog, type Clock, type EventBus, type IdentityVault, type ObjectStore, type VersionIndex, type VersionRecord } from '../ports';
 import { completeCommit, decideCommit, rollBack, type CommitRecord, type ReplayEntry, type WriteInteraction } from './commit-record';
 import type { IndexKeys } from './index-keys';
 import type { Entry, WriteRequest } from './request';
@@ -57,6 +57,8 @@ export interface CommitContext {
   replay: ReplayEntry[];
   /** HTTP status of the response (for the audit record). */
   status: number;
+  /** Extra version-index entries committed atomically with the versions (the identifier index, `./conditional`). */
+  extraIndex?: { key: string; expected?: string; record: VersionRecord }[];
 }
 
 /** What a commit stored. */
@@ -215,6 +217,7 @@ export async function commitEntries(deps: CommitDeps, req: WriteRequest, entries
         expected: ctx.requestExpected,
         record: { versionId: requestVersion, source, lastUpdated, requestId: req.requestId, ...(ctx.digest ? { digest: ctx.digest } : {}) },
       },
+      ...(ctx.extraIndex ?? []),
     ]);
   } catch (err) {
     if (err instanceof VersionConflictError) {

@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bundle, OperationOutcome, Resource } from 'fhir/r4';
 import { badRequest, getStatus, outcomeWithIssues, type FhirResponse } from '../../fhir/outcomes';
 import { ClientError, ServerFault, ValidationError } from '../../fhir/errors';
+import { parseFhirJson, stringifyFhirJson } from '../../fhir/json';
 import { rewriteReferences } from '../../fhir/bundle';
 import { commitManifestKey, outboxKey } from '../lake-layout';
 import type { AuditLog, Clock, EventBus, IdentityVault, ObjectStore, VersionIndex, VersionRecord } from '../ports';
@@ -23,6 +24,9 @@ import type { CommitRecord, ReplayEntry, WriteInteraction } from './commit-recor
 import type { IndexKeys } from './index-keys';
 import { readBundleEntries, readSingleEntry, readWriteBody, type Entry, type WriteRequest } from './request';
 import { bundleResponse, singleResponse } from './responses';
+import { isIdentifierRace, type IdentifierHasher } from './conditional';
+import { refuseDuplicateFullUrls } from './links';
+import { resolveConditions, type Resolution } from './resolve';
 
 /** Collaborators of {@link Ingestor}. */
 export interface IngestDeps {
@@ -38,7 +42,20 @@ export interface IngestDeps {
   /** Keyed hashes of the version index (src/core/ingest/index-keys.ts). */
   indexKeys: IndexKeys;
   newId?: () => string;
+  /** Keyed hashing for the identifier index (conditional create, conditional references); absent: both refused. */
+  identifiers?: IdentifierHasher;
 }
+
+/** Runs of a request that lost a race on an identifier-index key (a concurrent create of the same identifier). */
+const MAX_ATTEMPTS = 5;
+
+/** The request's body as first received, kept (lossless JSON) before anything rewrites it, for a re-run. */
+interface Attempt {
+  snapshot?: string;
+}
+
+/** The request-wide context of a commit (the Idempotency-Key's commit entry), before the request is read. */
+type RequestContext = Omit<CommitContext, 'interaction' | 'replay' | 'status'>;
 
 /** What a successful write produced, for the handler's headers and the audit trail. */
 export interface WriteResult {
@@ -64,7 +81,9 @@ function replayEntries(entries: Entry[]): ReplayEntry[] {
   return entries.map((e) =>
     e.error
       ? { status: getStatus(e.error), outcome: e.error }
-      : { status: e.previous !== undefined ? 200 : 201, versionId: e.versionId, ...(e.method === 'POST' ? { id: e.id } : {}) },
+      : e.match
+        ? { status: 200, versionId: e.match.versionId, id: e.match.id }
+        : { status: e.previous !== undefined ? 200 : 201, versionId: e.versionId, ...(e.method === 'POST' ? { id: e.id } : {}) },
   );
 }
 
@@ -109,20 +128,35 @@ export class Ingestor {
       prior = (await this.deps.versions.get([requestKey])).get(requestKey);
       if (prior && !prior.aborted) return this.replay(req, prior, digest);
     }
-    const ctx = { keys, requestKey, requestExpected: prior?.versionId, digest };
-    try {
-      return body.kind === 'bundle' ? await this.bundle(req, body.bundle, ctx) : await this.single(req, body.resource, ctx);
-    } catch (err) {
-      if (!(err instanceof DuplicateRequestError)) throw err;
-      // a concurrent request with this Idempotency-Key committed first: answer its response
-      const winner = (await this.deps.versions.get([requestKey])).get(requestKey);
-      if (!winner || winner.aborted) throw err;
-      return this.replay(req, winner, digest);
+    const ctx: RequestContext = { keys, requestKey, requestExpected: prior?.versionId, digest };
+    for (let attempt = 1, current = body; ; attempt++) {
+      const a: Attempt = {};
+      try {
+        return current.kind === 'bundle' ? await this.bundle(req, current.bundle, ctx, a) : await this.single(req, current.resource, ctx, a);
+      } catch (err) {
+        if (err instanceof DuplicateRequestError) {
+          // a concurrent request with this Idempotency-Key committed first: answer its response
+          const winner = (await this.deps.versions.get([requestKey])).get(requestKey);
+          if (!winner || winner.aborted) throw err;
+          return this.replay(req, winner, digest);
+        }
+        // a concurrent request created one of our identifiers first: nothing of ours was written (rolled back); run
+        // again, the conditional creates now match the winner (https://hl7.org/fhir/R4/http.html#ccreate)
+        if (a.snapshot === undefined || attempt >= MAX_ATTEMPTS || !isIdentifierRace(err)) throw err;
+        req = { ...req, body: parseFhirJson(a.snapshot) };
+        current = readWriteBody(req);
+      }
     }
   }
 
+  /** The conditional steps of a request (conditional creates, then conditional references): `./resolve`. */
+  private conditions(req: WriteRequest, c: RequestContext, entries: Entry[]): Promise<Resolution> {
+    const deps = { versions: this.deps.versions, identifiers: this.deps.identifiers, resourceKey: (t: string, id: string) => c.keys.resource(t, id) };
+    return resolveConditions(deps, req.principal.source, entries);
+  }
+
   /** Create or update of one resource: every check must pass, then it is committed. */
-  private async single(req: WriteRequest, resource: Resource, c: Omit<CommitContext, 'interaction' | 'replay' | 'status'>): Promise<WriteResult> {
+  private async single(req: WriteRequest, resource: Resource, c: RequestContext, a: Attempt): Promise<WriteResult> {
     const e = readSingleEntry(req, resource);
     authorise(req.principal, e);
     if (e.error) throw new ClientError(e.error);
@@ -130,10 +164,18 @@ export class Ingestor {
     if (e.error) throw new ValidationError(e.error);
     await resolveVersions(this.deps.versions, c.keys, req.principal, [e]);
     if (e.error) throw new ClientError(e.error);
-    assignVersions([e], this.deps.clock.now(), this.newId);
+    const res = await this.conditions(req, c, [e]);
+    if (e.error) throw new ClientError(e.error);
+    if (e.match) return { response: singleResponse(e), objectKeys: [], counts: {}, interaction: 'create' };
+    if (res.indexes) a.snapshot = stringifyFhirJson(req.body);
+    const now = this.deps.clock.now();
+    assignVersions([e], now, this.newId);
+    res.link([e], true);
+    if (e.error) throw new ClientError(e.error);
     const interaction = req.method === 'PUT' ? 'update' : 'create';
     const response = singleResponse(e);
-    const stored = await commitEntries(this.deps, req, [e], { ...c, interaction, replay: replayEntries([e]), status: getStatus(response[0]) });
+    const extraIndex = res.indexEntries([e], now.toISOString());
+    const stored = await commitEntries(this.deps, req, [e], { ...c, interaction, replay: replayEntries([e]), status: getStatus(response[0]), extraIndex });
     return { response, objectKeys: stored.objectKeys, counts: stored.counts, interaction, audited: stored.audited };
   }
 
@@ -142,23 +184,31 @@ export class Ingestor {
    * or a transaction (all or nothing, https://hl7.org/fhir/R4/http.html#transaction: any failed entry fails the
    * whole request before anything is written).
    */
-  private async bundle(req: WriteRequest, bundle: Bundle, c: Omit<CommitContext, 'interaction' | 'replay' | 'status'>): Promise<WriteResult> {
+  private async bundle(req: WriteRequest, bundle: Bundle, c: RequestContext, a: Attempt): Promise<WriteResult> {
     const isTx = bundle.type === 'transaction';
     const entries = readBundleEntries(bundle);
+    refuseDuplicateFullUrls(entries);
     for (const e of entries) if (!e.error) authorise(req.principal, e);
     validateEntries(this.deps.validate, entries.filter((e) => !e.error), req.validationLevel);
     if (isTx) failTransactionIfAny(entries);
     await resolveVersions(this.deps.versions, c.keys, req.principal, entries.filter((e) => !e.error));
     if (isTx) failTransactionIfAny(entries);
+    // conditional creates first, then references (https://hl7.org/fhir/R4/http.html#trules)
+    const res = await this.conditions(req, c, entries);
+    if (isTx) failTransactionIfAny(entries);
+    if (res.indexes) a.snapshot = stringifyFhirJson(req.body);
+    const now = this.deps.clock.now();
+    assignVersions(res.toAssign(entries), now, this.newId);
+    res.link(entries, isTx);
+    if (isTx) failTransactionIfAny(entries);
 
-    const ok = entries.filter((e) => !e.error);
-    assignVersions(ok, this.deps.clock.now(), this.newId);
-    if (isTx) rewriteTransactionReferences(ok);
+    const ok = entries.filter((e) => !e.error && !e.match);
     const interaction: WriteInteraction = isTx ? 'transaction' : 'batch';
     const response = bundleResponse(req.requestId, isTx, entries, ok.length);
+    const extraIndex = res.indexEntries(ok, now.toISOString());
     const stored: Committed =
       ok.length > 0
-        ? await commitEntries(this.deps, req, ok, { ...c, interaction, replay: replayEntries(entries), status: 200 })
+        ? await commitEntries(this.deps, req, ok, { ...c, interaction, replay: replayEntries(entries), status: 200, extraIndex })
         : { objectKeys: [], counts: {}, audited: false };
     const validationFailures = entries
       .filter((e) => e.invalid && e.error)

@@ -58,6 +58,10 @@ export interface Entry {
   versionId?: string;
   previous?: string;
   lakeResource?: Resource;
+  /** `If-None-Exist` / `request.ifNoneExist` as sent (conditional create, https://hl7.org/fhir/R4/http.html#ccreate). */
+  ifNoneExist?: string;
+  /** Set by the conditional-create resolution: the existing resource this entry matched (nothing is written for it). */
+  match?: { id: string; versionId: string; lastUpdated: string };
 }
 
 /** Is `v` a JSON object (not an array, not null)? */
@@ -103,7 +107,14 @@ export function readWriteBody(req: WriteRequest): WriteBody {
   if (!isObject(body) || typeof body.resourceType !== 'string') {
     throw new ClientError(badRequest('Body must be a FHIR resource (a JSON object with resourceType)', 'resourceType'));
   }
-  if (req.type !== undefined) return { kind: 'resource', resource: body };
+  if (req.type !== undefined) {
+    const t = (body as { type?: unknown }).type;
+    if (req.type === 'Bundle' && body.resourceType === 'Bundle' && (t === 'batch' || t === 'transaction')) {
+      // a batch/transaction is processed at the base URL; stored as one Bundle it would never be processed
+      throw new ClientError(badRequest(`A ${t} Bundle is processed at the base URL: POST it to [base] (/fhir), not to /fhir/Bundle`, 'Bundle.type'));
+    }
+    return { kind: 'resource', resource: body };
+  }
   if (req.method !== 'POST') throw new ClientError(methodNotAllowed('Only POST is allowed on the base URL'));
   if (body.resourceType !== 'Bundle') {
     throw new ClientError(badRequest(`POST to the base URL needs a Bundle, got ${body.resourceType}`, 'resourceType'));
@@ -121,15 +132,17 @@ export function readWriteBody(req: WriteRequest): WriteBody {
 /**
  * The entry of a single-resource write: `POST /{type}` (https://hl7.org/fhir/R4/http.html#create) or
  * `PUT /{type}/{id}` (https://hl7.org/fhir/R4/http.html#update, the body's id equal to the URL's).
- * @throws ClientError 400 when the body's type differs from the URL's, for `If-None-Exist` (conditional create is
- *   not supported), or for an update whose body id is missing or differs from the URL id.
+ * @throws ClientError 400 when the body's type differs from the URL's, for `If-None-Exist` on an update, or for an
+ *   update whose body id is missing or differs from the URL id.
  */
 export function readSingleEntry(req: WriteRequest, resource: Resource): Entry {
   const type = req.type!;
   if (resource.resourceType !== type) {
     throw new ClientError(badRequest(`resourceType '${resource.resourceType}' does not match the URL type '${type}'`, 'resourceType'));
   }
-  if (req.ifNoneExist) throw new ClientError(badRequest('Conditional create (If-None-Exist) is not supported'));
+  if (req.ifNoneExist !== undefined && req.method !== 'POST') {
+    throw new ClientError(badRequest('If-None-Exist applies to a create (POST) only', `${type}`));
+  }
   const badMeta = metaRefusal(resource, type);
   if (badMeta) throw new ClientError(badMeta);
   const e: Entry = {
@@ -138,6 +151,7 @@ export function readSingleEntry(req: WriteRequest, resource: Resource): Entry {
     type,
     id: req.method === 'PUT' ? req.id : undefined,
     ifMatch: req.ifMatch,
+    ...(req.ifNoneExist !== undefined ? { ifNoneExist: req.ifNoneExist } : {}),
     resource,
     root: type,
     entryPath: type,
@@ -202,8 +216,11 @@ export function readBundleEntry(be: BundleEntry, i: number): Entry {
   if (!isObject(resource) || typeof resource.resourceType !== 'string') {
     return fail(badRequest('Entry needs a resource (a JSON object) with a resourceType', root));
   }
-  if (request.ifNoneExist || request.ifNoneMatch || request.ifModifiedSince) {
-    return fail(badRequest('Conditional create/read headers are not supported', `${entryPath}.request`));
+  if (request.ifNoneMatch || request.ifModifiedSince) {
+    return fail(badRequest('request.ifNoneMatch and request.ifModifiedSince (conditional read) are not supported', `${entryPath}.request`));
+  }
+  if (request.ifNoneExist !== undefined && method !== 'POST') {
+    return fail(badRequest('request.ifNoneExist applies to a create (POST) only', `${entryPath}.request.ifNoneExist`));
   }
   const url = parseRequestUrl(requestUrl);
   if (!url) return fail(badRequest(`Cannot read request.url (expected {type} or {type}/{id})`, `${entryPath}.request.url`));
@@ -214,6 +231,7 @@ export function readBundleEntry(be: BundleEntry, i: number): Entry {
   const badMeta = metaRefusal(resource, root);
   if (badMeta) return fail(badMeta);
   const e: Entry = { ...base, method, type: url.type, resource, ifMatch: request.ifMatch as string | undefined };
+  if (typeof request.ifNoneExist === 'string') e.ifNoneExist = request.ifNoneExist;
   if (method === 'PUT') {
     if (!url.id) return { ...e, error: badRequest('PUT needs request.url Type/id', `${entryPath}.request.url`) };
     if (resource.id !== url.id) {

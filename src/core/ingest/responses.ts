@@ -38,7 +38,22 @@ export function clientView(e: Entry): Resource {
  * (https://hl7.org/fhir/R4/http.html#create, #update), with the stored resource.
  */
 export function singleResponse(e: Entry): FhirResponse {
+  if (e.match) return [matchedOutcome(e), matchedView(e)];
   return [e.previous !== undefined ? updated() : created(), clientView(e)];
+}
+
+/** The outcome of a conditional create that matched an existing resource (https://hl7.org/fhir/R4/http.html#ccreate). */
+function matchedOutcome(e: Entry): OperationOutcome {
+  return updated(`Conditional create: ${e.type}/${e.match!.id} matches the condition; nothing was written`);
+}
+
+/**
+ * What a conditional create that matched returns: the existing resource's id and meta (version, last update);
+ * the lake holds only a pseudonymised copy, not the client's view of it.
+ */
+function matchedView(e: Entry): Resource {
+  const m = e.match!;
+  return { resourceType: e.type, id: m.id, meta: { versionId: m.versionId, ...(m.lastUpdated ? { lastUpdated: m.lastUpdated } : {}) } } as Resource;
 }
 
 /**
@@ -49,6 +64,20 @@ export function responseEntry(e: Entry): BundleEntry {
   if (e.error) {
     const status = getStatus(e.error);
     return { response: { status: `${status} ${statusText(status)}`, outcome: e.error } };
+  }
+  if (e.match) {
+    const m = e.match;
+    return {
+      fullUrl: `${e.type}/${m.id}`,
+      resource: matchedView(e) as FhirResource,
+      response: {
+        status: `200 ${statusText(200)}`,
+        location: `${e.type}/${m.id}/_history/${m.versionId}`,
+        etag: etag(m.versionId),
+        ...(m.lastUpdated ? { lastModified: m.lastUpdated } : {}),
+        outcome: matchedOutcome(e),
+      },
+    };
   }
   const isUpdate = e.previous !== undefined;
   const status = isUpdate ? 200 : 201;

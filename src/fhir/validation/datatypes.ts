@@ -65,16 +65,27 @@ export function checkReference(v: ValidatorState, el: ElementRt, o: Record<strin
     const ok = id === '' ? contained.length > 0 || c.contained > 0 : contained.some((r) => r && r.id === id);
     if (!ok) {
       v.issue(c, 'error', 'invariant', `Constraint failed: ref-1: SHALL have a contained resource if a local reference is provided ('${ref.slice(0, 70)}')`);
+      return;
     }
+    // the contained target's type is checked against the element's targets like a literal reference's
+    // (https://hl7.org/fhir/R4/references.html#contained)
+    const target = id === '' ? undefined : contained.find((r) => r && r.id === id);
+    const type = (target as { resourceType?: unknown } | undefined)?.resourceType;
+    if (typeof type === 'string') checkTargetType(v, el, type, ref, c);
     return;
   }
   if (c.bundleRefs) c.bundleRefs.push([ref, c.entryIndex]);
   if (el.targets && !ref.startsWith('urn:')) {
     const m = REF_TYPE.exec(ref);
-    const types = v.m.resourceTypes;
-    if (m && types.has(m[1]) && !el.targets.has(m[1]) && [...el.targets].every((t) => types.has(t))) {
-      v.issue(c, 'error', 'structure', `The type '${m[1]}' implied by the reference URL ${ref.slice(0, 100)} is not a valid Target for this element (must be one of [${[...el.targets].join(', ')}])`);
-    }
+    if (m) checkTargetType(v, el, m[1], ref, c);
+  }
+}
+
+/** The type a reference implies must be one of the element's target types (when they are all resource types). */
+function checkTargetType(v: ValidatorState, el: ElementRt, type: string, ref: string, c: Ctx): void {
+  const types = v.m.resourceTypes;
+  if (el.targets && types.has(type) && !el.targets.has(type) && [...el.targets].every((t) => types.has(t))) {
+    v.issue(c, 'error', 'structure', `The type '${type}' implied by the reference URL ${ref.slice(0, 100)} is not a valid Target for this element (must be one of [${[...el.targets].join(', ')}])`);
   }
 }
 
