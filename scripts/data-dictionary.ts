@@ -14,6 +14,7 @@ import {
   LINEAGE_COLUMNS,
   PARTITION_KEYS,
   VERSIONS_TABLE,
+  PATIENT_LINK_VIEW,
   martCatalogObjects,
   rawTableDefinition,
   versionsTableDefinition,
@@ -101,7 +102,8 @@ function joins(m: MartDoc, marts: readonly MartDoc[]): string[] {
     const mart = resourceMart(marts, target);
     const to = mart ? code(`${mart.info.name}.id`) : `${code(rawTableDefinition(target, BUCKET).name)} (no mart; the resource's JSON, its id in \`resource\`)`;
     const list = c.collection === true ? ` (a list: \`unnest\` it, or \`list_contains(${c.name}, id)\`; Athena \`contains\`)` : '';
-    out.push(`${code(c.name)} → ${to}${list}`);
+    const linked = target === 'Patient' && c.collection !== true && m.info.name !== PATIENT_LINK_VIEW ? ` (already resolved through \`${PATIENT_LINK_VIEW}\`: the person's pseudonym whatever the arrival order)` : '';
+    out.push(`${code(c.name)} → ${to}${list}${linked}`);
   }
   return out;
 }
@@ -109,6 +111,8 @@ function joins(m: MartDoc, marts: readonly MartDoc[]): string[] {
 /** Grain of a mart: what one row of its current-version view stands for, and its key. */
 function grain(m: MartDoc): { rows: string; key: string[] } {
   const type = m.info.resourceType;
+  if (m.info.name === PATIENT_LINK_VIEW) return { rows: 'source-local patient key (the latest Patient carrying it)', key: ['_source', 'local_id'] };
+  if (type === 'Patient' && m.keyColumn === 'id' && m.iteration.length === 0) return { rows: 'person per source (a Patient\'s lake id is the person\'s pseudonym)', key: ['_source', 'id'] };
   const rows = m.iteration.length === 0 ? type : m.iteration.reduce((acc, each) => `${acc}.${each}`, type);
   const key = ['_source', ...(m.keyColumn ? [m.keyColumn] : ['_resource_id']), ...m.indexColumns];
   return { rows, key };
@@ -166,8 +170,11 @@ export function renderDataDictionary(views: readonly LoadedView[]): string {
     '(`p-…`), the same from every source that sends that person; any other resource\'s lake id is a keyed hash (`h-…`) of its id',
     'at the source (the client\'s id, or the one the server assigned on create), so it differs between sources. A person sent',
     'by two sources therefore has two rows in `patient` (one per `_source`) with the same `id`: count people with',
-    '`count(DISTINCT id)`, or join on `patient_id` and `_source`. For the same reason a source that creates one person twice',
-    '(two POSTs: two resources, each at version 1, with the same pseudonym) has two rows with the same `_source` and `id`.',
+    '`count(DISTINCT id)`, or join on `patient_id` and `_source`. A source that sends one person twice (two POSTs, two',
+    'Patient ids with one NHS number, or a re-sent request) still has one row per `_source` and `id`: the same pseudonym is',
+    'the same lake id, and the current view keeps one copy. Every `patient_id` column is resolved through `patient_link`:',
+    'a resource sent before its Patient refers to the source-local key of `Patient/{id}`, which `patient_link` maps to the',
+    'person\'s pseudonym once the Patient arrives (docs/pseudonymisation.md), so a person\'s rows do not depend on arrival order.',
     '',
     '### Columns every mart has',
     '',
@@ -177,9 +184,10 @@ export function renderDataDictionary(views: readonly LoadedView[]): string {
     '',
     ...plainColumns([...LINEAGE_COLUMNS, ...PARTITION_KEYS]),
     '',
-    'The current view keeps, per `_source` and `_resource_id`, the rows of the latest version in `resource_versions` (highest',
-    '`_version_id` as a number, then latest `_last_updated`), so an update never double-counts; `{mart}_history` has a row set per',
-    'version (key: the current view\'s key plus `_version_id`).',
+    'The current view keeps, per `_source` and `_resource_id`, the rows of ONE committed copy in `resource_versions`: the highest',
+    '`_version_id` as a number, then the latest `_last_updated`, `_ingested_at`, then the greatest `_lake_key` (the rows are joined on',
+    'the lake object too). So an update never double-counts, and neither does a re-sent request (same lake ids, version 1 again);',
+    '`{mart}_history` has a row set per committed copy (key: the current view\'s key plus `_version_id`, `_lake_key`).',
   );
   for (const m of marts) {
     const g = grain(m);

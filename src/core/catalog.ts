@@ -229,44 +229,95 @@ export function rawTableDefinition(resourceType: string, lakeBucket: string): Ta
 /** Quotes an identifier for DuckDB and Athena (both use double quotes). */
 export const q = (identifier: string): string => `"${identifier.replace(/"/g, '""')}"`;
 
+/** Name of the mart that links source-local patient keys to people's pseudonyms (`views/patient_link.json`). */
+export const PATIENT_LINK_VIEW = 'patient_link';
+
+/** How a current-version view is built. */
+export interface CurrentViewOptions {
+  /**
+   * Resolve the view's patient reference columns ({@link ViewColumnInfo.patientReference}) through the
+   * {@link PATIENT_LINK_VIEW} view (true when the marts have it).
+   */
+  patientLink?: boolean;
+}
+
 /**
- * SQL of the current-version view of a mart: the history rows of the latest version of each resource
- * (latest = highest `_version_id` as a number, then latest `_last_updated`, in `resource_versions` for the
- * view's resource type). Standard SQL both engines accept (no QUALIFY, which Athena lacks).
+ * The latest committed copy of each resource of a type, one row per (`_source`, `_resource_id`) from
+ * `resource_versions`: highest `_version_id` as a number, then latest `_last_updated`, then latest
+ * `_ingested_at`, then the greatest `_lake_key`. A re-sent request commits the same lake ids again (both copies
+ * may be version 1); the order picks exactly one of them, deterministically.
  */
-export function currentViewSql(view: MartViewInfo, dialect: 'duckdb' | 'athena'): string {
+function latestCopySql(resourceType: string, dialect: 'duckdb' | 'athena'): string {
   const cast = dialect === 'duckdb' ? 'TRY_CAST' : 'try_cast';
-  const cols = [...viewColumnDefs(view.columns), ...LINEAGE_COLUMNS, ...PARTITION_KEYS].map((c) => `h.${q(c.name)}`).join(', ');
-  const type = view.resourceType.replace(/'/g, "''");
+  const type = resourceType.replace(/'/g, "''");
   return [
+    `  SELECT _source, _resource_id, _version_id, _lake_key FROM (`,
+    `    SELECT _source, _resource_id, _version_id, _lake_key, row_number() OVER (`,
+    `      PARTITION BY _source, _resource_id`,
+    `      ORDER BY ${cast}(_version_id AS BIGINT) DESC NULLS LAST, _last_updated DESC NULLS LAST, _ingested_at DESC NULLS LAST, _lake_key DESC) AS _rn`,
+    `    FROM ${q(VERSIONS_TABLE)} WHERE resource_type = '${type}'`,
+    `  ) v WHERE _rn = 1`,
+  ].join('\n');
+}
+
+/**
+ * SQL of the current-version view of a mart: the history rows of the latest committed copy of each resource
+ * (see {@link latestCopySql}; joined on the lake object too, so a re-sent copy never adds rows). With
+ * `patientLink`, each patient reference column becomes the person's pseudonym when the `patient_link` view
+ * knows the key (a reference sent before its Patient), else stays as stored. The `patient_link` view itself keeps
+ * one row per (`_source`, `local_id`): the latest Patient carrying that key. Standard SQL both engines accept
+ * (no QUALIFY, which Athena lacks).
+ */
+export function currentViewSql(view: MartViewInfo, dialect: 'duckdb' | 'athena', opts: CurrentViewOptions = {}): string {
+  const links = opts.patientLink && view.name !== PATIENT_LINK_VIEW ? view.columns.filter((c) => c.patientReference) : [];
+  const linked = new Map(links.map((c, i) => [c.name, `pl${i}`]));
+  const all = [...viewColumnDefs(view.columns), ...LINEAGE_COLUMNS, ...PARTITION_KEYS];
+  const cols = all
+    .map((c) => (linked.has(c.name) ? `COALESCE(${linked.get(c.name)}.person_id, h.${q(c.name)}) AS ${q(c.name)}` : `h.${q(c.name)}`))
+    .join(', ');
+  const current = [
     `SELECT ${cols}`,
     `FROM ${q(historyTableName(view.name))} h`,
     `JOIN (`,
-    `  SELECT _source, _resource_id, _version_id FROM (`,
-    `    SELECT _source, _resource_id, _version_id, row_number() OVER (`,
-    `      PARTITION BY _source, _resource_id`,
-    `      ORDER BY ${cast}(_version_id AS BIGINT) DESC NULLS LAST, _last_updated DESC NULLS LAST, _lake_key DESC) AS _rn`,
-    `    FROM ${q(VERSIONS_TABLE)} WHERE resource_type = '${type}'`,
-    `  ) v WHERE _rn = 1`,
-    `) l ON h._source = l._source AND h._resource_id = l._resource_id AND h._version_id = l._version_id`,
+    latestCopySql(view.resourceType, dialect),
+    `) l ON h._source = l._source AND h._resource_id = l._resource_id AND h._version_id = l._version_id AND h._lake_key = l._lake_key`,
+    ...links.map((c) => `LEFT JOIN ${q(PATIENT_LINK_VIEW)} ${linked.get(c.name)} ON ${linked.get(c.name)}._source = h._source AND ${linked.get(c.name)}.local_id = h.${q(c.name)}`),
+  ].join('\n');
+  if (view.name !== PATIENT_LINK_VIEW) return current;
+  const names = all.map((c) => q(c.name)).join(', ');
+  return [
+    `SELECT ${names} FROM (`,
+    `  SELECT c.*, row_number() OVER (PARTITION BY c._source, c.local_id ORDER BY c._ingested_at DESC NULLS LAST, c._lake_key DESC, c.person_id DESC) AS _ln`,
+    `  FROM (${current}) c WHERE c.local_id IS NOT NULL`,
+    `) k WHERE _ln = 1`,
   ].join('\n');
 }
 
 /** The current-version view of a mart (`{view}`), with SQL for both engines. */
-export function currentViewDefinition(view: MartViewInfo): CatalogView {
+export function currentViewDefinition(view: MartViewInfo, opts: CurrentViewOptions = {}): CatalogView {
   return {
     name: view.name,
     description: `${view.description ?? view.name} (current version of each resource)`,
     columns: [...viewColumnDefs(view.columns), ...LINEAGE_COLUMNS, ...PARTITION_KEYS],
-    sql: { duckdb: currentViewSql(view, 'duckdb'), athena: currentViewSql(view, 'athena') },
+    sql: { duckdb: currentViewSql(view, 'duckdb', opts), athena: currentViewSql(view, 'athena', opts) },
   };
 }
 
-/** Every table and view the marts of these views need, in creation order (tables before the views reading them). */
+/** Whether these mart views include the patient link ({@link PATIENT_LINK_VIEW} over Patient). */
+export function hasPatientLink(views: readonly MartViewInfo[]): boolean {
+  return views.some((v) => v.name === PATIENT_LINK_VIEW && v.resourceType === 'Patient');
+}
+
+/**
+ * Every table and view the marts of these views need, in creation order (tables before the views reading them,
+ * the `patient_link` view before the views resolving patient references through it).
+ */
 export function martCatalogObjects(views: readonly MartViewInfo[], martsBucket: string): { tables: TableDefinition[]; views: CatalogView[] } {
+  const patientLink = hasPatientLink(views);
+  const ordered = [...views.filter((v) => v.name === PATIENT_LINK_VIEW), ...views.filter((v) => v.name !== PATIENT_LINK_VIEW)];
   return {
     tables: [versionsTableDefinition(martsBucket), ...views.map((v) => historyTableDefinition(v, martsBucket))],
-    views: views.map(currentViewDefinition),
+    views: ordered.map((v) => currentViewDefinition(v, { patientLink })),
   };
 }
 

@@ -71,7 +71,7 @@ test('the cache is bounded; over-long messages are refused before calling KMS', 
   expect(KmsKeyService.versionOf('alias/tributary-pseudonym')).toBe('alias-tributary-pseudonym');
 });
 
-test('engine over KMS: one call for the id-hashing key, then one per person per cold start', async () => {
+test('engine over KMS: one call for the id-hashing key, then one per person and one per source patient record per cold start', async () => {
   const keys = new KmsKeyService({ client: kmsClient, keyId: ARN });
   const policy = parsePolicy(readFileSync(path.resolve(__dirname, '../../policy/pseudonymisation.yaml'), 'utf8'));
   const p = await createPseudonymiser({ policy, keys });
@@ -81,9 +81,13 @@ test('engine over KMS: one call for the id-hashing key, then one per person per 
   const obs = (id: string, pat: string) => ({ resourceType: 'Observation', id, status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${pat}` } });
   const batch = [patient('a', '9434765919'), patient('b', '9434765870'), ...Array.from({ length: 50 }, (_, i) => obs(`o${i}`, i % 2 ? 'a' : 'b'))] as Resource[];
   const r1 = await p.pseudonymise(batch, { source: 'gp' });
-  expect(kms).toHaveReceivedCommandTimes(GenerateMacCommand, 3); // 52 resources, ~100 ids: 2 people
+  // 52 resources, ~100 ids: 2 people, and their 2 source-local keys (src:gp|Patient/a, src:gp|Patient/b)
+  expect(kms).toHaveReceivedCommandTimes(GenerateMacCommand, 5);
   await p.pseudonymise(batch, { source: 'hospital' });
   await p.pseudonymise([patient('zz', '943 476 5919')] as Resource[], { source: 'ambulance' });
-  expect(kms).toHaveReceivedCommandTimes(GenerateMacCommand, 3); // same people: cached
+  // same people: cached; the source-local keys are per source: 2 for hospital, 1 for ambulance
+  expect(kms).toHaveReceivedCommandTimes(GenerateMacCommand, 8);
+  await p.pseudonymise(batch, { source: 'hospital' });
+  expect(kms).toHaveReceivedCommandTimes(GenerateMacCommand, 8); // all cached
   expect(r1.resources[0]!.meta!.tag).toContainEqual({ system: 'https://tributary.nhs.example/fhir/CodeSystem/pseudonymisation-key', code: keys.keyVersion });
 });

@@ -22,6 +22,7 @@ import {
   parsePolicy,
   POLICY_TAG_SYSTEM,
   PSEUDED,
+  SOURCE_PATIENT_KEY_SYSTEM,
   type Policy,
   type Pseudonymiser,
 } from '../../src/fhir/pseudo';
@@ -125,7 +126,7 @@ describe('pseudonyms', () => {
     expect(b.identities[0]!.record.keyVersion).toBe('unit-2');
   });
 
-  test('KeyService calls: one to derive the id key, then one per distinct person, batched', async () => {
+  test('KeyService calls: one to derive the id key, then per distinct person its pseudonym and its source-local key, batched', async () => {
     const keys = countingKeys();
     const p = await engine(parsePolicy(POLICY_TEXT), keys);
     expect(keys.calls).toEqual(['tributary:v1:id-hash-key']);
@@ -136,8 +137,10 @@ describe('pseudonyms', () => {
       { resource: { resourceType: 'Observation', id: 'o2', status: 'final', code: { text: 't' }, subject: { reference: `Patient?identifier=${NHS}|9434765919` } } },
     );
     await p.pseudonymise(bundle, { source: 'gp' });
-    expect(keys.calls.length).toBe(3);
+    // id key + 2 people's pseudonyms (nhs:) + their 2 source-local keys (src:gp|Patient/a, src:gp|Patient/b), one batch
+    expect(keys.calls.length).toBe(5);
     expect(keys.calls.filter((c) => c.includes('nhs:9434765919'))).toHaveLength(1);
+    expect(keys.calls.filter((c) => c.includes('src:gp|Patient/'))).toHaveLength(2);
   });
 });
 
@@ -272,7 +275,12 @@ describe('policy methods on a patient', () => {
     expect(out.address).toEqual([{ postalCode: 'LS1', country: 'GB' }]);
     expect(out.name).toBeUndefined();
     expect(out.telecom).toBeUndefined();
-    expect(out.identifier).toEqual([{ system: 'https://tributary.nhs.example/Id/pseudonym', value: out.id }]);
+    // the person's pseudonym, then the source-local key (what a reference sent before this Patient got)
+    expect(out.identifier).toEqual([
+      { system: 'https://tributary.nhs.example/Id/pseudonym', value: out.id },
+      { system: SOURCE_PATIENT_KEY_SYSTEM, value: expect.stringMatching(/^p-[a-z2-7]{32}$/) },
+    ]);
+    expect(out.identifier[1].value).not.toBe(out.id);
     expect(out.extension).toEqual([{ url: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex', valueCode: 'F' }]);
     expect(out.text).toEqual({ status: 'empty', div: NARRATIVE_PLACEHOLDER });
     expect(out.maritalStatus).toEqual({ text: 'Married' });

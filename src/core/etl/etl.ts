@@ -27,7 +27,9 @@ import type { Row } from '../../fhir/views';
 import {
   VERSIONS_COLUMNS,
   VERSIONS_TABLE,
+  PATIENT_LINK_VIEW,
   currentViewDefinition,
+  hasPatientLink,
   historyTableDefinition,
   rawTableDefinition,
   versionsTableDefinition,
@@ -108,6 +110,8 @@ export class Etl {
   private readonly ensured = new Map<string, Promise<void>>();
   private readonly partitions = new Map<string, Promise<void>>();
   private readonly onViewError: 'skip' | 'fail';
+  /** The `patient_link` mart, when the views have it: views with patient reference columns resolve through it. */
+  private readonly link: PreparedView | undefined;
 
   constructor(private readonly deps: EtlDeps) {
     this.onViewError = deps.onViewError ?? 'skip';
@@ -118,6 +122,8 @@ export class Etl {
       list.push(prepared);
       this.byType.set(prepared.info.resourceType, list);
     }
+    const all = [...this.byType.values()].flat();
+    this.link = hasPatientLink(all.map((v) => v.info)) ? all.find((v) => v.info.name === PATIENT_LINK_VIEW) : undefined;
   }
 
   private now(): Date {
@@ -273,6 +279,8 @@ export class Etl {
         tables.set(pv.table.name, pv.table);
         views.set(pv.info.name, pv);
       }
+      // a view resolving patient references reads patient_link: it must exist even before any Patient arrives
+      if (this.link && p.views.some((pv) => pv.info.columns.some((c) => c.patientReference))) tables.set(this.link.table.name, this.link.table);
       const raw = rawTableDefinition(p.parts.resourceType, this.deps.lake.name);
       tables.set(raw.name, raw);
       const part: PartitionValues = { source: p.parts.source, date: p.parts.date };
@@ -280,9 +288,11 @@ export class Etl {
     }
     await this.once(this.ensured, '#database', () => catalog.ensureDatabase());
     await Promise.all([...tables.values()].map((t) => this.once(this.ensured, t.name, () => catalog.ensureTable(t).then(() => undefined))));
-    await Promise.all(
-      [...views.values()].map((pv) => this.once(this.ensured, `view:${pv.info.name}`, () => catalog.ensureView(currentViewDefinition(pv.info)).then(() => undefined))),
-    );
+    const patientLink = this.link !== undefined;
+    const ensureView = (pv: PreparedView): Promise<void> =>
+      this.once(this.ensured, `view:${pv.info.name}`, () => catalog.ensureView(currentViewDefinition(pv.info, { patientLink })).then(() => undefined));
+    if (this.link && tables.has(this.link.table.name)) await ensureView(this.link);
+    await Promise.all([...views.values()].map(ensureView));
     await Promise.all([...partitions].map(([k, [t, part]]) => this.once(this.partitions, k, () => catalog.addPartitions(t, [part]).then(() => undefined))));
   }
 

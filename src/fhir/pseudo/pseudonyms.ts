@@ -130,3 +130,27 @@ export class KeyedHasher {
     return this.params.pseudonymPrefix + base32(Buffer.from(hex, 'hex').subarray(0, 20));
   }
 }
+
+/**
+ * `Patient.identifier.system` of the source-local patient key a lake Patient carries
+ * (https://hl7.org/fhir/R4/patient-definitions.html#Patient.identifier): the pseudonym MACed from
+ * `src:{source}|Patient/{id}`, which is also what a reference to `Patient/{id}` gets when that Patient has not
+ * arrived yet. The marts' `patient_link` view maps it to the person's pseudonym (the Patient's lake id), so a
+ * resource sent before its Patient is linked to the same person once the Patient arrives (docs/pseudonymisation.md).
+ */
+export const SOURCE_PATIENT_KEY_SYSTEM = 'https://tributary.nhs.example/fhir/sid/source-patient-key';
+
+/** MAC input of the source-local key of `Patient/{id}` from `source` (the `src:` kind). */
+export function sourcePatientInput(source: string, id: string): string {
+  return `src:${source}|Patient/${id}`;
+}
+
+/**
+ * Adds the source-local patient key to a pseudonymised Patient (in place), replacing any identifier of that
+ * system a source may have sent.
+ */
+export function addSourcePatientKey(patient: Record<string, unknown>, key: string): void {
+  const ids = Array.isArray(patient.identifier) ? (patient.identifier as { system?: unknown }[]).filter((i) => i?.system !== SOURCE_PATIENT_KEY_SYSTEM) : [];
+  ids.push({ system: SOURCE_PATIENT_KEY_SYSTEM, value: key } as { system: string });
+  patient.identifier = ids;
+}

@@ -8,6 +8,7 @@
  * ({@link resolvePending}).
  */
 import { isValidNhsNumber, normaliseNhsNumber, NHS_NUMBER_SYSTEM } from './nhs-number';
+import { sourcePatientInput } from './pseudonyms';
 import { findPath, invalidNhsNumber, PENDING, type Json, type RunContext } from './run-context';
 
 /** `[base/]Type/id[/_history/vid]`: base, type, id. */
@@ -151,7 +152,7 @@ export async function resolvePending(run: RunContext): Promise<void> {
   const ids = [...new Set(run.pending.filter((p) => p.patientId !== undefined).map((p) => p.patientId!))];
   let resolved = new Map<string, string>();
   if (ids.length && run.opts.patientResolver) resolved = await run.opts.patientResolver.resolve(run.source, ids);
-  for (const p of run.pending) if (p.patientId !== undefined && !resolved.has(p.patientId)) p.input = `src:${run.source}|Patient/${p.patientId}`;
+  for (const p of run.pending) if (p.patientId !== undefined && !resolved.has(p.patientId)) p.input = sourcePatientInput(run.source, p.patientId);
   await run.macAll(run.pending.filter((p) => p.input !== undefined).map((p) => p.input!));
   for (const p of run.pending) {
     const ps = p.input !== undefined ? run.pseudonyms.get(p.input)! : resolved.get(p.patientId!)!;

@@ -13,6 +13,7 @@ import { PERSON_TYPES, personValues, referencedPersonNames } from './leaks';
 import { buildMatcher, type IdentifierValue } from './matcher';
 import { isValidNhsNumber, normaliseNhsNumber, NHS_NUMBER_SYSTEM } from './nhs-number';
 import { requestUrl, resolvePending } from './references';
+import { addSourcePatientKey, sourcePatientInput } from './pseudonyms';
 import { findPath, invalidNhsNumber, type Json, type RunContext, type Unit } from './run-context';
 import { labelMeta } from './security-labels';
 import { walkResource, type ResourceKind } from './walk';
@@ -42,13 +43,17 @@ export async function pseudonymiseRequest(run: RunContext, input: Resource | Res
   // 2. Prepass: people, patients' pseudonym inputs, fullUrls of nested bundles.
   const { patients, nested } = prepass(run);
 
-  // 3. Pseudonyms of the patients in the request (one KeyService call per distinct person).
+  // 3. Pseudonyms of the patients in the request (one KeyService call per distinct person), and the
+  //    source-local key of each top-level Patient with an id (the pseudonym a reference made before it arrived got).
   const inputs = patients.map((pt) => patientInput(run, pt));
-  await run.macAll(inputs);
+  const localInputs = patients.map((pt) => (pt.kind === 'top' && typeof pt.r.id === 'string' ? sourcePatientInput(run.source, pt.r.id) : undefined));
+  await run.macAll([...inputs, ...localInputs.filter((x): x is string => x !== undefined)]);
+  const localKeys = new Map<object, string>();
   patients.forEach((pt, i) => {
     const ps = run.pseudonyms.get(inputs[i]!)!;
     run.patientOf.set(pt.r, ps);
     if (pt.kind !== 'contained' && typeof pt.r.id === 'string') run.patientsById.set(pt.r.id, ps);
+    if (localInputs[i] !== undefined) localKeys.set(pt.r, run.pseudonyms.get(localInputs[i]!)!);
   });
   run.stats.patients = new Set(run.patientOf.values()).size;
 
@@ -86,6 +91,8 @@ export async function pseudonymiseRequest(run: RunContext, input: Resource | Res
       if (typeof r.id === 'string') en.sourceId = r.id;
       en.lakeId = u.lakeId!;
       outRes = walkResource(run, r, u.lakeId!, 'top', u);
+      const localKey = localKeys.get(r);
+      if (localKey !== undefined) addSourcePatientKey(outRes, localKey);
       en.resourceIndex = resources.length;
       resources.push(outRes as Resource);
       run.stats.resources++;
@@ -208,7 +215,7 @@ function patientInput(run: RunContext, { r, unit, kind, container }: FoundPatien
   }
   if (typeof r.id === 'string') {
     if (kind === 'contained' && container) return `src:${run.source}|${container.resourceType}/${container.id ?? ''}#${r.id}`;
-    return `src:${run.source}|Patient/${r.id}`;
+    return sourcePatientInput(run.source, r.id);
   }
   // A create without id: its fullUrl (stable across retries), else nothing stable is known.
   if (kind === 'top' && typeof unit.entry?.fullUrl === 'string') return `src:${run.source}|${unit.entry.fullUrl}`;

@@ -44,11 +44,15 @@ export function sqlTypes(fhirType: string | undefined, collection: boolean): { d
     : { duckdbType: scalar, glueType: glue };
 }
 
+/** A column path ending in `getReferenceKey(Patient)` (SQL on FHIR v2 `getReferenceKey([type])`). */
+const PATIENT_REFERENCE_KEY = /(^|\.)getReferenceKey\(\s*Patient\s*\)\s*$/;
+
 function collect(sel: ViewSelect, out: ViewColumnInfo[]): void {
   for (const c of sel.column ?? []) {
     const collection = c.collection === true;
     const info: ViewColumnInfo = { name: c.name, type: c.type ?? 'string', collection, ...sqlTypes(c.type, collection) };
     if (c.description !== undefined) info.description = c.description;
+    if (!collection && PATIENT_REFERENCE_KEY.test(c.path)) info.patientReference = true;
     out.push(info);
   }
   for (const s of sel.select ?? []) collect(s, out);

@@ -115,4 +115,9 @@ export interface ViewColumnInfo {
   duckdbType: DuckDbType;
   glueType: GlueType;
   description?: string;
+  /**
+   * True when the column is a single patient reference key (`….getReferenceKey(Patient)`): the current-version
+   * view resolves it to the person's pseudonym through the `patient_link` view (docs/pseudonymisation.md).
+   */
+  patientReference?: boolean;
 }
