@@ -17,6 +17,7 @@ const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit'
 if (process.argv.includes('--clean')) fs.rmSync(dist, { recursive: true, force: true });
 run(process.execPath, ['scripts/gen-schema-validator.mjs']);
 run(process.execPath, ['scripts/gen-profile-validator.mjs']);
+run(process.execPath, ['scripts/build-console.mjs']);
 const stamp = path.join(dist, '.build-stamp');
 
 /** Newest mtime of the TypeScript inputs (files and folders: a deleted file changes its folder's mtime). */

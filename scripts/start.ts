@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { startLocalIssuer } from '../src/adapters/local/issuer';
+import { startConsoleServer, type ConsoleServer } from './console-server';
 import { INSTANCE_ID_EXTENSION } from '../src/fhir/capability';
 import { quietAwsSdkNotice, wantsHelp } from './cli';
 import { checkPorts, PortError, portSetting, type WantedPort } from './ports';
@@ -43,6 +44,8 @@ export interface StackOptions {
   snsPort: number;
   /** Port of the local OIDC issuer (JWKS); 0 picks a free one. */
   issuerPort?: number;
+  /** Port of the web console (docs/console.md); default 0: a free one (`npm start` asks for CONSOLE_PORT, 3098). */
+  consolePort?: number;
   dataDir: string;
   /** Extra environment for the API process. */
   env?: NodeJS.ProcessEnv;
@@ -55,7 +58,7 @@ export interface StackOptions {
   /** Time limit for the API to answer, ms (default 120 s). */
   readyTimeoutMs?: number;
   /** Names of the port settings in messages (default the `npm start` variables). */
-  portNames?: { port?: string; s3Port?: string; snsPort?: string; issuerPort?: string };
+  portNames?: { port?: string; s3Port?: string; snsPort?: string; issuerPort?: string; consolePort?: string };
 }
 
 /** A child process of the stack that ended while the stack was running. */
@@ -75,6 +78,8 @@ export interface Stack {
   s3Endpoint: string;
   snsEndpoint: string;
   issuer: string;
+  /** The web console's URL. */
+  consoleUrl: string;
   logFile: string;
   instanceId: string;
   /** What was written to `stackFile`. */
@@ -252,8 +257,9 @@ function checkNotRunning(dataDir: string): void {
  * @throws PortError (a port taken or invalid, naming its variable), StartError (anything else, with the log tail).
  */
 export async function startStack(o: StackOptions): Promise<Stack> {
-  const names = { port: 'PORT', s3Port: 'S3_PORT', snsPort: 'SNS_PORT', issuerPort: 'ISSUER_PORT', ...o.portNames };
+  const names = { port: 'PORT', s3Port: 'S3_PORT', snsPort: 'SNS_PORT', issuerPort: 'ISSUER_PORT', consolePort: 'CONSOLE_PORT', ...o.portNames };
   const issuerPort = o.issuerPort ?? 3099;
+  const consolePort = o.consolePort ?? 0;
   const wanted: WantedPort[] = [
     { port: o.port, name: names.port, variable: names.port, what: 'the API' },
     { port: o.port + 1, name: `${names.port}+1`, variable: names.port, what: "serverless-offline's websocket port" },
@@ -261,6 +267,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     { port: o.s3Port, name: names.s3Port, variable: names.s3Port, what: 'the S3 server' },
     { port: o.snsPort, name: names.snsPort, variable: names.snsPort, what: 'the SNS endpoint' },
     ...(issuerPort ? [{ port: issuerPort, name: names.issuerPort, variable: names.issuerPort, what: 'the OIDC issuer' }] : []),
+    ...(consolePort ? [{ port: consolePort, name: names.consolePort, variable: names.consolePort, what: 'the web console' }] : []),
   ];
   checkNotRunning(o.dataDir);
   await checkPorts(wanted);
@@ -278,11 +285,13 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   let s3: ChildProcess | undefined;
   let api: ChildProcess | undefined;
   let issuer: Awaited<ReturnType<typeof startLocalIssuer>> | undefined;
+  let consoleServer: ConsoleServer | undefined;
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
       stopping = true;
       if (api) await stopChild(api, 'SIGINT');
+      await consoleServer?.close().catch(() => undefined);
       await issuer?.close().catch(() => undefined);
       if (s3) await stopChild(s3, 'SIGTERM');
       removeStackFile(o.dataDir, instanceId);
@@ -337,6 +346,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     await waitForApi(`http://127.0.0.1:${o.port}/fhir/metadata`, instanceId, timeout, api, apiLog, names.port, o.port);
     await waitForPort(snsEndpoint, 15_000, 'the SNS endpoint (serverless-offline-sns)');
     if (s3.exitCode !== null || s3.signalCode !== null) throw new StartError('the S3 server exited while the API was starting');
+    consoleServer = await startConsoleServer({ port: consolePort, apiPort: o.port, issuer: issuer.issuer, assets: path.join(ROOT, 'dist', 'console') });
 
     const info: StackInfo = {
       version: 1,
@@ -364,7 +374,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
         });
       }
     });
-    return { baseUrl: info.apiBaseUrl, s3Endpoint, snsEndpoint, issuer: issuer.issuer, logFile, instanceId, info, stackFile: file, exited, stop };
+    return { baseUrl: info.apiBaseUrl, s3Endpoint, snsEndpoint, issuer: issuer.issuer, consoleUrl: consoleServer.url, logFile, instanceId, info, stackFile: file, exited, stop };
   } catch (err) {
     const tails =
       err instanceof StartError
@@ -384,6 +394,7 @@ Starts Tributary's local stack on 127.0.0.1 and prints its URLs; Ctrl-C stops it
   S3_PORT=4569       the local S3 server (s3rver)
   SNS_PORT=4002      the local SNS endpoint
   ISSUER_PORT=3099   the local OIDC issuer (tokens: npm run token -- --source <name>)
+  CONSOLE_PORT=3098  the web console (http://127.0.0.1:CONSOLE_PORT/, sign in with the development login)
   DATA_DIR=.data     where everything is stored; the running stack's endpoints go to DATA_DIR/stack.json,
                      which every other command reads (a second terminal needs no variables)
   START_TIMEOUT=120  seconds to wait for the API
@@ -408,6 +419,7 @@ async function main(): Promise<void> {
     s3Port: portSetting(env, 'S3_PORT', 4569),
     snsPort: portSetting(env, 'SNS_PORT', 4002),
     issuerPort: portSetting(env, 'ISSUER_PORT', 3099),
+    consolePort: portSetting(env, 'CONSOLE_PORT', 3098),
     dataDir,
     inProcess: env.IN_PROCESS === '1',
     quiet: env.VERBOSE !== '1',
@@ -439,6 +451,7 @@ async function main(): Promise<void> {
   console.log(`  OIDC issuer (JWKS): ${stack.issuer}   tokens: npm run token -- --source <name> --scope "system/*.cu"`);
   if (env.VERBOSE !== '1') console.log(`  Logs:               ${rel(stack.logFile)}, ${rel(stack.info.logs.s3)} (VERBOSE=1 prints them here)`);
   console.log(`  Endpoints file:     ${rel(stack.stackFile)} (read by npm run triage, reidentify, compact, etl-replay, query, audit:verify, token)`);
+  console.log(`  Console:            ${stack.consoleUrl}   (development login; docs/console.md)`);
   console.log(`Tributary is ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${stack.baseUrl}`);
 }
 
