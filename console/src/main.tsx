@@ -76,7 +76,7 @@ async function api<T = any>(path: string, method: 'GET' | 'POST' = 'GET'): Promi
 }
 
 /** Polls an ops endpoint; `reload()` refetches now. */
-function useApi<T>(path: string, onAuth: (msg: string) => void, everyMs = 5000): { data?: T; error?: string; reload: () => void } {
+function useApi<T>(path: string, onAuth: (msg: string) => void, everyMs = 10000): { data?: T; error?: string; reload: () => void } {
   const [data, setData] = useState<T>();
   const [error, setError] = useState<string>();
   const [n, setN] = useState(0);

@@ -50,7 +50,6 @@ export function getOpsService(config: Config): OpsService {
   ops = new OpsService({
     jobs: buildJobLog(config),
     auditReader: buildAuditReader(config),
-    audit: app.audit,
     triage: app.triage,
     ingestor: app.ingestor,
     events: app.events,

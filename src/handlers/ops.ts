@@ -5,7 +5,8 @@
  *
  * Auth: a bearer token granting `tributary/operator` (the API Gateway authorizer verifies it in AWS; locally the
  * handler verifies it with the same verifier). No token → 401; a token without the operator scope (e.g. a source's
- * write-only token) → 403. Every POST, accepted or refused, leaves exactly one audit record.
+ * write-only token) → 403. Every ops request, accepted or refused, GET or POST, leaves exactly one audit record
+ * (fail closed: no record, no answer), so the three actions each leave one.
  * (`POST /ops/analyses/{id}/run` is served by src/handlers/analysis.ts.)
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
@@ -29,7 +30,7 @@ interface OpsRoute {
   pattern: readonly string[];
   /** The audited action of a POST. */
   action?: OpsAction;
-  run(ops: OpsService, a: { id: string; query: Record<string, string>; who: string; requestId: string }): Promise<unknown>;
+  run(ops: OpsService, a: { id: string; query: Record<string, string> }): Promise<unknown>;
 }
 
 const jobFilter = (q: Record<string, string>): JobFilter => {
@@ -48,13 +49,13 @@ export const OPS_ROUTES: readonly OpsRoute[] = [
   { method: 'GET', pattern: ['overview'], run: (ops) => ops.overview() },
   { method: 'GET', pattern: ['etl', 'jobs'], run: (ops, a) => ops.jobs(jobFilter(a.query), Math.min(Number(a.query.limit) || 500, 5000)) },
   { method: 'GET', pattern: ['etl', 'jobs', ':id'], run: (ops, a) => ops.job(a.id) },
-  { method: 'POST', pattern: ['etl', 'jobs', ':id', 'retry'], action: 'etl-retry', run: (ops, a) => ops.retry(a.id, a.who, a.requestId) },
+  { method: 'POST', pattern: ['etl', 'jobs', ':id', 'retry'], action: 'etl-retry', run: (ops, a) => ops.retry(a.id) },
   { method: 'GET', pattern: ['triage'], run: (ops) => ops.triage() },
-  { method: 'POST', pattern: ['triage', ':id', 'recheck'], action: 'triage-recheck', run: (ops, a) => ops.recheck(a.id, a.who, a.requestId) },
+  { method: 'POST', pattern: ['triage', ':id', 'recheck'], action: 'triage-recheck', run: (ops, a) => ops.recheck(a.id) },
   { method: 'GET', pattern: ['quality'], run: (ops) => ops.quality() },
   { method: 'GET', pattern: ['catalogue'], run: (ops, a) => ops.catalogue(a.query.q) },
   { method: 'GET', pattern: ['audit'], run: (ops) => ops.auditStatus() },
-  { method: 'POST', pattern: ['audit', 'verify'], action: 'audit-verify', run: (ops, a) => ops.verifyAudit(a.who, a.requestId) },
+  { method: 'POST', pattern: ['audit', 'verify'], action: 'audit-verify', run: (ops) => ops.verifyAudit() },
 ];
 
 function match(segments: readonly string[], method: string): { route?: OpsRoute; id: string; pathKnown: boolean } {
@@ -92,6 +93,7 @@ export function createOpsHandler(opts: OpsHandlerOptions): (event: APIGatewayPro
     const segments = req.segments[0] === 'ops' ? req.segments.slice(1) : req.segments;
     const { route, id, pathKnown } = match(segments, req.method);
     let who = 'unauthenticated';
+    let response: APIGatewayProxyResult;
     try {
       if (!route) throw new ClientError(pathKnown ? methodNotAllowed(`${req.method} is not supported on ${req.path}`) : notFound('No such ops route'));
       const fromAuthorizer = principalFromAuthorizerContext(req.authorizer);
@@ -106,24 +108,29 @@ export function createOpsHandler(opts: OpsHandlerOptions): (event: APIGatewayPro
       }
       const query: Record<string, string> = {};
       for (const [k, v] of Object.entries(event.queryStringParameters ?? {})) if (typeof v === 'string') query[k] = v.slice(0, 200);
-      const body = await route.run(opts.ops(), { id, query, who, requestId });
-      return json(route.method === 'POST' && route.action === 'etl-retry' ? 202 : 200, body, requestId);
+      const body = await route.run(opts.ops(), { id, query });
+      response = json(route.action === 'etl-retry' ? 202 : 200, body, requestId);
     } catch (err) {
       let e = err;
       if (err instanceof OpsNotFound) e = new ClientError(notFound(err.message));
       if (err instanceof OpsConflict) e = new ClientError(conflict(err.message));
-      if (err instanceof AuthError && route?.action) {
-        // refused before the use case ran: the use case audits everything else
-        await opts
-          .audit()
-          .append(opsAuditEvent({ action: route.action, who, target: id.slice(0, 128) || route.action, outcome: '4', requestId, recorded: new Date(), detail: 'refused: authorisation' }))
-          .catch((x: unknown) => logger.error('audit append failed', { correlationId: requestId, error: (x as Error)?.name }));
-      }
       const challenge = wwwAuthenticateFor(e);
-      const response = errorToHttp(e, requestId, challenge ? { 'WWW-Authenticate': challenge } : undefined);
+      response = errorToHttp(e, requestId, challenge ? { 'WWW-Authenticate': challenge } : undefined);
       if (response.statusCode >= 500) logger.error('ops request failed', { correlationId: requestId, error: (err as Error)?.name, reason: (err as Error)?.message?.slice(0, 300) });
-      return response;
     }
+    const status = response.statusCode;
+    try {
+      // one record per request; the target names the route and the job/item id (ids only, no values)
+      const target = route ? [route.method, ...route.pattern.map((p) => (p === ':id' ? id.slice(0, 128) : p))].join(' ') : `${req.method} (no route)`;
+      await opts.audit().append(
+        opsAuditEvent({ action: route?.action ?? 'read', who, target, outcome: status < 400 ? '0' : status < 500 ? '4' : '8', requestId, recorded: new Date(), detail: String(status) }),
+      );
+    } catch (err) {
+      logger.error('audit append failed', { correlationId: requestId, error: (err as Error)?.name });
+      return errorToHttp(err, requestId);
+    }
+    logger.info('ops request', { correlationId: requestId, method: req.method, action: route?.action ?? 'read', status });
+    return response;
   };
 }
 

@@ -2,13 +2,14 @@
  * The operations use cases behind the read-only ops API (`/ops/...`) and its three audited actions (retry an ETL
  * job, recheck a triage item, verify the audit chain). Every answer is built from ids, counts, statuses, names of
  * sources/tables/columns/types and FHIRPath expressions: never a resource value, never a client-supplied id.
- * The audit record of an action is an AuditEvent (https://hl7.org/fhir/R4/auditevent.html) like every other.
+ * Every ops request (reads too) leaves exactly one AuditEvent (https://hl7.org/fhir/R4/auditevent.html), built by
+ * {@link opsAuditEvent} and written by the handler, like every other API request.
  */
 import type { Ingestor } from '../ingest';
 import type { TriageArea, TriageSummary } from '../triage';
 import type { AuditChainVerification } from '../audit/chain';
 import { TRIBUTARY_FHIR_BASE } from '../audit/event';
-import type { AuditEntry, AuditLog, Clock, EventBus } from '../ports';
+import type { AuditEntry, Clock, EventBus } from '../ports';
 import { acceptanceTrend, activityBySource, etlFigures, ingestSeries, requestFacts, topExpressions, type RequestFact } from './activity';
 import { buildCatalogue, searchCatalogue, type CatalogueInput, type CatalogueTable } from './catalogue';
 import { filterJobs, publicJob, type JobFilter, type JobLog, type JobRecord } from './jobs';
@@ -31,7 +32,6 @@ export interface AuditReader {
 export interface OpsDeps {
   jobs: JobLog;
   auditReader: AuditReader;
-  audit: AuditLog;
   triage: TriageArea;
   ingestor: Ingestor;
   events: EventBus;
@@ -40,8 +40,8 @@ export interface OpsDeps {
   clock: Clock;
 }
 
-/** An action the ops API audits. */
-export type OpsAction = 'etl-retry' | 'triage-recheck' | 'audit-verify';
+/** What an ops request did, for its audit record: a read, or one of the three actions. */
+export type OpsAction = 'read' | 'etl-retry' | 'triage-recheck' | 'audit-verify';
 
 /** Thrown for an unknown job or triage item (404). */
 export class OpsNotFound extends Error {
@@ -58,7 +58,7 @@ export function opsAuditEvent(a: { action: OpsAction; who: string; target: strin
     resourceType: 'AuditEvent',
     type: { system: 'http://dicom.nema.org/resources/ontology/DCM', code: '110100', display: 'Application Activity' },
     subtype: [{ system: `${TRIBUTARY_FHIR_BASE}/CodeSystem/ops-action`, code: a.action }],
-    action: 'E',
+    action: a.action === 'read' ? 'R' : 'E',
     recorded: a.recorded.toISOString(),
     outcome: a.outcome,
     outcomeDesc: a.detail ?? (a.outcome === '0' ? 'done' : a.outcome === '4' ? 'refused' : 'failed'),
@@ -125,15 +125,13 @@ export class OpsService {
    * Retries a failed (or dead-lettered) ETL job: re-publishes its event on the ingest topic, so the ETL applies it
    * again (idempotent: the mart files are named from the lake key) and records the new attempt.
    */
-  async retry(id: string, who: string, requestId: string): Promise<{ id: string; queued: true; attempts: number }> {
-    return this.audited('etl-retry', id, who, requestId, async () => {
-      const j: JobRecord | undefined = await this.deps.jobs.get(id);
-      if (!j) throw new OpsNotFound('no such job');
-      if (j.status !== 'failed') throw new OpsConflict('only failed or dead-lettered jobs are retried');
-      if (!j.event) throw new OpsConflict('the job has no event to re-deliver');
-      await this.deps.events.publish([j.event]);
-      return { id, queued: true as const, attempts: j.attempts };
-    });
+  async retry(id: string): Promise<{ id: string; queued: true; attempts: number }> {
+    const j: JobRecord | undefined = await this.deps.jobs.get(id);
+    if (!j) throw new OpsNotFound('no such job');
+    if (j.status !== 'failed') throw new OpsConflict('only failed or dead-lettered jobs are retried');
+    if (!j.event) throw new OpsConflict('the job has no event to re-deliver');
+    await this.deps.events.publish([j.event]);
+    return { id, queued: true as const, attempts: j.attempts };
   }
 
   /** Triage items (per source counts and each item's issues by expression). */
@@ -145,15 +143,13 @@ export class OpsService {
   }
 
   /** Rechecks one held item against the current rules (ingested when it now passes). */
-  async recheck(id: string, who: string, requestId: string): Promise<{ id: string; ingested: boolean; item?: TriageView }> {
-    return this.audited('triage-recheck', id, who, requestId, async () => {
-      const known = (await this.deps.triage.list()).find((s) => s.id === id);
-      if (!known) throw new OpsNotFound('no such triage item');
-      if (known.state !== 'held') throw new OpsConflict('the item was already ingested');
-      const r = await this.deps.triage.recheck(this.deps.ingestor, [id]);
-      const after = (await this.deps.triage.list()).find((s) => s.id === id);
-      return { id, ingested: r.ingested.includes(id), ...(after ? { item: triageView(after) } : {}) };
-    });
+  async recheck(id: string): Promise<{ id: string; ingested: boolean; item?: TriageView }> {
+    const known = (await this.deps.triage.list()).find((s) => s.id === id);
+    if (!known) throw new OpsNotFound('no such triage item');
+    if (known.state !== 'held') throw new OpsConflict('the item was already ingested');
+    const r = await this.deps.triage.recheck(this.deps.ingestor, [id]);
+    const after = (await this.deps.triage.list()).find((s) => s.id === id);
+    return { id, ingested: r.ingested.includes(id), ...(after ? { item: triageView(after) } : {}) };
   }
 
   /** Data quality per source: acceptance rate, refusals by status, top issue expressions, trend. */
@@ -181,26 +177,10 @@ export class OpsService {
     return { records: records.length, lastRecorded: last?.recorded, lastVerification: this.lastVerification ?? null };
   }
 
-  /** Verifies the audit chain now (an audited action). */
-  async verifyAudit(who: string, requestId: string): Promise<AuditChainVerification & { at: string }> {
-    return this.audited('audit-verify', 'audit-chain', who, requestId, async () => {
-      const v = { ...(await this.deps.auditReader.verify()), at: this.deps.clock.now().toISOString() };
-      this.lastVerification = v;
-      return v;
-    });
-  }
-
-  /** Runs an action and appends its one audit record (outcome 0, 4 refused, 8 failed); fails closed on the append. */
-  private async audited<T>(action: OpsAction, target: string, who: string, requestId: string, fn: () => Promise<T>): Promise<T> {
-    let result: T;
-    try {
-      result = await fn();
-    } catch (err) {
-      const outcome = err instanceof OpsNotFound || err instanceof OpsConflict ? '4' : '8';
-      await this.deps.audit.append(opsAuditEvent({ action, who, target: target.slice(0, 128), outcome, requestId, recorded: this.deps.clock.now() }));
-      throw err;
-    }
-    await this.deps.audit.append(opsAuditEvent({ action, who, target: target.slice(0, 128), outcome: '0', requestId, recorded: this.deps.clock.now() }));
-    return result;
+  /** Verifies the audit chain now (an audited action: the handler writes the record). */
+  async verifyAudit(): Promise<AuditChainVerification & { at: string }> {
+    const v = { ...(await this.deps.auditReader.verify()), at: this.deps.clock.now().toISOString() };
+    this.lastVerification = v;
+    return v;
   }
 }
