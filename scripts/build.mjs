@@ -17,7 +17,6 @@ const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit'
 if (process.argv.includes('--clean')) fs.rmSync(dist, { recursive: true, force: true });
 run(process.execPath, ['scripts/gen-schema-validator.mjs']);
 run(process.execPath, ['scripts/gen-profile-validator.mjs']);
-run(process.execPath, ['scripts/build-console.mjs']);
 const stamp = path.join(dist, '.build-stamp');
 
 /** Newest mtime of the TypeScript inputs (files and folders: a deleted file changes its folder's mtime). */
@@ -66,6 +65,10 @@ function removeStale(dir) {
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) {
+      if (full === path.join(dist, 'console')) {
+        left++; // the web console's bundle (scripts/build-console.mjs), not compiled from .ts
+        continue;
+      }
       if (removeStale(full) === 0) fs.rmdirSync(full);
       else left++;
       continue;
@@ -78,3 +81,5 @@ function removeStale(dir) {
   return left;
 }
 if (fs.existsSync(dist)) removeStale(dist);
+// the web console (console/src → dist/console), bundled by esbuild
+run(process.execPath, ['scripts/build-console.mjs']);

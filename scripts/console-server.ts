@@ -41,6 +41,11 @@ export async function startConsoleServer(o: { port: number; apiPort: number; iss
       res.end(config);
       return;
     }
+    if (url.pathname === '/favicon.ico') {
+      res.writeHead(204);
+      res.end();
+      return;
+    }
     const name = url.pathname === '/' ? 'index.html' : url.pathname.slice(1);
     const file = path.join(o.assets, path.normalize(name));
     if (!file.startsWith(o.assets + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {

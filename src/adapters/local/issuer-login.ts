@@ -45,7 +45,7 @@ input,select,button{font:inherit;padding:.4rem;width:100%;box-sizing:border-box}
 .note{color:#555;font-size:.9rem}</style></head><body><main><h1>Tributary development login</h1>
 <p class="note">Local issuer: no password. Pick a role; the console needs the operator role.</p>
 <form method="post" action="/authorize">${hidden}
-<label for="user">User name</label><input id="user" name="user" value="ops-dev" required pattern="[A-Za-z0-9._-]{1,64}" autocomplete="username">
+<label for="user">User name</label><input id="user" name="user" value="ops-dev" required pattern="[A-Za-z0-9._\-]{1,64}" autocomplete="username">
 <label for="role">Role</label><select id="role" name="role"><option value="operator">operator (tributary/operator)</option><option value="writer">writer (system/*.cu, no console access)</option></select>
 <button type="submit" id="sign-in">Sign in</button></form></main></body></html>`;
 }

@@ -135,7 +135,8 @@ export async function recordEtlRun(log: JobLog, input: EtlRunInput): Promise<Err
       resourceType: event.resourceType,
       date: dayOf(event.objectKey, event.ingestedAt),
       committedAt: event.ingestedAt,
-      trigger: input.trigger,
+      // a re-delivery of an event already recorded (ops retry, SQS redelivery) is a retry
+      trigger: prev && (input.trigger === 'sns' || input.trigger === 'sqs') ? 'retry' : input.trigger,
       startedAt: input.startedAt.toISOString(),
       finishedAt,
       durationMs: input.finishedAt.getTime() - input.startedAt.getTime(),
