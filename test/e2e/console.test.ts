@@ -17,7 +17,8 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { collectIdentifiers, findLeaks, type IdentifierValue } from '../../src/fhir/pseudo';
 import { bucket, hasShared, send, SHARED, stack, token } from './helpers';
 
-const CHROMIUM = '/usr/bin/chromium';
+/** Debian's chromium (.ci/run installs it); CHROMIUM_PATH for another Chromium-based browser (CircleCI's Chrome). */
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const hasBrowser = fs.existsSync(CHROMIUM);
 const OUT = path.resolve(__dirname, '../../test-output/console');
 const PLANTED = path.resolve(__dirname, '../fixtures/planted');

@@ -68,10 +68,10 @@ resource "aws_cloudfront_origin_access_control" "console" {
 
 locals {
   # API Gateway managed policies: CachingDisabled, AllViewerExceptHostHeader; S3: CachingOptimized.
-  cf_caching_disabled        = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
-  cf_caching_optimized       = "658327ea-f89d-4fab-a63d-7e88639e58f6"
-  cf_all_viewer_except_host  = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
-  console_has_api_origin     = var.console_api_domain != ""
+  cf_caching_disabled       = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+  cf_caching_optimized      = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+  cf_all_viewer_except_host = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+  console_has_api_origin    = var.console_api_domain != ""
 }
 
 resource "aws_cloudfront_distribution" "console" {
@@ -150,9 +150,9 @@ data "aws_iam_policy_document" "console_bucket" {
     }
   }
   statement {
-    sid     = "DenyInsecureTransport"
-    effect  = "Deny"
-    actions = ["s3:*"]
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
     resources = [aws_s3_bucket.console.arn, "${aws_s3_bucket.console.arn}/*"]
     principals {
       type        = "*"
