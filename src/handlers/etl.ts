@@ -109,11 +109,13 @@ export class Coalescer {
 }
 
 let coalescer: Coalescer | undefined;
+/** The ETL queue's maxReceiveCount (ETL_MAX_RECEIVE_COUNT), read once. */
+let maxReceiveCount: number | undefined;
 
 async function run(msgs: Msg[], trigger: 'sqs' | 'sns' | 'direct', coalesce = false): Promise<Msg[]> {
   const todo = msgs.filter((m) => m.event && !m.error);
   if (todo.length === 0) return msgs;
-  const { etl, config } = getEtlApp();
+  const { etl } = getEtlApp();
   const events = todo.map((m) => m.event!);
   let results: (EtlResult | Error)[];
   if (coalesce) {
@@ -123,7 +125,7 @@ async function run(msgs: Msg[], trigger: 'sqs' | 'sns' | 'direct', coalesce = fa
     results = await etl.processBatch(events, {
       trigger,
       receiveCounts: todo.map((m) => m.receiveCount),
-      maxReceiveCount: trigger === 'sqs' ? config.etlMaxReceiveCount : undefined,
+      maxReceiveCount: trigger === 'sqs' ? (maxReceiveCount ??= loadConfig().etlMaxReceiveCount) : undefined,
     });
   }
   todo.forEach((m, i) => {

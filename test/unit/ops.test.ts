@@ -25,6 +25,8 @@ import { TokenError, type Principal, type TokenVerifier } from '../../src/core/a
 import type { AuditEntry, IngestEvent } from '../../src/core/ports';
 import { createOpsHandler, OPS_ROUTES } from '../../src/handlers/ops';
 import { loadConfig } from '../../src/config';
+import { Etl } from '../../src/core/etl';
+import { commit, harness } from './etl-fixtures';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ops-unit-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -107,6 +109,32 @@ describe('ETL job records', () => {
     expect((await log.list()).map((r) => r.id)).toEqual(['a-Patient', 'b']);
     expect(ddb.commandCalls(ScanCommand)[1]!.args[0].input.ExclusiveStartKey).toEqual({ id: { S: 'a' } });
     ddb.restore();
+  });
+});
+
+describe('the ETL writes a job record per event', () => {
+  test('rows per table as written; a failed event is recorded failed with its error class; a redelivery is a retry', async () => {
+    const h = harness();
+    try {
+      const jobs = new MemoryJobLog();
+      const etl = new Etl({ lake: h.lake, marts: h.marts, codec: h.codec, views: h.views, catalog: h.catalog, jobs });
+      const events = await commit(h.lake, [{ resourceType: 'Patient', id: 'p1', gender: 'female' }, { resourceType: 'Patient', id: 'p2', gender: 'male' }], { requestId: 'req-etl-0001' });
+      const broken = { ...events[0]!, objectKey: events[0]!.objectKey.replace('req-etl-0001', 'req-etl-0002'), requestId: 'req-etl-0002' };
+      const out = await etl.processBatch([...events, broken], { trigger: 'sns' });
+      expect(out[1]).toBeInstanceOf(Error);
+      const ok = (await jobs.get('req-etl-0001-Patient'))!;
+      expect(ok).toMatchObject({ status: 'succeeded', attempts: 1, trigger: 'sns', resources: 2, rows: { patient_history: 2, resource_versions: 2 } });
+      expect(ok.views).toEqual(['patient_history', 'resource_versions']);
+      // the rows recorded are the rows in the mart files
+      const [row] = await h.query(`SELECT count(*)::INTEGER AS n FROM resource_versions WHERE _lake_key = '${events[0]!.objectKey}'`);
+      expect(row!.n).toBe(2);
+      const bad = (await jobs.get('req-etl-0002-Patient'))!;
+      expect(bad).toMatchObject({ status: 'failed', attempts: 1, error: { name: (out[1] as Error).name } });
+      await etl.processBatch(events, { trigger: 'sns' });
+      expect((await jobs.get('req-etl-0001-Patient'))!).toMatchObject({ status: 'succeeded', attempts: 2, trigger: 'retry' });
+    } finally {
+      await h.close();
+    }
   });
 });
 
