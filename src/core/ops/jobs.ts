@@ -109,6 +109,9 @@ export interface EtlRunInput {
   maxReceiveCount?: number;
 }
 
+/** The entries of `o` whose keys are in `keys`. */
+const pick = (o: Record<string, number>, keys: readonly string[]): Record<string, number> => Object.fromEntries(Object.entries(o).filter(([k]) => keys.includes(k)));
+
 /** Day of a lake key (`…/date=yyyy-mm-dd/…`), else of the instant. */
 function dayOf(objectKey: string, at: string): string {
   return /\/date=(\d{4}-\d{2}-\d{2})\//.exec(objectKey)?.[1] ?? at.slice(0, 10);
@@ -142,7 +145,8 @@ export async function recordEtlRun(log: JobLog, input: EtlRunInput): Promise<Err
       durationMs: input.finishedAt.getTime() - input.startedAt.getTime(),
       status: failed ? 'failed' : 'succeeded',
       views: input.views,
-      rows: failed ? (prev?.rows ?? {}) : outcome.rows,
+      // tables skipped because compaction already merged the object keep the rows counted before
+      rows: failed ? (prev?.rows ?? {}) : { ...pick(prev?.rows ?? {}, outcome.skipped), ...outcome.rows },
       resources: failed ? (prev?.resources ?? event.count) : outcome.resources,
       skipped: failed ? (prev?.skipped ?? []) : outcome.skipped,
       attempts,
