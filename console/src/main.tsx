@@ -144,7 +144,8 @@ function Overview({ onAuth }: { onAuth: (m: string) => void }) {
       <div class="cards">
         <Card id="ov-jobs" k="ETL jobs" v={data.etl.jobs} />
         <Card id="ov-failed" k="failed ETL jobs" v={data.etl.failed} />
-        <Card id="ov-dead" k="dead-lettered" v={data.etl.deadLettered} />
+        <Card id="ov-dead" k="dead-lettered jobs" v={data.etl.deadLettered} />
+        {data.deadLetterQueueDepth !== null && <Card id="ov-dlq" k="messages in the ETL dead-letter queue" v={data.deadLetterQueueDepth} />}
         <Card id="ov-p50" k="ETL lag p50 (commit → mart)" v={fmtMs(data.etl.lagP50Ms)} />
         <Card id="ov-p99" k="ETL lag p99" v={fmtMs(data.etl.lagP99Ms)} />
         <Card id="ov-held" k="triage held" v={data.triage.held} />

@@ -55,6 +55,13 @@ export function getOpsService(config: Config): OpsService {
     events: app.events,
     catalogueTables: () => (tables ??= catalogueTables(config)),
     clock: systemClock,
+    deadLetters:
+      config.runtime === 'aws' && config.etlDlqArn
+        ? (() => {
+            const { SqsDeadLetters, SQSClient } = load.sqsDeadLetters();
+            return new SqsDeadLetters(new SQSClient({ region: config.region }), config.etlDlqArn!);
+          })()
+        : undefined,
   });
   return ops;
 }

@@ -13,6 +13,8 @@ import { DynamoDBClient, PutItemCommand, ScanCommand } from '@aws-sdk/client-dyn
 import YAML from 'yaml';
 import { decodeJwt } from 'jose';
 import { DynamoDbJobLog } from '../../src/adapters/aws/dynamodb-job-log';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { queueUrlOf, SqsDeadLetters } from '../../src/adapters/aws/sqs-dead-letters';
 import { FileJobLog } from '../../src/adapters/local/file-job-log';
 import { startLocalIssuer } from '../../src/adapters/local/issuer';
 import { buildAuditEvent } from '../../src/core/audit/event';
@@ -109,6 +111,29 @@ describe('ETL job records', () => {
     expect((await log.list()).map((r) => r.id)).toEqual(['a-Patient', 'b']);
     expect(ddb.commandCalls(ScanCommand)[1]!.args[0].input.ExclusiveStartKey).toEqual({ id: { S: 'a' } });
     ddb.restore();
+  });
+});
+
+describe('the ETL dead-letter queue depth (AWS)', () => {
+  test('read from the DLQ named by its ARN; shown by the overview (null without a queue)', async () => {
+    expect(queueUrlOf('arn:aws:sqs:eu-west-2:123456789012:tributary-prod-etl-dlq')).toBe('https://sqs.eu-west-2.amazonaws.com/123456789012/tributary-prod-etl-dlq');
+    expect(() => queueUrlOf('arn:aws:sns:eu-west-2:123456789012:topic')).toThrow('not an SQS queue ARN');
+    const sqs = mockClient(SQSClient);
+    sqs.on(GetQueueAttributesCommand).resolves({ Attributes: { ApproximateNumberOfMessages: '7' } });
+    const dlq = new SqsDeadLetters(new SQSClient({ region: 'eu-west-2' }), 'arn:aws:sqs:eu-west-2:123456789012:q');
+    const deps = {
+      jobs: new MemoryJobLog(),
+      auditReader: { records: async () => [], verify: async () => ({ ok: true, count: 0 }) },
+      triage: { list: async () => [] } as any,
+      ingestor: {} as any,
+      events: { publish: async () => undefined },
+      catalogueTables: () => ({ marts: [], raw: [] }),
+      clock: { now: () => new Date() },
+    };
+    expect(await new OpsService({ ...deps, deadLetters: dlq }).overview()).toMatchObject({ deadLetterQueueDepth: 7 });
+    expect(sqs.commandCalls(GetQueueAttributesCommand)[0]!.args[0].input).toEqual({ QueueUrl: 'https://sqs.eu-west-2.amazonaws.com/123456789012/q', AttributeNames: ['ApproximateNumberOfMessages'] });
+    expect(await new OpsService(deps).overview()).toMatchObject({ deadLetterQueueDepth: null });
+    sqs.restore();
   });
 });
 

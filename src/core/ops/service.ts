@@ -28,6 +28,12 @@ export interface AuditReader {
   verify(): Promise<AuditChainVerification>;
 }
 
+/** The ETL's dead-letter queue (AWS SQS); none locally, where a failed event is a failed job record. */
+export interface DeadLetterQueue {
+  /** Messages waiting in the queue. */
+  depth(): Promise<number>;
+}
+
 /** Collaborators of {@link OpsService}. */
 export interface OpsDeps {
   jobs: JobLog;
@@ -38,6 +44,7 @@ export interface OpsDeps {
   /** The catalogue's static part (tables and views), built from the ViewDefinitions. */
   catalogueTables: () => Omit<CatalogueInput, 'jobs'>;
   clock: Clock;
+  deadLetters?: DeadLetterQueue;
 }
 
 /** What an ops request did, for its audit record: a read, or one of the three actions. */
@@ -98,12 +105,19 @@ export class OpsService {
 
   /** Overview: ingest rate by source, ETL lag p50/p99, failures and dead letters, triage held count. */
   async overview(): Promise<unknown> {
-    const [facts, jobs, triage] = await Promise.all([this.facts(), this.deps.jobs.list(), this.deps.triage.list()]);
+    const [facts, jobs, triage, dlq] = await Promise.all([
+      this.facts(),
+      this.deps.jobs.list(),
+      this.deps.triage.list(),
+      this.deps.deadLetters ? this.deps.deadLetters.depth().catch(() => null) : Promise.resolve(null),
+    ]);
     return {
       generatedAt: this.deps.clock.now().toISOString(),
       sources: activityBySource(facts).map((a) => ({ source: a.source, requests: a.requests, accepted: a.accepted, refused: a.refused, acceptanceRate: a.acceptanceRate })),
       ingest: ingestSeries(facts),
       etl: etlFigures(jobs),
+      /** Messages in the ETL dead-letter queue (AWS); null where there is none or it cannot be read. */
+      deadLetterQueueDepth: dlq,
       triage: { held: triage.filter((t) => t.state === 'held').length, ingested: triage.filter((t) => t.state === 'ingested').length },
     };
   }
