@@ -1,6 +1,7 @@
-// Builds the web console (console/src, Preact + uPlot) into dist/console with esbuild: one JS bundle, one CSS file,
+// Builds the web console (console/src, Preact + uPlot) into dist/console: type-checked by tsc, bundled by esbuild: one JS bundle, one CSS file,
 // index.html. Everything is bundled: the console fetches nothing from the internet at run time. Skips when the
 // output is newer than every input (the main build calls it on every run).
+import { execFileSync } from 'node:child_process';
 import * as esbuild from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,6 +25,8 @@ if (fs.existsSync(stamp) && fs.statSync(stamp).mtimeMs > Math.max(newest(src), f
   console.log('console: up to date');
 } else {
   fs.mkdirSync(out, { recursive: true });
+  // esbuild does not type-check: tsc does (strict, DOM types; console/tsconfig.json)
+  execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(src, 'tsconfig.json')], { stdio: 'inherit' });
   await esbuild.build({
     entryPoints: [path.join(src, 'src', 'main.tsx')],
     bundle: true,
