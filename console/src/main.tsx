@@ -326,7 +326,7 @@ function Audit({ onAuth }: { onAuth: (m: string) => void }) {
       reload();
     } catch (e: any) {
       if (e instanceof AuthRequired) onAuth(e.message);
-      else setResult({ ok: false, reason: e.message });
+      else setResult({ ok: false, problems: [e.message] });
     }
   };
   return (
@@ -341,7 +341,9 @@ function Audit({ onAuth }: { onAuth: (m: string) => void }) {
       <p><button id="verify" onClick={verify}>Verify the chain now</button></p>
       {result && (
         <p role="status" data-testid="verify-result" class={result.ok ? 'succeeded' : 'failed'}>
-          {result.ok ? `Chain intact: ${result.count} records, head ${result.lastSequence ?? '-'} sha256:${result.lastHash ?? '-'}` : `Chain broken at ${result.firstBadSequence ?? '?'}: ${result.reason}`}
+          {result.ok
+            ? `Chain intact: ${result.records} records in ${result.chains} writer chain(s), ${result.anchors} anchor(s)${result.lastAnchorHash ? `, last anchor sha256:${result.lastAnchorHash}` : ''}${result.unanchored ? `, ${result.unanchored} record(s) after the last anchor` : ''}`
+            : `Chain broken: ${(result.problems ?? [result.reason]).join('; ')}`}
         </p>
       )}
     </section>

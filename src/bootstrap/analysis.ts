@@ -45,11 +45,11 @@ async function studyKeys(config: Config): Promise<KeyService> {
 
 function auditLog(config: Config): AuditLog {
   if (config.runtime === 'aws') {
-    const { S3AuditLog } = require('../adapters/aws/s3-audit-log') as typeof import('../adapters/aws/s3-audit-log');
-    return new S3AuditLog({ client: createS3Client({ region: config.region }), bucket: config.buckets.audit });
+    const { createS3AuditLog } = require('../adapters/aws/s3-audit-log') as typeof import('../adapters/aws/s3-audit-log');
+    return createS3AuditLog({ client: createS3Client({ region: config.region }), bucket: config.buckets.audit, label: 'analysis' });
   }
   const { createLocalAuditLog } = require('../adapters/local/audit-log') as typeof import('../adapters/local/audit-log');
-  return createLocalAuditLog(config.dataDir);
+  return createLocalAuditLog(config.dataDir, { label: 'analysis' });
 }
 
 /** Longest an Athena query of a run may take: a run's two queries (the analysis, the lake-pseudonym scan) fit in 29 s. */

@@ -94,7 +94,11 @@ export function getApp(config: Config = loadConfig()): App {
   };
   const ingestor = new Ingestor({ lake, versions, events, clock: systemClock, validate, transform, identity });
   const verifier = buildVerifier(config);
-  const audit: AuditLog = aws ? new (load.s3Audit().S3AuditLog)({ client: s3, bucket: config.buckets.audit }) : load.localAudit().createLocalAuditLog(config.dataDir);
+  // per-writer audit chains (src/core/audit/trail.ts): in Lambda one writer per container, anchored on append;
+  // locally a long-running process, so an idle timer also anchors the last records
+  const audit: AuditLog = aws
+    ? load.s3Audit().createS3AuditLog({ client: s3, bucket: config.buckets.audit, label: 'api' })
+    : load.localAudit().createLocalAuditLog(config.dataDir, { label: 'api', idleAnchor: true });
   const sealerReady = lazy<Sealer>(async () => (aws ? load.kmsSealer().kmsSealer(kms!, triageKey) : load.localSealer().localTriageSealer(config.dataDir)));
   const sealer: Sealer = {
     seal: async (p, c) => (await sealerReady()).seal(p, c),

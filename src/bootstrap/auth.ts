@@ -20,9 +20,10 @@ export function authorizerAuditLog(config: Pick<Config, 'authorizerAudit' | 'buc
   if (config.authorizerAudit === 'off') return undefined;
   let log: AuditLog | undefined;
   const build = (): AuditLog => {
-    const { S3AuditLog } = load.s3Audit();
+    const { createS3AuditLog } = load.s3Audit();
     const { createS3Client } = load.s3();
-    return new S3AuditLog({ client: createS3Client({ region: config.region, endpoint: config.s3Endpoint }), bucket: config.buckets.audit });
+    // one writer chain per authorizer container (chosen on its first refusal)
+    return createS3AuditLog({ client: createS3Client({ region: config.region, endpoint: config.s3Endpoint }), bucket: config.buckets.audit, label: 'authorizer', maxWriters: 1 });
   };
   return { append: (entry) => (log ??= build()).append(entry) };
 }

@@ -70,6 +70,24 @@ export interface VersionIndex {
    * the call throws a {@link VersionConflictError} and writes nothing (optimistic concurrency).
    */
   commit(entries: { key: string; expected?: string; record: VersionRecord }[]): Promise<void>;
+  /**
+   * Settles commits left unfinished by a crashed writer, for indexes whose commit takes several steps (DynamoDB
+   * beyond one 100-item transaction): every commit that started before `olderThan` and passed its commit point is
+   * completed, every other one is aborted (a late writer then fails) and its entries discarded. Readers never see
+   * an unfinished commit either way; recovery only frees its keys for new writers. Absent where commits are
+   * atomic in one step (the local file index).
+   */
+  recoverUnfinished?(olderThan: Date): Promise<VersionIndexRecovery>;
+}
+
+/** What one {@link VersionIndex.recoverUnfinished} pass settled. */
+export interface VersionIndexRecovery {
+  /** Unfinished commits found. */
+  transactions: number;
+  /** Entries made current (their commit had passed its commit point). */
+  applied: number;
+  /** Entries discarded (their commit never reached its commit point and is now aborted). */
+  discarded: number;
 }
 
 /**
@@ -134,9 +152,16 @@ export interface AuditEntry {
   [k: string]: unknown;
 }
 
-/** Append-only audit trail (S3 with object lock in AWS; local files locally), hash-chained. */
+/**
+ * Append-only audit trail (S3 with object lock in AWS; local files locally): per-writer hash chains anchored in a
+ * shared anchor chain (src/core/audit/trail.ts).
+ */
 export interface AuditLog {
   append(entry: AuditEntry): Promise<void>;
+  /** Anchors every chain of this writer that has records not yet anchored (optional: clean shutdowns, tests). */
+  flush?(): Promise<void>;
+  /** Waits for appends in flight, anchors every chain as closed; later appends fail (optional). */
+  close?(): Promise<void>;
 }
 
 /**

@@ -1,64 +1,33 @@
 /**
- * One contract, two VersionIndex implementations: the local file log and DynamoDB (through aws-sdk-client-mock
- * with an in-memory table that enforces the same condition expressions DynamoDB evaluates).
+ * One contract, three VersionIndex implementations: the local file log, and DynamoDB through aws-sdk-client-mock
+ * over an in-memory table that evaluates the condition and update expressions DynamoDB evaluates
+ * (./dynamodb-fake.ts): once with its defaults (commits of up to 100 entries in one transaction, larger ones through
+ * the pending/commit-item protocol), once with the protocol forced for every commit of two entries or more.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { mockClient } from 'aws-sdk-client-mock';
-import { BatchGetItemCommand, DynamoDBClient, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { FileVersionIndex } from '../../src/adapters/local/file-version-index';
 import { DynamoDbVersionIndex } from '../../src/adapters/aws/dynamodb-version-index';
 import { VersionConflictError, type VersionIndex } from '../../src/core/ports';
 import { ServerFault, normalizeError } from '../../src/fhir/errors';
 import { serverError } from '../../src/fhir/outcomes';
-
-type Item = Record<string, { S: string }>;
-
-/** A DynamoDB fake with the semantics the adapter relies on: BatchGet, and all-or-nothing conditional transactions. */
-function fakeDynamo(): { client: DynamoDBClient; calls: () => string[] } {
-  const table = new Map<string, Item>();
-  const client = new DynamoDBClient({ region: 'eu-west-2', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
-  const mock = mockClient(client);
-  const calls: string[] = [];
-  mock.on(BatchGetItemCommand).callsFake((input) => {
-    calls.push('BatchGetItem');
-    const [name, req] = Object.entries(input.RequestItems as Record<string, { Keys: Item[] }>)[0];
-    return { Responses: { [name]: req.Keys.map((k) => table.get(k.pk.S)).filter(Boolean) } };
-  });
-  mock.on(TransactWriteItemsCommand).callsFake((input) => {
-    calls.push('TransactWriteItems');
-    const items = input.TransactItems as any[];
-    if (items.length > 100) throw Object.assign(new Error('too many'), { name: 'ValidationException' });
-    const reasons = items.map((it) => {
-      if (it.Put) {
-        const cur = table.get(it.Put.Item.pk.S);
-        if (it.Put.ConditionExpression === 'attribute_not_exists(pk)' && cur) return { Code: 'ConditionalCheckFailed' };
-        if (it.Put.ConditionExpression === 'v = :expected' && cur?.v.S !== it.Put.ExpressionAttributeValues[':expected'].S) {
-          return { Code: 'ConditionalCheckFailed' };
-        }
-      }
-      return { Code: 'None' };
-    });
-    if (reasons.some((r) => r.Code !== 'None')) {
-      throw Object.assign(new Error('cancelled'), { name: 'TransactionCanceledException', CancellationReasons: reasons });
-    }
-    for (const it of items) {
-      if (it.Put) table.set(it.Put.Item.pk.S, it.Put.Item);
-      if (it.Delete) table.delete(it.Delete.Key.pk.S);
-      if (it.Update) table.get(it.Update.Key.pk.S)!.v = it.Update.ExpressionAttributeValues[':prev'];
-    }
-    return {};
-  });
-  return { client, calls: () => calls };
-}
+import { FakeDynamoTable } from './dynamodb-fake';
 
 const rec = (v: string, source = 'gp') => ({ versionId: v, source, lastUpdated: '2026-01-01T00:00:00Z' });
 
 const implementations: [string, () => VersionIndex][] = [
   ['local file log', () => new FileVersionIndex(fs.mkdtempSync(path.join(os.tmpdir(), 'vi-')))],
-  ['DynamoDB (mocked client)', () => new DynamoDbVersionIndex(fakeDynamo().client, 'versions')],
+  ['DynamoDB (mocked client)', () => new DynamoDbVersionIndex(interleaved().client().client, 'versions')],
+  ['DynamoDB, pending protocol for every commit', () => new DynamoDbVersionIndex(interleaved().client().client, 'versions', { maxTransactItems: 1 })],
 ];
+
+/** A fake table whose calls yield to each other at random, so concurrent commits really interleave. */
+function interleaved(): FakeDynamoTable {
+  const t = new FakeDynamoTable();
+  t.interleave = true;
+  return t;
+}
 
 describe.each(implementations)('VersionIndex contract: %s', (_name, make) => {
   test('unknown keys are absent; committed ones come back', async () => {
@@ -117,6 +86,38 @@ describe.each(implementations)('VersionIndex contract: %s', (_name, make) => {
       VersionConflictError,
     );
     expect((await idx.get(more.map((m) => m.key))).size).toBe(0);
+  });
+
+  test('lake ids are kept, replaced and dropped with the version they belong to', async () => {
+    const idx = make();
+    const many = Array.from({ length: 120 }, (_, i) => ({ key: `Patient/${i}`, record: { ...rec('1'), lakeId: `lake-${i}` } }));
+    await idx.commit(many);
+    expect((await idx.get(['Patient/7'])).get('Patient/7')).toEqual({ ...rec('1'), lakeId: 'lake-7' });
+    await idx.commit(many.map((m) => ({ key: m.key, expected: '1', record: rec('2') })));
+    expect((await idx.get(['Patient/7'])).get('Patient/7')).toEqual(rec('2'));
+  });
+
+  test('concurrent commits on overlapping keys never both win, and the loser leaves nothing', async () => {
+    const idx = make();
+    const keys = Array.from({ length: 200 }, (_, i) => `Observation/${i}`);
+    await idx.commit(keys.map((key) => ({ key, record: rec('1') })));
+    for (let round = 0; round < 3; round++) {
+      const before = await idx.get(keys);
+      const a = keys.slice(0, 150).map((key) => ({ key, expected: before.get(key)!.versionId, record: rec(`a${round}`) }));
+      const b = keys.slice(100).map((key) => ({ key, expected: before.get(key)!.versionId, record: rec(`b${round}`) }));
+      const [ra, rb] = await Promise.allSettled([idx.commit(a), idx.commit(b)]);
+      const wins = [ra, rb].filter((r) => r.status === 'fulfilled').length;
+      expect(wins).toBeLessThanOrEqual(1);
+      for (const r of [ra, rb]) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(VersionConflictError);
+      const after = await idx.get(keys);
+      for (const [side, entries] of [[ra, a] as const, [rb, b] as const]) {
+        const other = entries === a ? b : a;
+        for (const e of entries) {
+          if (side.status === 'fulfilled') expect(after.get(e.key)!.versionId).toBe(e.record.versionId);
+          else if (!other.some((o) => o.key === e.key)) expect(after.get(e.key)!.versionId).toBe(e.expected);
+        }
+      }
+    }
   });
 });
 

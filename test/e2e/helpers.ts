@@ -262,15 +262,18 @@ export function apiLogLines(): Record<string, any>[] {
   return out;
 }
 
-/** The local audit trail (`{dataDir}/audit/*.json`), in sequence order. */
+/**
+ * The local audit trail's records: every writer chain (`{dataDir}/audit/chains/{writer}/{sequence}.json`, see
+ * src/core/audit/store.ts), ordered by `recorded` time; anchors not included.
+ */
 export function auditRecords(): Record<string, any>[] {
-  const dir = path.join(stack().dataDir, 'audit');
+  const dir = path.join(stack().dataDir, 'audit', 'chains');
   if (!fs.existsSync(dir)) return [];
-  return fs
+  const records = fs
     .readdirSync(dir)
-    .filter((f) => /^\d+\.json$/.test(f))
-    .sort()
-    .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
+    .flatMap((w) => fs.readdirSync(path.join(dir, w)).filter((f) => /^\d+\.json$/.test(f)).sort().map((f) => path.join(dir, w, f)))
+    .map((f) => JSON.parse(fs.readFileSync(f, 'utf8')) as Record<string, any>);
+  return records.sort((a, b) => String(a.recorded).localeCompare(String(b.recorded)));
 }
 
 /** The request (correlation) id of an audit record (its `XrequestId` entity). */

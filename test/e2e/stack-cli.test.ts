@@ -107,7 +107,7 @@ describe.each(CASES)('npm start (%s), then every ops command from a second termi
         ['etl-replay', [], /^replayed \d+ events: \d+ files, \d+ rows, 0 failed$/m],
         ['query', ['--tables'], /observation/],
         ['compact', ['observation'], /observation_history source=second-terminal/],
-        ['audit:verify', [], /^audit chain OK: \d+ record\(s\)/m],
+        ['audit:verify', [], /^audit trail OK: \d+ record\(s\) in \d+ chain\(s\)/m],
       ];
       for (const [script, args, expected] of commands) {
         const r = await npmRun(script, args, env);

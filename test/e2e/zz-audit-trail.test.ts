@@ -1,6 +1,8 @@
 /**
  * Runs LAST in the e2e suite (see sequencer.js): every request the suite made, accepted or refused, has exactly
- * one audit record; the chain verifies with `npm run audit:verify`'s code, and fails after one record is edited.
+ * one audit record; the per-writer chains and their anchors verify with `npm run audit:verify`'s code, and
+ * verification fails after one record is edited, after a chain is cut short below its last anchor, and after the
+ * anchor chain loses its last anchor.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -30,7 +32,8 @@ test('one audit record per request of the whole e2e suite, a valid hash chain, a
   // removed by serverless-plugins/offline-request-log.cjs: no client id in a log)
   const log = fs.readFileSync(logFile, 'utf8');
   const served = log.split('\n').filter((l) => /^(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS|ANY) \(λ: \w+\)$/.test(l)).length;
-  const files = auditFiles(path.join(dataDir, 'audit'));
+  // the records: every writer chain (audit/chains/{writer}/{sequence}.json); anchors are in audit/anchors/
+  const files = auditFiles(path.join(dataDir, 'audit', 'chains'));
   const records = files.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')));
   const requestIdOf = (r: any): string | undefined =>
     r.entity?.find((e: any) => e.what?.identifier?.system?.endsWith('request-id'))?.what.identifier.value;
@@ -47,17 +50,58 @@ test('one audit record per request of the whole e2e suite, a valid hash chain, a
 
   const lines: string[] = [];
   const ok = await auditVerify(['--data-dir', dataDir], { stdout: (l: string) => lines.push(l), stderr: (l: string) => lines.push(l) });
+  // eslint-disable-next-line no-console
+  console.log(lines.filter((l) => !l.startsWith('chain ')).join('\n'));
   expect(ok).toBe(0);
+  const chains = lines.filter((l) => l.startsWith('chain '));
+  expect(chains.length).toBeGreaterThan(0);
+  expect(chains.every((l) => l.endsWith(': OK'))).toBe(true);
+  expect(fs.readdirSync(path.join(dataDir, 'audit', 'anchors')).length).toBeGreaterThan(0);
 
   // tamper with one record of a copy: verification must fail
-  const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-audit-'));
-  fs.cpSync(path.join(dataDir, 'audit'), path.join(copy, 'audit'), { recursive: true });
-  const victim = auditFiles(path.join(copy, 'audit'))[Math.floor(files.length / 2)];
+  const copyOf = (): string => {
+    const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-audit-'));
+    fs.cpSync(path.join(dataDir, 'audit'), path.join(copy, 'audit'), { recursive: true });
+    return copy;
+  };
+  const verifyCopy = async (copy: string): Promise<{ code: number; err: string[] }> => {
+    const err: string[] = [];
+    const code = await auditVerify(['--data-dir', copy, '--quiet'], { stdout: () => undefined, stderr: (l: string) => err.push(l) });
+    fs.rmSync(copy, { recursive: true, force: true });
+    return { code, err };
+  };
+  // 1. one record edited
+  const edited = copyOf();
+  const victim = auditFiles(path.join(edited, 'audit', 'chains'))[Math.floor(files.length / 2)];
   const rec = JSON.parse(fs.readFileSync(victim, 'utf8'));
   rec.recorded = '2000-01-01T00:00:00Z';
   fs.writeFileSync(victim, JSON.stringify(rec));
-  const bad = await auditVerify(['--data-dir', copy], { stdout: () => undefined, stderr: () => undefined });
-  expect(bad).not.toBe(0);
+  expect((await verifyCopy(edited)).code).toBe(1);
+  // 2. the longest chain cut short: every record from its last anchored count on removed
+  const anchors = fs.readdirSync(path.join(dataDir, 'audit', 'anchors')).sort().map((f) => JSON.parse(fs.readFileSync(path.join(dataDir, 'audit', 'anchors', f), 'utf8')));
+  const lastCount = new Map<string, number>();
+  for (const a of anchors) for (const c of a.chains) lastCount.set(c.writer, Math.max(lastCount.get(c.writer) ?? 0, c.count));
+  const [writer, count] = [...lastCount.entries()].sort((a, b) => b[1] - a[1])[0];
+  const cut = copyOf();
+  const chainDir = path.join(cut, 'audit', 'chains', writer);
+  for (const f of fs.readdirSync(chainDir)) if (Number(f.slice(0, 12)) >= count) fs.rmSync(path.join(chainDir, f));
+  const truncated = await verifyCopy(cut);
+  expect(truncated.code).toBe(1);
+  expect(truncated.err.join('\n')).toMatch(/\(truncated\)|\(deleted\)/);
+  // 3. the anchor chain cut short: its last anchor removed; a later record refers to it, or a chain's count is lost
+  const anchorCut = copyOf();
+  const anchorDir = path.join(anchorCut, 'audit', 'anchors');
+  const lastAnchor = fs.readdirSync(anchorDir).sort().at(-1)!;
+  fs.rmSync(path.join(anchorDir, lastAnchor));
+  const afterAnchorCut = await verifyCopy(anchorCut);
+  // detected exactly when some record was sealed after that anchor (it names it); otherwise the anchor was itself
+  // in the window (docs/audit.md), and its records show up as unanchored
+  const cutSeq = Number(lastAnchor.slice(0, 12));
+  const chainOf = (r: any) => r.extension.find((e: any) => e.url.endsWith('/audit-chain')).extension;
+  const referenced = records.some((r) => chainOf(r).some((e: any) => e.url === 'anchor' && e.valueUnsignedInt === cutSeq));
+  // eslint-disable-next-line no-console
+  console.log(`anchor chain cut at ${cutSeq}: referenced by a later record: ${referenced}; audit:verify exit ${afterAnchorCut.code}`);
+  expect(afterAnchorCut.code).toBe(referenced ? 1 : 0);
 });
 
 test('no log line, audit record or lake object contains an identifier the suite sent', async () => {
@@ -73,6 +117,7 @@ test('no log line, audit record or lake object contains an identifier the suite 
   expect(values.length).toBeGreaterThan(60);
   // the region name in serverless-offline's banner ("eu-west-2") would match the surname West
   const log = fs.readFileSync(logFile, 'utf8').replaceAll('eu-west-2', '');
+  // records and anchors alike (anchors hold writer ids, counts and hashes only)
   const audit = auditFiles(path.join(dataDir, 'audit')).map((f) => fs.readFileSync(f, 'utf8')).join('\n');
   expect(findLeaks(log, values)).toEqual([]);
   expect(findLeaks(audit, values)).toEqual([]);

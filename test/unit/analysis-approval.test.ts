@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { main as analyse } from '../../scripts/analyse';
 import { main as approve } from '../../scripts/approve-analysis';
-import { readAuditRecords, verifyAuditChain } from '../../src/core/audit/chain';
+import { readAuditRecords, verifyAuditTrail } from '../../src/core/audit';
 import { FileAuditStore, localAuditDir } from '../../src/adapters/local/audit-log';
 import { specSha256, sqlSha256, type MartQuery } from '../../src/core/analysis';
 import YAML from 'yaml';
@@ -55,8 +55,9 @@ async function cli(fn: typeof analyse | typeof approve, argv: string[], who = 'a
 
 /** The analysis audit records appended so far (the chain verified on the way). */
 async function auditTrail(): Promise<any[]> {
-  const records = await readAuditRecords(new FileAuditStore(localAuditDir(dataDir)));
-  expect(verifyAuditChain(records).ok).toBe(true);
+  const store = new FileAuditStore(localAuditDir(dataDir));
+  const records = await readAuditRecords(store);
+  expect((await verifyAuditTrail(store)).ok).toBe(true);
   return (records as any[]).filter((r) => r.subtype?.[0]?.code?.startsWith('analysis-'));
 }
 const summary = (r: any): string => `${r.subtype[0].code} ${r.outcome}${r.outcomeDesc ? ` ${r.outcomeDesc}` : ''}`;

@@ -18,7 +18,7 @@ import { FileVersionIndex } from '../../src/adapters/local/file-version-index';
 import { LocalKeyService } from '../../src/adapters/local/key-service';
 import { localCatalogFile } from '../../src/adapters/local/duckdb-catalog';
 import { runQuery } from '../../src/adapters/local/duckdb-query';
-import { readAuditRecords } from '../../src/core/audit/chain';
+import { readAuditRecords } from '../../src/core/audit';
 import { FileAuditStore, localAuditDir } from '../../src/adapters/local/audit-log';
 import type { IngestEvent, TributaryEvent } from '../../src/core/ports';
 import { main as analyse } from '../../scripts/analyse';

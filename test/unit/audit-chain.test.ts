@@ -1,8 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
-import { buildSync } from 'esbuild';
 import {
   AUDIT_CHAIN_EXTENSION,
   canonicalJson,
@@ -10,14 +8,14 @@ import {
   computeRecordHash,
   createChainedAuditLog,
   GENESIS_HASH,
-  readAuditRecords,
+  readChainRecords,
   sealAuditRecord,
   verifyAuditChain,
-  type AuditStore,
+  type SequenceStore,
 } from '../../src/core/audit/chain';
+import { sequenceStore } from '../../src/core/audit/store';
 import { buildAuditEvent, REQUEST_ID_SYSTEM } from '../../src/core/audit/event';
-import { createLocalAuditLog, FileAuditStore, localAuditDir } from '../../src/adapters/local/audit-log';
-import { main as auditVerifyMain } from '../../scripts/audit-verify';
+import { FileAuditStore, localAuditDir } from '../../src/adapters/local/audit-log';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const JSONSchemaValidator = require('@asymmetrik/fhir-json-schema-validator');
@@ -47,7 +45,14 @@ afterEach(async () => {
   await fs.rm(dataDir, { recursive: true, force: true });
 });
 
-const auditFile = (seq: number) => path.join(localAuditDir(dataDir), `${String(seq).padStart(12, '0')}.json`);
+/**
+ * The shared chain (the anchor chain's mechanism, and the former global audit chain) over files: records at
+ * `{dataDir}/audit/shared/{sequence}.json`.
+ */
+const seqStore = (): SequenceStore => sequenceStore(new FileAuditStore(localAuditDir(dataDir)), 'shared/');
+const sharedChain = (_dir: string) => createChainedAuditLog(seqStore());
+const auditFile = (seq: number) => path.join(localAuditDir(dataDir), 'shared', `${String(seq).padStart(12, '0')}.json`);
+const readAuditRecords = (store: SequenceStore) => readChainRecords(store);
 
 /** Rewrites a stored record (records are written read-only). */
 async function rewrite(seq: number, edit: (r: Record<string, any>) => void): Promise<void> {
@@ -58,7 +63,7 @@ async function rewrite(seq: number, edit: (r: Record<string, any>) => void): Pro
 }
 
 async function verifyDir() {
-  return verifyAuditChain(await readAuditRecords(new FileAuditStore(localAuditDir(dataDir))));
+  return verifyAuditChain(await readAuditRecords(seqStore()));
 }
 
 describe('canonicalJson', () => {
@@ -93,26 +98,32 @@ describe('sealAuditRecord', () => {
       chainLinkOf(r)!.hash,
     );
     expect(validator.validate(refused)).toEqual([]);
+    // a record of a writer chain: id `{writer}.{sequence}`, writer and anchor sub-extensions, still valid FHIR
+    const inChain = sealAuditRecord(entry('r2'), 3, GENESIS_HASH, { writer: 'mabc123-api-0123456789ab', anchor: 2 });
+    expect(inChain.id).toBe('mabc123-api-0123456789ab.000000000003');
+    expect(chainLinkOf(inChain)).toMatchObject({ sequence: 3, writer: 'mabc123-api-0123456789ab', anchor: 2 });
+    expect(computeRecordHash({ ...inChain, extension: JSON.parse(JSON.stringify(inChain.extension).replace('"anchor","valueUnsignedInt":2', '"anchor","valueUnsignedInt":1')) })).not.toBe(chainLinkOf(inChain)!.hash);
+    expect(validator.validate(inChain)).toEqual([]);
   });
 });
 
-describe('chained local audit log', () => {
+describe('shared hash chain over local files (the anchor chain\'s mechanism)', () => {
   it('appends N records that verify as a gap-free chain starting at 1', async () => {
-    const log = createLocalAuditLog(dataDir);
+    const log = sharedChain(dataDir);
     for (let i = 0; i < 20; i++) await log.append(entry(`req-${i}`));
     const result = await verifyDir();
     expect(result).toMatchObject({ ok: true, count: 20, lastSequence: 20 });
     expect(result.lastHash).toBe(log.head()!.hash);
-    const records = await readAuditRecords(new FileAuditStore(localAuditDir(dataDir)));
+    const records = await readAuditRecords(seqStore());
     expect(records.map(requestIdOf)).toEqual(Array.from({ length: 20 }, (_, i) => `req-${i}`));
     expect(chainLinkOf(records[0])!.previousHash).toBe(GENESIS_HASH);
     expect(chainLinkOf(records[1])!.previousHash).toBe(chainLinkOf(records[0])!.hash);
   });
 
   it('continues an existing chain after a restart (new instance, cold head)', async () => {
-    const a = createLocalAuditLog(dataDir);
+    const a = sharedChain(dataDir);
     for (let i = 0; i < 5; i++) await a.append(entry(`a-${i}`));
-    const b = createLocalAuditLog(dataDir);
+    const b = sharedChain(dataDir);
     const rec = await b.appendRecord(entry('b-0'));
     expect(chainLinkOf(rec)!.sequence).toBe(6);
     await a.append(entry('a-5')); // a's cached head is stale: it must catch up, not fork
@@ -120,7 +131,7 @@ describe('chained local audit log', () => {
   });
 
   it('detects an edited field at that sequence', async () => {
-    const log = createLocalAuditLog(dataDir);
+    const log = sharedChain(dataDir);
     for (let i = 0; i < 10; i++) await log.append(entry(`req-${i}`));
     await rewrite(4, (r) => {
       r.outcome = '8';
@@ -131,7 +142,7 @@ describe('chained local audit log', () => {
   });
 
   it('detects an edited and re-hashed record at the next sequence', async () => {
-    const log = createLocalAuditLog(dataDir);
+    const log = sharedChain(dataDir);
     for (let i = 0; i < 6; i++) await log.append(entry(`req-${i}`));
     await rewrite(3, (r) => {
       r.recorded = '2031-01-01T00:00:00.000Z';
@@ -143,7 +154,7 @@ describe('chained local audit log', () => {
   });
 
   it('detects a deleted record at its sequence', async () => {
-    const log = createLocalAuditLog(dataDir);
+    const log = sharedChain(dataDir);
     for (let i = 0; i < 8; i++) await log.append(entry(`req-${i}`));
     await fs.rm(auditFile(5));
     const result = await verifyDir();
@@ -152,7 +163,7 @@ describe('chained local audit log', () => {
   });
 
   it('detects a corrupt file and a record moved to another sequence', async () => {
-    const log = createLocalAuditLog(dataDir);
+    const log = sharedChain(dataDir);
     for (let i = 0; i < 4; i++) await log.append(entry(`req-${i}`));
     await fs.chmod(auditFile(2), 0o644);
     await fs.writeFile(auditFile(2), '{not json');
@@ -168,110 +179,43 @@ describe('chained local audit log', () => {
   });
 
   it('keeps a gap-free valid chain under 50 concurrent appends on one instance', async () => {
-    const log = createLocalAuditLog(dataDir);
+    const log = sharedChain(dataDir);
     await Promise.all(Array.from({ length: 50 }, (_, i) => log.append(entry(`c-${i}`))));
     const result = await verifyDir();
     expect(result).toMatchObject({ ok: true, count: 50, lastSequence: 50 });
   });
 
   it('keeps a gap-free valid chain with 10 independent writers racing (like Lambda containers)', async () => {
-    const writers = Array.from({ length: 10 }, () => createLocalAuditLog(dataDir));
+    const writers = Array.from({ length: 10 }, () => sharedChain(dataDir));
     await Promise.all(writers.flatMap((w, wi) => Array.from({ length: 6 }, (_, i) => w.append(entry(`w${wi}-${i}`)))));
     const result = await verifyDir();
     expect(result).toMatchObject({ ok: true, count: 60 });
-    const ids = (await readAuditRecords(new FileAuditStore(localAuditDir(dataDir)))).map(requestIdOf);
+    const ids = (await readAuditRecords(seqStore())).map(requestIdOf);
     expect(new Set(ids).size).toBe(60);
-  });
-
-  it('keeps a gap-free valid chain across worker threads (like serverless-offline workers)', async () => {
-    const bundle = path.join(dataDir, 'audit-log.bundle.js');
-    buildSync({
-      entryPoints: [path.join(__dirname, '../../src/adapters/local/audit-log.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      outfile: bundle,
-      logLevel: 'silent',
-    });
-    const workerCode = `
-      const { parentPort, workerData } = require('node:worker_threads');
-      const { createLocalAuditLog } = require(workerData.bundle);
-      const logs = Array.from({ length: 4 }, () => createLocalAuditLog(workerData.dataDir));
-      Promise.all(logs.flatMap((log, li) => Array.from({ length: 5 }, (_, i) =>
-        log.append({ resourceType: 'AuditEvent', entity: [{ what: { identifier: { system: workerData.system, value: workerData.name + '-' + li + '-' + i } } }] }))))
-        .then(() => parentPort.postMessage('done'), (e) => parentPort.postMessage('error: ' + e.message));
-    `;
-    const run = (name: string) =>
-      new Promise<string>((resolve, reject) => {
-        const w = new Worker(workerCode, { eval: true, workerData: { bundle, dataDir, name, system: REQUEST_ID_SYSTEM } });
-        w.once('message', (m: string) => {
-          resolve(m);
-          void w.terminate();
-        });
-        w.once('error', reject);
-      });
-    const main = createLocalAuditLog(dataDir);
-    const [a, b] = await Promise.all([
-      run('t1'),
-      run('t2'),
-      Promise.all(Array.from({ length: 10 }, (_, i) => main.append(entry(`main-${i}`)))),
-    ]);
-    expect([a, b]).toEqual(['done', 'done']);
-    const result = await verifyDir();
-    expect(result).toMatchObject({ ok: true, count: 50, lastSequence: 50 });
-    const ids = (await readAuditRecords(new FileAuditStore(localAuditDir(dataDir)))).map(requestIdOf);
-    expect(new Set(ids).size).toBe(50);
   });
 
   it('never exposes a half-written record to a concurrent reader (create is atomic)', async () => {
     const store = new FileAuditStore(localAuditDir(dataDir));
     const big = JSON.stringify({ big: 'x'.repeat(1 << 20) });
     const small = JSON.stringify({ small: true });
-    const results = await Promise.all([store.create(1, big), store.create(1, big), store.read(1), store.create(1, small), store.read(1)]);
+    const k = 'chains/w1/000000000001.json';
+    const results = await Promise.all([store.create(k, big), store.create(k, big), store.read(k), store.create(k, small), store.read(k)]);
     const created = [results[0], results[1], results[3]];
     expect(created.filter((r) => r === true)).toHaveLength(1);
     const winner = results[3] === true ? small : big;
     for (const seen of [results[2], results[4]]) expect(seen === undefined || seen === big || seen === small).toBe(true);
-    expect((await store.read(1)) === winner).toBe(true);
-    expect(await store.sequences()).toEqual([1]);
-    expect((await fs.readdir(localAuditDir(dataDir))).filter((n) => n.startsWith('.'))).toEqual([]);
+    expect((await store.read(k)) === winner).toBe(true);
+    expect(await store.list('chains/')).toEqual([k]);
+    expect((await fs.readdir(path.join(localAuditDir(dataDir), 'chains', 'w1'))).filter((n) => n.startsWith('.'))).toEqual([]);
   });
 
   it('gives up after maxAttempts on a store that never accepts', async () => {
-    const stuck: AuditStore = {
+    const stuck: SequenceStore = {
       name: 'stuck',
       create: async () => false,
       read: async () => undefined,
       sequences: async () => [],
     };
     await expect(createChainedAuditLog(stuck, { maxAttempts: 3 }).append(entry('x'))).rejects.toThrow(/gave up after 3 attempts/);
-  });
-});
-
-describe('scripts/audit-verify.ts main', () => {
-  const capture = () => {
-    const out: string[] = [];
-    const err: string[] = [];
-    return { out, err, deps: { stdout: (l: string) => out.push(l), stderr: (l: string) => err.push(l) } };
-  };
-
-  it('exits 0 on an intact chain and 1 with the first bad sequence on a broken one', async () => {
-    const log = createLocalAuditLog(dataDir);
-    for (let i = 0; i < 5; i++) await log.append(entry(`req-${i}`));
-    const ok = capture();
-    expect(await auditVerifyMain(['--data-dir', dataDir], { ...ok.deps, env: {} })).toBe(0);
-    expect(ok.out[0]).toMatch(/audit chain OK: 5 record\(s\)/);
-
-    await rewrite(2, (r) => {
-      r.agent[0].who.identifier.value = 'someone-else';
-    });
-    const bad = capture();
-    expect(await auditVerifyMain([], { ...bad.deps, env: { DATA_DIR: dataDir } })).toBe(1);
-    expect(bad.err[0]).toMatch(/BROKEN .* at sequence 2/);
-  });
-
-  it('exits 2 on bad arguments', async () => {
-    const c = capture();
-    expect(await auditVerifyMain(['--nope'], { ...c.deps, env: {} })).toBe(2);
   });
 });

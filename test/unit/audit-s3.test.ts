@@ -1,3 +1,7 @@
+/**
+ * The AWS audit adapter (per-writer chains and anchors in S3 with conditional writes) against an in-memory bucket
+ * behind aws-sdk-client-mock that honours `If-None-Match: *` (412 when the key exists).
+ */
 import { createHash } from 'node:crypto';
 import {
   GetObjectCommand,
@@ -12,9 +16,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { S3AuditLog, S3AuditStore } from '../../src/adapters/aws/s3-audit-log';
-import { chainLinkOf, readAuditRecords, verifyAuditChain } from '../../src/core/audit/chain';
-import { buildAuditEvent } from '../../src/core/audit/event';
+import { createS3AuditLog, S3AuditStore } from '../../src/adapters/aws/s3-audit-log';
+import { buildAuditEvent, chainLinkOf, readAuditRecords, verifyAuditTrail } from '../../src/core/audit';
 
 const s3 = mockClient(S3Client);
 const client = new S3Client({ region: 'eu-west-2' });
@@ -58,79 +61,98 @@ function fakeBucket() {
 
 beforeEach(fakeBucket);
 
-describe('S3AuditLog', () => {
-  it('writes each record with IfNoneMatch "*" and an x-amz-checksum-sha256 under audit/{sequence}.json', async () => {
-    const log = new S3AuditLog({ client, bucket: BUCKET });
+describe('S3 audit trail', () => {
+  it('writes each record once with IfNoneMatch "*" and an x-amz-checksum-sha256 under audit/chains/{writer}/{sequence}.json', async () => {
+    const log = createS3AuditLog({ client, bucket: BUCKET, writerId: () => 'lambda1' });
     await log.append(entry('r1'));
     await log.append(entry('r2'));
-    const body = objects.get('audit/000000000001.json')!;
+    const body = objects.get('audit/chains/lambda1/000000000001.json')!;
     expect(s3).toHaveReceivedCommandWith(PutObjectCommand, {
       Bucket: BUCKET,
-      Key: 'audit/000000000001.json',
+      Key: 'audit/chains/lambda1/000000000001.json',
       IfNoneMatch: '*',
       ContentType: 'application/fhir+json',
       ChecksumSHA256: createHash('sha256').update(body).digest('base64'),
     });
-    expect(s3).toHaveReceivedCommandWith(PutObjectCommand, { Key: 'audit/000000000002.json', IfNoneMatch: '*' });
+    expect(s3).toHaveReceivedCommandWith(PutObjectCommand, { Key: 'audit/chains/lambda1/000000000002.json', IfNoneMatch: '*' });
+    // the first record is anchored at once (the chain is known to the index from its first record)
+    expect(JSON.parse(objects.get('audit/anchors/000000000001.json')!).chains).toEqual([{ writer: 'lambda1', count: 1, head: chainLinkOf(JSON.parse(body))!.hash }]);
+    // one PUT per record, no read, no probe on the request path (the writer owns its chain)
+    expect(s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input.Key)).toEqual([
+      'audit/chains/lambda1/000000000001.json',
+      'audit/anchors/000000000001.json',
+      'audit/chains/lambda1/000000000002.json',
+    ]);
     // bucket-default object lock: no per-request retention
     for (const call of s3.commandCalls(PutObjectCommand)) {
       expect(call.args[0].input).not.toHaveProperty('ObjectLockMode');
       expect(call.args[0].input).not.toHaveProperty('ObjectLockRetainUntilDate');
     }
-    expect(verifyAuditChain(await readAuditRecords(log.store))).toMatchObject({ ok: true, count: 2 });
+    expect(await verifyAuditTrail(log.store)).toMatchObject({ ok: true, records: 2, anchorChain: { ok: true, count: 1 } });
   });
 
-  it('on 412 (sequence taken by another container) re-reads the winner and retries at the next sequence', async () => {
-    const a = new S3AuditLog({ client, bucket: BUCKET });
-    const b = new S3AuditLog({ client, bucket: BUCKET });
-    await a.append(entry('a1')); // a caches head 1
-    await b.append(entry('b1')); // b finds head 1, writes 2
-    const rec = await a.appendRecord(entry('a2')); // a tries 2 → 412, then 3
-    expect(chainLinkOf(rec)!.sequence).toBe(3);
-    expect(putAttempts.get('audit/000000000002.json')).toBe(2);
-    expect(chainLinkOf(rec)!.previousHash).toBe(chainLinkOf(JSON.parse(objects.get('audit/000000000002.json')!))!.hash);
-    expect(verifyAuditChain(await readAuditRecords(a.store))).toMatchObject({ ok: true, count: 3 });
+  it('8 containers appending concurrently: no record write ever retried, anchors race and retry, everything verifies', async () => {
+    const logs = Array.from({ length: 8 }, (_, i) => createS3AuditLog({ client, bucket: BUCKET, prefix: 'trail/', label: `c${i}`, anchorEvery: 2 }));
+    await Promise.all(logs.map(async (l, li) => {
+      for (let i = 0; i < 5; i++) await l.append(entry(`${li}-${i}`));
+    }));
+    const chainPuts = [...putAttempts.entries()].filter(([k]) => k.includes('/chains/'));
+    expect(chainPuts).toHaveLength(40);
+    expect(chainPuts.every(([, n]) => n === 1)).toBe(true);
+    expect([...putAttempts.entries()].some(([k, n]) => k.includes('/anchors/') && n > 1)).toBe(true); // the anchor chain really raced
+    const store = new S3AuditStore({ client, bucket: BUCKET, prefix: 'trail/' });
+    const r = await verifyAuditTrail(store);
+    expect(r).toMatchObject({ ok: true, records: 40 });
+    expect(r.chains).toHaveLength(8);
+    expect((await readAuditRecords(store)).length).toBe(40);
   });
 
-  it('treats 409 ConditionalRequestConflict as taken and retries', async () => {
-    const log = new S3AuditLog({ client, bucket: BUCKET });
-    s3.on(PutObjectCommand).rejectsOnce(s3Error('ConditionalRequestConflict', 409)).callsFake(async (input: PutObjectCommandInput) => {
+  it('treats 409 ConditionalRequestConflict on the anchor chain as taken and retries', async () => {
+    const log = createS3AuditLog({ client, bucket: BUCKET, writerId: () => 'w409' });
+    let conflicted = false;
+    s3.on(PutObjectCommand).callsFake(async (input: PutObjectCommandInput) => {
+      if (!conflicted && input.Key!.includes('/anchors/')) {
+        conflicted = true;
+        throw s3Error('ConditionalRequestConflict', 409);
+      }
       objects.set(input.Key!, String(input.Body));
       return {};
     });
     await log.append(entry('r1'));
-    expect(s3).toHaveReceivedCommandTimes(PutObjectCommand, 2);
-    expect(verifyAuditChain(await readAuditRecords(log.store))).toMatchObject({ ok: true, count: 1 });
+    expect(conflicted).toBe(true);
+    expect(s3).toHaveReceivedCommandTimes(PutObjectCommand, 3);
+    expect(await verifyAuditTrail(log.store)).toMatchObject({ ok: true, records: 1, anchorChain: { count: 1 } });
+  });
+
+  it('a taken record key (a writer-id collision) fails the append and retires the writer', async () => {
+    objects.set('audit/chains/dup/000000000001.json', '{}');
+    const log = createS3AuditLog({ client, bucket: BUCKET, writerId: () => 'dup', maxWriters: 1 });
+    await expect(log.append(entry('r1'))).rejects.toThrow(/already exists/);
+    expect(log.writers()[0]!.retired).toBe(true);
   });
 
   it('propagates other S3 errors', async () => {
     s3.on(PutObjectCommand).rejects(s3Error('AccessDenied', 403));
-    await expect(new S3AuditLog({ client, bucket: BUCKET }).append(entry('r1'))).rejects.toThrow('AccessDenied');
+    await expect(createS3AuditLog({ client, bucket: BUCKET }).append(entry('r1'))).rejects.toThrow(/audit write failed/);
   });
 
-  it('keeps a gap-free valid chain with 8 containers appending concurrently', async () => {
-    const logs = Array.from({ length: 8 }, () => new S3AuditLog({ client, bucket: BUCKET, prefix: 'trail/' }));
-    await Promise.all(logs.flatMap((l, li) => Array.from({ length: 5 }, (_, i) => l.append(entry(`${li}-${i}`)))));
-    const store = new S3AuditStore({ client, bucket: BUCKET, prefix: 'trail/' });
-    expect(await store.sequences()).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
-    expect(verifyAuditChain(await readAuditRecords(store))).toMatchObject({ ok: true, count: 40, lastSequence: 40 });
-    expect([...putAttempts.values()].some((n) => n > 1)).toBe(true); // there really were races
+  it('detects an edited object and a truncated chain in the bucket', async () => {
+    const log = createS3AuditLog({ client, bucket: BUCKET, writerId: () => 'wt', anchorEvery: 3 });
+    for (let i = 0; i < 6; i++) await log.append(entry(`t${i}`)); // anchors at 1 and 4
+    const key = 'audit/chains/wt/000000000002.json';
+    objects.set(key, objects.get(key)!.replace('"update"', '"delete"'));
+    expect((await verifyAuditTrail(log.store)).chains[0]!.problems[0]).toMatch(/^record 2: .*altered/);
+    const fresh = createS3AuditLog({ client, bucket: BUCKET, prefix: 'other/', writerId: () => 'wu', anchorEvery: 3 });
+    for (let i = 0; i < 6; i++) await fresh.append(entry(`u${i}`));
+    for (const n of [4, 5, 6]) objects.delete(`other/chains/wu/00000000000${n}.json`);
+    expect((await verifyAuditTrail(fresh.store)).chains[0]!.problems).toEqual(['record 4 missing: anchor 2 counts 4 record(s), the chain has 3 (truncated)']);
   });
 
-  it('finds the head of a long existing chain on a cold start without listing the bucket', async () => {
-    const warm = new S3AuditLog({ client, bucket: BUCKET });
-    for (let i = 0; i < 37; i++) await warm.append(entry(`w${i}`));
-    s3.resetHistory();
-    const cold = new S3AuditLog({ client, bucket: BUCKET });
-    const rec = await cold.appendRecord(entry('cold'));
-    expect(chainLinkOf(rec)!.sequence).toBe(38);
-    expect(s3).toHaveReceivedCommandTimes(ListObjectsV2Command, 0);
-    expect(s3.commandCalls(HeadObjectCommand).length).toBeLessThan(15);
-  });
-
-  it('reads a missing record as undefined', async () => {
+  it('reads a missing key as undefined and lists keys relative to the prefix', async () => {
     const store = new S3AuditStore({ client, bucket: BUCKET });
-    await expect(store.read(99)).resolves.toBeUndefined();
-    await expect(store.exists(99)).resolves.toBe(false);
+    await expect(store.read('chains/x/000000000099.json')).resolves.toBeUndefined();
+    await expect(store.exists('chains/x/000000000099.json')).resolves.toBe(false);
+    await store.create('chains/x/000000000001.json', '{}');
+    await expect(store.list('chains/')).resolves.toEqual(['chains/x/000000000001.json']);
   });
 });

@@ -123,7 +123,7 @@ describe('the ETL dead-letter queue depth (AWS)', () => {
     const dlq = new SqsDeadLetters(new SQSClient({ region: 'eu-west-2' }), 'arn:aws:sqs:eu-west-2:123456789012:q');
     const deps = {
       jobs: new MemoryJobLog(),
-      auditReader: { records: async () => [], verify: async () => ({ ok: true, count: 0 }) },
+      auditReader: { records: async () => [], verify: async () => ({ ok: true, records: 0, chains: 0, anchors: 0, unanchored: 0, problems: [] }) },
       triage: { list: async () => [] } as any,
       ingestor: {} as any,
       events: { publish: async () => undefined },
@@ -213,7 +213,7 @@ describe('ops handler', () => {
   const published: unknown[] = [];
   const ops = new OpsService({
     jobs,
-    auditReader: { records: async () => [], verify: async () => ({ ok: true, count: 0 }) },
+    auditReader: { records: async () => [], verify: async () => ({ ok: true, records: 0, chains: 0, anchors: 0, unanchored: 0, problems: [] }) },
     triage: { list: async () => [] } as any,
     ingestor: {} as any,
     events: { publish: async (e) => void published.push(...e) },

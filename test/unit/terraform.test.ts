@@ -1798,7 +1798,8 @@ const LANDING = [
   'IdentityStoreWriteOnly: s3:PutObject on ${aws_s3_bucket.this["identity"].arn}/*',
   'IdentityKeyEncryptOnly: kms:GenerateDataKey, kms:Encrypt on ${aws_kms_key.this["identity"].arn}',
   'Pseudonyms: kms:GenerateMac on ${[for key in aws_kms_key.hmac : key.arn]}',
-  'VersionIndex: dynamodb:GetItem, dynamodb:BatchGetItem, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:DeleteItem, dynamodb:ConditionCheckItem on ${aws_dynamodb_table.versions.arn}',
+  'VersionIndex: dynamodb:GetItem, dynamodb:BatchGetItem, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:DeleteItem on ${aws_dynamodb_table.versions.arn}',
+  'VersionIndexRecovery: dynamodb:Query on ${aws_dynamodb_table.versions.arn}/index/pending',
   'VersionIndexKey: kms:Encrypt, kms:Decrypt, kms:GenerateDataKey, kms:DescribeKey on ${aws_kms_key.this["versions"].arn} if StringEquals kms:ViaService dynamodb.${local.region}.amazonaws.com',
   'PublishEvents: sns:Publish on ${aws_sns_topic.ingest.arn}',
   'EventsKey: kms:GenerateDataKey, kms:Decrypt on ${aws_kms_key.this["messaging"].arn}',
@@ -2725,9 +2726,30 @@ describe('messaging, table, catalog, logs', () => {
   test('the versions table: pk string key, SSE with a customer key, point-in-time recovery', () => {
     const t = mod.resource.aws_dynamodb_table.versions;
     expect(t.hash_key).toBe('pk');
-    expect(blocks(t, 'attribute')).toEqual([{ name: 'pk', type: 'S' }]);
+    // the sparse index recovery queries (docs/dynamodb-version-index.md) and TTL on settled transaction items
+    expect(blocks(t, 'attribute')).toEqual([
+      { name: 'pk', type: 'S' },
+      { name: 'gk', type: 'S' },
+      { name: 'pa', type: 'N' },
+    ]);
+    expect(blocks(t, 'global_secondary_index')).toEqual([{ name: 'pending', hash_key: 'gk', range_key: 'pa', projection_type: 'ALL' }]);
+    expect(blocks(t, 'ttl')).toEqual([{ attribute_name: 'xt', enabled: true }]);
     expect(blocks(t, 'server_side_encryption')).toEqual([{ enabled: true, kms_key_arn: '${aws_kms_key.this["versions"].arn}' }]);
     expect(blocks(t, 'point_in_time_recovery')).toEqual([{ enabled: true }]);
+  });
+
+  test('the version index grants exactly the DynamoDB actions its adapter sends (TransactWriteItems: its Put items)', () => {
+    const src = ['dynamodb-version-index.ts', 'dynamodb-version-items.ts']
+      .map((f) => fs.readFileSync(path.join(__dirname, '../../src/adapters/aws', f), 'utf8'))
+      .join('\n');
+    const sent = new Set([...src.matchAll(/new (\w+)Command\(/g)].map((m) => m[1]!));
+    const inTransactions = new Set([...src.matchAll(/TransactItems:[\s\S]*?\(\{\s*(Put|Update|Delete|ConditionCheck):/g)].map((m) => m[1]!));
+    expect([...inTransactions]).toEqual(['Put']);
+    const actions = new Set([...sent].flatMap((c) => (c === 'TransactWriteItems' ? [...inTransactions].map((i) => `${i}Item`) : [c])));
+    const granted = LANDING.filter((l) => l.startsWith('VersionIndex:') || l.startsWith('VersionIndexRecovery:'));
+    const byStatement = granted.map((l) => [...l.matchAll(/dynamodb:(\w+)/g)].map((m) => m[1]!));
+    expect([...actions].filter((a) => a !== 'Query').sort()).toEqual([...byStatement[0]!].sort());
+    expect(actions.has('Query') ? ['Query'] : []).toEqual(byStatement[1]);
   });
 
   test('Glue database and an Athena workgroup writing encrypted results to the marts bucket', () => {

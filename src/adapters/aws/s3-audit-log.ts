@@ -1,11 +1,12 @@
 /**
- * Audit trail in S3: one object per record (`{prefix}{sequence padded to 12}.json`) in a bucket with S3 Object
- * Lock (the bucket's default retention mode and period apply to every object; nothing is set per request).
+ * Audit trail in S3: one object per record (`{prefix}chains/{writer}/{sequence:12}.json`, anchors at
+ * `{prefix}anchors/{sequence:12}.json`; layout in src/core/audit/store.ts) in a bucket with S3 Object Lock (the
+ * bucket's default retention mode and period apply to every object; nothing is set per request).
  *
  * Create-if-absent is S3's conditional write: `PutObject` with `IfNoneMatch: '*'` fails with 412
  * PreconditionFailed when the key exists (and 409 ConditionalRequestConflict while a competing write is in
- * flight); both mean "taken", and `createChainedAuditLog` then moves on to the next sequence. Each put carries
- * `x-amz-checksum-sha256`, which Object Lock requires.
+ * flight); both mean "taken". Writer chains never contend (one writer per key prefix); only the anchor chain's
+ * head does, a few times a minute. Each put carries `x-amz-checksum-sha256`, which Object Lock requires.
  *
  * Not for s3rver (the local S3 emulator ignores `If-None-Match` on PUT): use the file-based
  * `createLocalAuditLog` locally.
@@ -18,14 +19,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import {
-  createChainedAuditLog,
-  parseSequenceName,
-  sequenceName,
-  type AuditStore,
-  type ChainedAuditLog,
-  type ChainedAuditLogOptions,
-} from '../../core/audit/chain';
+import { createAuditTrail, type AuditStore, type AuditTrail, type AuditTrailOptions } from '../../core/audit';
 
 type SdkError = { name?: string; $metadata?: { httpStatusCode?: number } };
 
@@ -69,18 +63,18 @@ export class S3AuditStore implements AuditStore {
     this.name = `s3://${opts.bucket}/${this.prefix}`;
   }
 
-  /** Object key of a sequence. */
-  key(sequence: number): string {
-    return `${this.prefix}${sequenceName(sequence)}.json`;
+  /** Object key of a trail key. */
+  key(key: string): string {
+    return `${this.prefix}${key}`;
   }
 
-  async create(sequence: number, body: string): Promise<boolean> {
+  async create(key: string, body: string): Promise<boolean> {
     const checksum = createHash('sha256').update(body, 'utf8').digest('base64');
     try {
       await this.opts.client.send(
         new PutObjectCommand({
           Bucket: this.opts.bucket,
-          Key: this.key(sequence),
+          Key: this.key(key),
           Body: body,
           ContentType: 'application/fhir+json',
           IfNoneMatch: '*',
@@ -95,9 +89,9 @@ export class S3AuditStore implements AuditStore {
     }
   }
 
-  async read(sequence: number): Promise<string | undefined> {
+  async read(key: string): Promise<string | undefined> {
     try {
-      const r = await this.opts.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: this.key(sequence) }));
+      const r = await this.opts.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: this.key(key) }));
       return r.Body ? await r.Body.transformToString('utf-8') : '';
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -105,9 +99,9 @@ export class S3AuditStore implements AuditStore {
     }
   }
 
-  async exists(sequence: number): Promise<boolean> {
+  async exists(key: string): Promise<boolean> {
     try {
-      await this.opts.client.send(new HeadObjectCommand({ Bucket: this.opts.bucket, Key: this.key(sequence) }));
+      await this.opts.client.send(new HeadObjectCommand({ Bucket: this.opts.bucket, Key: this.key(key) }));
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
@@ -115,44 +109,21 @@ export class S3AuditStore implements AuditStore {
     }
   }
 
-  async sequences(): Promise<number[]> {
-    const out: number[] = [];
-    for await (const page of paginateListObjectsV2({ client: this.opts.client }, { Bucket: this.opts.bucket, Prefix: this.prefix })) {
-      for (const o of page.Contents ?? []) {
-        const n = parseSequenceName((o.Key ?? '').slice(this.prefix.length));
-        if (n !== undefined) out.push(n);
-      }
+  async list(prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    const pages = paginateListObjectsV2({ client: this.opts.client }, { Bucket: this.opts.bucket, Prefix: this.key(prefix) });
+    for await (const page of pages) {
+      for (const o of page.Contents ?? []) if (o.Key) out.push(o.Key.slice(this.prefix.length));
     }
-    return out.sort((a, b) => a - b);
+    return out;
   }
 }
 
 /**
- * The AWS `AuditLog`: hash-chained records in an object-locked S3 bucket. Create one per Lambda container
- * (module scope) so the chain head is cached between invocations.
+ * The AWS `AuditLog`: per-writer hash chains with anchors in an object-locked S3 bucket. Create one per Lambda
+ * container (module scope): its writer id is chosen at cold start and its chain head is kept between invocations.
  */
-export class S3AuditLog implements ChainedAuditLog {
-  private readonly log: ChainedAuditLog;
-  /** The underlying store (for `verifyAuditChain(await readAuditRecords(store))`). */
-  readonly store: S3AuditStore;
-
-  constructor(opts: S3AuditStoreOptions & ChainedAuditLogOptions) {
-    this.store = new S3AuditStore(opts);
-    this.log = createChainedAuditLog(this.store, { ...(opts.maxAttempts !== undefined && { maxAttempts: opts.maxAttempts }) });
-  }
-
-  /** Appends a hash-chained record (the `AuditLog` port). */
-  append(entry: Parameters<ChainedAuditLog['append']>[0]): Promise<void> {
-    return this.log.append(entry);
-  }
-
-  /** Appends and returns the sealed record (sequence and hash included). */
-  appendRecord(entry: Parameters<ChainedAuditLog['appendRecord']>[0]): ReturnType<ChainedAuditLog['appendRecord']> {
-    return this.log.appendRecord(entry);
-  }
-
-  /** The chain head this container last wrote or saw. */
-  head(): ReturnType<ChainedAuditLog['head']> {
-    return this.log.head();
-  }
+export function createS3AuditLog(opts: S3AuditStoreOptions & AuditTrailOptions): AuditTrail & { store: S3AuditStore } {
+  const store = new S3AuditStore(opts);
+  return Object.assign(createAuditTrail(store, opts), { store });
 }

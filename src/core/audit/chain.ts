@@ -1,30 +1,30 @@
 /**
- * A hash-chained, append-only audit log over a minimal storage interface ({@link AuditStore}).
+ * Hash chains of audit records over a minimal sequence-keyed storage interface ({@link SequenceStore}).
+ * FHIR AuditEvent (https://hl7.org/fhir/R4/auditevent.html) records, sealed into chains.
  *
- * Each record is an AuditEvent with one extension ({@link AUDIT_CHAIN_EXTENSION}) holding:
- * - `sequence` (valueUnsignedInt): 1, 2, 3, ... with no gaps;
+ * Each record carries one extension ({@link AUDIT_CHAIN_EXTENSION}) holding:
+ * - `sequence` (valueUnsignedInt): 1, 2, 3, ... with no gaps within its chain;
  * - `previousHash` (valueString): the `hash` of record `sequence - 1` ({@link GENESIS_HASH} for record 1);
+ * - `writer` (valueString, per-writer chains only): the id of the chain the record belongs to;
+ * - `anchor` (valueUnsignedInt, per-writer chains only): the anchor (src/core/audit/trail.ts) that last covered
+ *   this writer's chain when the record was sealed, so a truncated anchor chain is detectable from the records;
  * - `hash` (valueString): lowercase hex SHA-256 of the record's canonical JSON (RFC 8785 style: sorted keys,
- *   no whitespace) *without* the `hash` sub-extension, i.e. covering every other field including
- *   `sequence` and `previousHash`.
+ *   no whitespace) *without* the `hash` sub-extension, i.e. covering every other field.
  *
  * Changing any field of record n breaks its own hash (detected at n). Re-hashing an edited record breaks the
  * `previousHash` of record n+1 (detected at n+1). Deleting record n leaves a gap (detected at n). Removing
- * records from the *end* of the chain cannot be detected from the chain alone: in AWS the bucket's object lock
- * prevents it, and the sequence count is in the logs.
+ * records from the *end* of a chain is detected by the anchors (src/core/audit/verify.ts).
  *
- * Concurrency: several processes (serverless-offline workers, Lambda containers) append at once. Record n is
- * written with the store's atomic create-if-absent ({@link AuditStore.create}); whoever loses the race reads
- * the winner's record, takes its hash, and tries n+1. Because record n is only ever written after record n-1
- * exists, the stored sequences are always 1..N with no gaps (unless someone deletes records).
- *
- * The storage layout is one object per sequence (`{prefix}{sequence padded to 12 digits}.json`), without a date
- * in the key: a date prefix would let two writers each "create" sequence n under two different dates around
- * midnight, which would defeat the create-if-absent check.
+ * Two ways to append:
+ * - per-writer chains (src/core/audit/trail.ts): one writer owns its chain, no contention, the production path;
+ * - a shared chain ({@link createChainedAuditLog}): many writers, record n written with the store's atomic
+ *   create-if-absent; whoever loses the race reads the winner's record and tries n+1. Used for the anchor chain
+ *   (a few writes per writer per minute), and kept as the baseline the bench compares against (it was the
+ *   original global audit chain: one conditional write per request for the whole API).
  */
 import { createHash } from 'node:crypto';
 import { ServerFault } from '../../fhir/errors';
-import type { AuditEntry, AuditLog } from '../ports';
+import type { AuditEntry } from '../ports';
 import { TRIBUTARY_FHIR_BASE } from './event';
 
 /** URL of the chain extension. */
@@ -35,10 +35,10 @@ export const GENESIS_HASH = '0'.repeat(64);
 export const SEQUENCE_DIGITS = 12;
 
 /**
- * Minimal storage for chained audit records. Implementations: `FileAuditStore` (local files, O_EXCL-style
- * create via `link`) and `S3AuditStore` (PutObject with `IfNoneMatch: '*'`).
+ * Sequence-keyed storage for one chain (a view of an `AuditStore` under a prefix: `sequenceStore` in
+ * src/core/audit/store.ts).
  */
-export interface AuditStore {
+export interface SequenceStore {
   /** Where the records live (for messages). */
   readonly name: string;
   /**
@@ -62,6 +62,10 @@ export interface ChainLink {
   sequence: number;
   previousHash: string;
   hash: string;
+  /** The writer chain the record belongs to (per-writer chains). */
+  writer?: string;
+  /** The anchor that last covered the writer's chain when the record was sealed. */
+  anchor?: number;
 }
 
 /** Result of {@link verifyAuditChain}. */
@@ -136,7 +140,18 @@ export function chainLinkOf(record: unknown): ChainLink | undefined {
   const h = hash[0].valueString;
   if (!Number.isSafeInteger(sequence) || (sequence as number) < 1) return undefined;
   if (typeof previousHash !== 'string' || typeof h !== 'string') return undefined;
-  return { sequence: sequence as number, previousHash, hash: h };
+  const [writer, anchor] = [sub('writer'), sub('anchor')];
+  if (writer.length > 1 || anchor.length > 1) return undefined;
+  const link: ChainLink = { sequence: sequence as number, previousHash, hash: h };
+  if (writer.length === 1) {
+    if (typeof writer[0].valueString !== 'string') return undefined;
+    link.writer = writer[0].valueString;
+  }
+  if (anchor.length === 1) {
+    if (!Number.isSafeInteger(anchor[0].valueUnsignedInt) || (anchor[0].valueUnsignedInt as number) < 1) return undefined;
+    link.anchor = anchor[0].valueUnsignedInt;
+  }
+  return link;
 }
 
 /** SHA-256 (hex) of a record's canonical JSON without the chain's `hash` sub-extension. */
@@ -147,21 +162,36 @@ export function computeRecordHash(record: unknown): string {
   return createHash('sha256').update(canonicalJson(copy), 'utf8').digest('hex');
 }
 
+/** Where a sealed record sits: its writer chain and the anchor last known to cover it. */
+export interface SealOptions {
+  writer?: string;
+  anchor?: number;
+}
+
 /**
- * Seals an audit entry as record `sequence` chained to `previousHash`: sets `id` to the padded sequence,
- * appends the chain extension and computes the record's hash. The entry itself is not modified.
+ * Seals an audit entry as record `sequence` chained to `previousHash`: sets `id` (the padded sequence, prefixed
+ * by the writer id in a writer chain), appends the chain extension and computes the record's hash. The entry
+ * itself is not modified.
  */
-export function sealAuditRecord(entry: AuditEntry, sequence: number, previousHash: string): AuditEntry & { id: string } {
-  const base = JSON.parse(JSON.stringify(entry)) as AuditEntry;
+export function sealAuditRecord<T extends object = AuditEntry>(
+  entry: T,
+  sequence: number,
+  previousHash: string,
+  at: SealOptions = {},
+): T & { id: string } {
+  const base = JSON.parse(JSON.stringify(entry)) as Record<string, unknown>;
   const own = Array.isArray(base.extension) ? (base.extension as Ext[]).filter((e) => e?.url !== AUDIT_CHAIN_EXTENSION) : [];
   const chain: Ext = {
     url: AUDIT_CHAIN_EXTENSION,
     extension: [
       { url: 'sequence', valueUnsignedInt: sequence },
       { url: 'previousHash', valueString: previousHash },
+      ...(at.writer !== undefined ? [{ url: 'writer', valueString: at.writer }] : []),
+      ...(at.anchor !== undefined ? [{ url: 'anchor', valueUnsignedInt: at.anchor }] : []),
     ],
   };
-  const record = { ...base, id: sequenceName(sequence), extension: [...own, chain] };
+  const id = at.writer !== undefined ? `${at.writer}.${sequenceName(sequence)}` : sequenceName(sequence);
+  const record = { ...base, id, extension: [...own, chain] } as unknown as T & { id: string };
   const hash = computeRecordHash(record);
   chain.extension!.push({ url: 'hash', valueString: hash });
   return record;
@@ -204,12 +234,12 @@ export function verifyAuditChain(
 }
 
 /**
- * Reads every record of a store in sequence order, parsed (an unparseable record is returned as its raw
- * string, which {@link verifyAuditChain} reports).
+ * Reads every record of one chain in sequence order, parsed (an unparseable record is returned as its raw
+ * string, which {@link verifyAuditChain} reports). `after`: only sequences above it.
  */
-export async function readAuditRecords(store: AuditStore): Promise<unknown[]> {
+export async function readChainRecords(store: SequenceStore, after = 0): Promise<unknown[]> {
   const out: unknown[] = [];
-  for (const seq of await store.sequences()) {
+  for (const seq of (await store.sequences()).filter((n) => n > after)) {
     const body = await store.read(seq);
     if (body === undefined) continue; // vanished between list and read: shows up as a gap
     try {
@@ -227,20 +257,26 @@ export interface ChainedAuditLogOptions {
   maxAttempts?: number;
 }
 
-/** An {@link AuditLog} that also reports the chain head it last saw. */
-export interface ChainedAuditLog extends AuditLog {
+/** Appender of a shared chain; also reports the chain head it last saw. */
+export interface ChainedAuditLog<T extends object = AuditEntry> {
+  /** Appends `entry` (sealed into the chain). */
+  append(entry: T): Promise<void>;
   /** Appends `entry` and resolves to the sealed record (sequence and hash included). */
-  appendRecord(entry: AuditEntry): Promise<AuditEntry & { id: string }>;
+  appendRecord(entry: T): Promise<T & { id: string }>;
   /** Last head this instance wrote or saw (undefined before the first append). */
   head(): { sequence: number; hash: string } | undefined;
 }
 
 /**
- * Implements the `AuditLog` port over an {@link AuditStore}, hash-chaining every record. Safe with any number
- * of concurrent writers in any number of processes sharing the store; appends from one instance are also
- * serialised in-process to avoid pointless races.
+ * A shared hash chain over a {@link SequenceStore}: safe with any number of concurrent writers in any number of
+ * processes sharing the store (create-if-absent at the head); appends from one instance are also serialised
+ * in-process to avoid pointless races. Every append is one conditional write at the one head: do not put it on
+ * a per-request path (see src/core/audit/trail.ts).
  */
-export function createChainedAuditLog(store: AuditStore, opts: ChainedAuditLogOptions = {}): ChainedAuditLog {
+export function createChainedAuditLog<T extends object = AuditEntry>(
+  store: SequenceStore,
+  opts: ChainedAuditLogOptions = {},
+): ChainedAuditLog<T> {
   const maxAttempts = opts.maxAttempts ?? 1000;
   let cached: { sequence: number; hash: string } | undefined;
   let queue: Promise<unknown> = Promise.resolve();
@@ -285,7 +321,7 @@ export function createChainedAuditLog(store: AuditStore, opts: ChainedAuditLogOp
     return last === undefined ? undefined : headAt(last);
   }
 
-  async function appendNow(entry: AuditEntry): Promise<AuditEntry & { id: string }> {
+  async function appendNow(entry: T): Promise<T & { id: string }> {
     let head = cached ?? (await findHead());
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       const sequence = (head?.sequence ?? 0) + 1;
@@ -300,7 +336,7 @@ export function createChainedAuditLog(store: AuditStore, opts: ChainedAuditLogOp
     throw new AuditAppendError(`audit append gave up after ${maxAttempts} attempts on ${store.name}`);
   }
 
-  function appendRecord(entry: AuditEntry): Promise<AuditEntry & { id: string }> {
+  function appendRecord(entry: T): Promise<T & { id: string }> {
     const p = queue.then(() => appendNow(entry));
     queue = p.catch(() => undefined);
     return p;

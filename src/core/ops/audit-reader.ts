@@ -1,37 +1,33 @@
 /**
- * The console's one way into the audit trail: {@link auditReaderOver} reads the records of an {@link AuditStore}
- * (local files or S3) in sequence order and verifies the chain with the audit module's own verifier. Records are
- * immutable once written, so each is parsed once per process. If the trail's layout changes (e.g. one chain per
- * writer), only this file changes: the ops use cases see `AuditEntry[]` and a verification result.
+ * The console's one way into the audit trail: {@link auditReaderOver} reads every record of an {@link AuditStore}
+ * (local files or S3; all writer chains, in `recorded` order) and verifies the trail (writer chains against the
+ * anchor chain) with the audit module's own functions (src/core/audit/verify.ts). If the trail's layout changes,
+ * only this file changes: the ops use cases see `AuditEntry[]` and an {@link AuditVerification}.
  */
-import { verifyAuditChain, type AuditStore } from '../audit/chain';
+import { readAuditRecords, verifyAuditTrail, type AuditStore } from '../audit';
 import type { AuditEntry } from '../ports';
-import type { AuditReader } from './service';
+import type { AuditReader, AuditVerification } from './service';
 
-/** An {@link AuditReader} over one chained store. */
+/** An {@link AuditReader} over the audit store. */
 export function auditReaderOver(store: AuditStore): AuditReader {
-  const cache = new Map<number, unknown>();
-  const all = async (): Promise<unknown[]> => {
-    const out: unknown[] = [];
-    for (const seq of await store.sequences()) {
-      if (!cache.has(seq)) {
-        const body = await store.read(seq);
-        if (body === undefined) continue;
-        try {
-          cache.set(seq, JSON.parse(body));
-        } catch {
-          cache.set(seq, body);
-        }
-      }
-      out.push(cache.get(seq));
-    }
-    return out;
-  };
   return {
-    records: async () => (await all()).filter((r): r is AuditEntry => typeof r === 'object' && r !== null),
-    verify: async () => {
-      cache.clear(); // a verification reads what is stored now, not what this process saw before
-      return verifyAuditChain(await all());
+    records: async () => (await readAuditRecords(store)).filter((r): r is AuditEntry => typeof r === 'object' && r !== null),
+    verify: async (): Promise<AuditVerification> => {
+      const r = await verifyAuditTrail(store);
+      const problems = [
+        ...(r.anchorChain.problem ? [`anchor chain: ${r.anchorChain.problem}`] : []),
+        ...r.chains.flatMap((c) => c.problems.map((p) => `writer ${c.writer}: ${p}`)),
+        ...(r.legacy?.problem ? [`legacy chain: ${r.legacy.problem}`] : []),
+      ];
+      return {
+        ok: r.ok,
+        records: r.records,
+        chains: r.chains.length,
+        anchors: r.anchorChain.count,
+        unanchored: r.chains.reduce((s, c) => s + c.unanchored, 0),
+        ...(r.anchorChain.lastHash ? { lastAnchorHash: r.anchorChain.lastHash } : {}),
+        problems: problems.slice(0, 20),
+      };
     },
   };
 }

@@ -7,7 +7,6 @@
  */
 import type { Ingestor } from '../ingest';
 import type { TriageArea, TriageSummary } from '../triage';
-import type { AuditChainVerification } from '../audit/chain';
 import { TRIBUTARY_FHIR_BASE } from '../audit/event';
 import type { AuditEntry, Clock, EventBus } from '../ports';
 import { acceptanceTrend, activityBySource, etlFigures, ingestSeries, requestFacts, topExpressions, type RequestFact } from './activity';
@@ -22,10 +21,26 @@ export function canOperate(scope: string | undefined): boolean {
   return (scope ?? '').split(/\s+/).includes(OPS_SCOPE);
 }
 
-/** Reads the audit trail back (records in order) and verifies its chain. */
+/** The outcome of an audit trail verification, as the console shows it (counts, hashes, problems: no content). */
+export interface AuditVerification {
+  ok: boolean;
+  /** Audit records in every chain. */
+  records: number;
+  /** Writer chains. */
+  chains: number;
+  /** Anchors in the anchor chain. */
+  anchors: number;
+  /** Records written after their chain's last anchor. */
+  unanchored: number;
+  lastAnchorHash?: string;
+  /** What is wrong, first problem first. */
+  problems: string[];
+}
+
+/** Reads the audit trail back (records in order) and verifies it. */
 export interface AuditReader {
   records(): Promise<AuditEntry[]>;
-  verify(): Promise<AuditChainVerification>;
+  verify(): Promise<AuditVerification>;
 }
 
 /** The ETL's dead-letter queue (AWS SQS); none locally, where a failed event is a failed job record. */
@@ -95,7 +110,7 @@ const triageView = (s: TriageSummary): TriageView => ({
 
 /** The ops use cases. */
 export class OpsService {
-  private lastVerification: (AuditChainVerification & { at: string }) | undefined;
+  private lastVerification: (AuditVerification & { at: string }) | undefined;
 
   constructor(private readonly deps: OpsDeps) {}
 
@@ -192,7 +207,7 @@ export class OpsService {
   }
 
   /** Verifies the audit chain now (an audited action: the handler writes the record). */
-  async verifyAudit(): Promise<AuditChainVerification & { at: string }> {
+  async verifyAudit(): Promise<AuditVerification & { at: string }> {
     const v = { ...(await this.deps.auditReader.verify()), at: this.deps.clock.now().toISOString() };
     this.lastVerification = v;
     return v;

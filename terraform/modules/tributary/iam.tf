@@ -124,9 +124,10 @@ locals {
   # Statement groups: each statement is { sid, actions, resources, conditions }, always Allow.
 
   # Every API request, accepted or refused, and every token the authorizer refuses, writes one hash-chained audit
-  # record (src/adapters/aws/s3-audit-log.ts). To find the chain head: ListObjectsV2 under audit/ (s3:ListBucket,
-  # which is also what makes HeadObject of a missing key answer 404 instead of 403), GetObject and HeadObject
-  # (s3:GetObject) of the last records; then PutObject with If-None-Match of audit/{sequence}.json. The bucket's
+  # record (src/adapters/aws/s3-audit-log.ts): PutObject with If-None-Match of audit/chains/{writer}/{sequence}.json,
+  # the container's own chain. Anchors (audit/anchors/{sequence}.json, a shared chain written every 100 records or
+  # 10 s) find their head with HeadObject and GetObject (s3:GetObject; s3:ListBucket is what makes HeadObject of a
+  # missing key answer 404 instead of 403). The bucket's
   # default SSE-KMS under the audit key needs GenerateDataKey to write and Decrypt to read. Object Lock
   # (COMPLIANCE) makes every record immutable, so no delete or overwrite is possible, and none is granted.
   audit_append_statements = [
@@ -193,11 +194,19 @@ locals {
       resources  = [for key in aws_kms_key.hmac : key.arn]
       conditions = []
     },
-    # TransactWriteItems is authorised per item action (Put/Update/Delete/ConditionCheck); Delete is the rollback.
+    # TransactWriteItems is authorised per item action (the adapter puts only Puts in one); Delete discards a create
+    # that never committed (docs/dynamodb-version-index.md).
     {
       sid        = "VersionIndex"
-      actions    = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+      actions    = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
       resources  = [aws_dynamodb_table.versions.arn]
+      conditions = []
+    },
+    # Recovery of commits a crash left unfinished queries the sparse pending index, and nothing else.
+    {
+      sid        = "VersionIndexRecovery"
+      actions    = ["dynamodb:Query"]
+      resources  = ["${aws_dynamodb_table.versions.arn}/index/pending"]
       conditions = []
     },
     {
