@@ -128,7 +128,7 @@ const fmtMs = (ms?: number) => (ms === undefined || ms === null ? '–' : ms < 1
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const Card = (p: { k: string; v: string | number; id?: string }) => (
   <div class="card" data-testid={p.id}>
-    <div class="v">{p.v}</div>
+    <div class={String(p.v).length > 12 ? 'v long' : 'v'}>{p.v}</div>
     <div class="k">{p.k}</div>
   </div>
 );
