@@ -65,6 +65,10 @@ function removeStale(dir) {
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) {
+      if (full === path.join(dist, 'console')) {
+        left++; // the web console's bundle (scripts/build-console.mjs), not compiled from .ts
+        continue;
+      }
       if (removeStale(full) === 0) fs.rmdirSync(full);
       else left++;
       continue;
@@ -77,3 +81,5 @@ function removeStale(dir) {
   return left;
 }
 if (fs.existsSync(dist)) removeStale(dist);
+// the web console (console/src → dist/console), bundled by esbuild
+run(process.execPath, ['scripts/build-console.mjs']);

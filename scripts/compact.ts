@@ -12,6 +12,7 @@
 import { getEtlApp } from '../src/bootstrap';
 import { loadConfig } from '../src/config';
 import { compactPartition, etlTables, type CompactionResult } from '../src/core/etl';
+import { recordCompaction } from '../src/core/ops/jobs';
 import { historyTableName, VERSIONS_TABLE } from '../src/core/catalog';
 import { runCli } from './cli';
 
@@ -51,9 +52,22 @@ export async function compact(argv: string[], env: NodeJS.ProcessEnv = process.e
     : tables.filter((t) => t.name === args.target || t.name === historyTableName(args.target ?? '') || (args.target === VERSIONS_TABLE && t.name === VERSIONS_TABLE));
   if (wanted.length === 0) throw new Error(`unknown view '${args.target ?? ''}' (views: ${app.views.map((v) => v.name).join(', ')}, ${VERSIONS_TABLE})`);
   const results: CompactionResult[] = [];
+  const byPartition = new Map<string, { source: string; date: string; tables: Record<string, number>; startedAt: Date }>();
   for (const t of wanted) {
     const parts = (await app.catalog.listPartitions(t.name)).filter((p) => (!args.source || p.source === args.source) && (!args.date || p.date === args.date));
-    for (const p of parts) results.push(await compactPartition({ marts: app.marts, codec: app.codec }, t, p));
+    for (const p of parts) {
+      const startedAt = new Date();
+      const r = await compactPartition({ marts: app.marts, codec: app.codec }, t, p);
+      results.push(r);
+      const k = `${p.source}|${p.date}`;
+      const entry = byPartition.get(k) ?? { source: p.source, date: p.date, tables: {}, startedAt };
+      if (r.inputs > 0) entry.tables[t.name] = r.rows;
+      byPartition.set(k, entry);
+    }
+  }
+  // one job record per compacted partition (the ops console's ETL jobs page)
+  for (const e of byPartition.values()) {
+    if (Object.keys(e.tables).length > 0) await recordCompaction(app.jobs, { ...e, finishedAt: new Date() });
   }
   return results;
 }

@@ -102,7 +102,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
   let rows = 0;
   let files = 0;
   for (let i = 0; i < events.length; i += args.batch) {
-    for (const r of await app.etl.processBatch(events.slice(i, i + args.batch))) {
+    for (const r of await app.etl.processBatch(events.slice(i, i + args.batch), { trigger: 'replay' })) {
       if (r instanceof Error) {
         failed++;
         process.stderr.write(`${r.name}: ${r.message}\n`);

@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { startLocalIssuer } from '../src/adapters/local/issuer';
+import { startConsoleServer, type ConsoleServer } from './console-server';
 import { INSTANCE_ID_EXTENSION } from '../src/fhir/capability';
 import { quietAwsSdkNotice, wantsHelp } from './cli';
 import { checkPorts, PortError, portSetting, type WantedPort } from './ports';
@@ -46,6 +47,8 @@ export interface StackOptions {
   snsPort: number;
   /** Port of the local OIDC issuer (JWKS); 0 picks a free one. */
   issuerPort?: number;
+  /** Port of the web console (docs/console.md); default 0: a free one (`npm start` asks for CONSOLE_PORT, 3098). */
+  consolePort?: number;
   dataDir: string;
   /** Extra environment for the API process. */
   env?: NodeJS.ProcessEnv;
@@ -58,7 +61,7 @@ export interface StackOptions {
   /** Time limit for the API to answer, ms (default 120 s). */
   readyTimeoutMs?: number;
   /** Names of the port settings in messages (default the `npm start` variables). */
-  portNames?: { port?: string; s3Port?: string; snsPort?: string; issuerPort?: string };
+  portNames?: { port?: string; s3Port?: string; snsPort?: string; issuerPort?: string; consolePort?: string };
   /** Seconds between recovery passes (default 60; 0 = one pass at start only; negative = none). */
   recoveryIntervalSec?: number;
   /** Seconds an undecided request is left to its writer before recovery aborts it (default 120). */
@@ -115,6 +118,8 @@ export interface Stack {
   s3Endpoint: string;
   snsEndpoint: string;
   issuer: string;
+  /** The web console's URL. */
+  consoleUrl: string;
   logFile: string;
   instanceId: string;
   /** What was written to `stackFile`. */
@@ -292,8 +297,9 @@ function checkNotRunning(dataDir: string): void {
  * @throws PortError (a port taken or invalid, naming its variable), StartError (anything else, with the log tail).
  */
 export async function startStack(o: StackOptions): Promise<Stack> {
-  const names = { port: 'PORT', s3Port: 'S3_PORT', snsPort: 'SNS_PORT', issuerPort: 'ISSUER_PORT', ...o.portNames };
+  const names = { port: 'PORT', s3Port: 'S3_PORT', snsPort: 'SNS_PORT', issuerPort: 'ISSUER_PORT', consolePort: 'CONSOLE_PORT', ...o.portNames };
   const issuerPort = o.issuerPort ?? 3099;
+  const consolePort = o.consolePort ?? 0;
   const wanted: WantedPort[] = [
     { port: o.port, name: names.port, variable: names.port, what: 'the API' },
     { port: o.port + 1, name: `${names.port}+1`, variable: names.port, what: "serverless-offline's websocket port" },
@@ -301,6 +307,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     { port: o.s3Port, name: names.s3Port, variable: names.s3Port, what: 'the S3 server' },
     { port: o.snsPort, name: names.snsPort, variable: names.snsPort, what: 'the SNS endpoint' },
     ...(issuerPort ? [{ port: issuerPort, name: names.issuerPort, variable: names.issuerPort, what: 'the OIDC issuer' }] : []),
+    ...(consolePort ? [{ port: consolePort, name: names.consolePort, variable: names.consolePort, what: 'the web console' }] : []),
   ];
   checkNotRunning(o.dataDir);
   await checkPorts(wanted);
@@ -319,12 +326,14 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   let api: ChildProcess | undefined;
   let issuer: Awaited<ReturnType<typeof startLocalIssuer>> | undefined;
   let stopRecovery: (() => Promise<void>) | undefined;
+  let consoleServer: ConsoleServer | undefined;
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
       stopping = true;
       await stopRecovery?.().catch(() => undefined);
       if (api) await stopChild(api, 'SIGINT');
+      await consoleServer?.close().catch(() => undefined);
       await issuer?.close().catch(() => undefined);
       if (s3) await stopChild(s3, 'SIGTERM');
       removeStackFile(o.dataDir, instanceId);
@@ -381,6 +390,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     if (s3.exitCode !== null || s3.signalCode !== null) throw new StartError('the S3 server exited while the API was starting');
     const recoveryEvery = o.recoveryIntervalSec ?? DEFAULT_RECOVERY_INTERVAL_SEC;
     if (recoveryEvery >= 0) stopRecovery = await startRecovery(env, recoveryEvery, o.recoveryLeaseSec, apiLog);
+    consoleServer = await startConsoleServer({ port: consolePort, apiPort: o.port, issuer: issuer.issuer, assets: path.join(ROOT, 'dist', 'console') });
 
     const info: StackInfo = {
       version: 1,
@@ -408,7 +418,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
         });
       }
     });
-    return { baseUrl: info.apiBaseUrl, s3Endpoint, snsEndpoint, issuer: issuer.issuer, logFile, instanceId, info, stackFile: file, exited, stop };
+    return { baseUrl: info.apiBaseUrl, s3Endpoint, snsEndpoint, issuer: issuer.issuer, consoleUrl: consoleServer.url, logFile, instanceId, info, stackFile: file, exited, stop };
   } catch (err) {
     const tails =
       err instanceof StartError
@@ -428,6 +438,7 @@ Starts Tributary's local stack on 127.0.0.1 and prints its URLs; Ctrl-C stops it
   S3_PORT=4569       the local S3 server (s3rver)
   SNS_PORT=4002      the local SNS endpoint
   ISSUER_PORT=3099   the local OIDC issuer (tokens: npm run token -- --source <name>)
+  CONSOLE_PORT=3098  the web console (http://127.0.0.1:CONSOLE_PORT/, sign in with the development login)
   DATA_DIR=.data     where everything is stored; the running stack's endpoints go to DATA_DIR/stack.json,
                      which every other command reads (a second terminal needs no variables)
   START_TIMEOUT=120  seconds to wait for the API
@@ -453,6 +464,7 @@ async function main(): Promise<void> {
     s3Port: portSetting(env, 'S3_PORT', 4569),
     snsPort: portSetting(env, 'SNS_PORT', 4002),
     issuerPort: portSetting(env, 'ISSUER_PORT', 3099),
+    consolePort: portSetting(env, 'CONSOLE_PORT', 3098),
     dataDir,
     inProcess: env.IN_PROCESS === '1',
     quiet: env.VERBOSE !== '1',
@@ -485,6 +497,7 @@ async function main(): Promise<void> {
   console.log(`  OIDC issuer (JWKS): ${stack.issuer}   tokens: npm run token -- --source <name> --scope "system/*.cu"`);
   if (env.VERBOSE !== '1') console.log(`  Logs:               ${rel(stack.logFile)}, ${rel(stack.info.logs.s3)} (VERBOSE=1 prints them here)`);
   console.log(`  Endpoints file:     ${rel(stack.stackFile)} (read by npm run triage, reidentify, compact, etl-replay, query, audit:verify, token)`);
+  console.log(`  Console:            ${stack.consoleUrl}   (development login; docs/console.md)`);
   console.log(`Tributary is ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${stack.baseUrl}`);
 }
 

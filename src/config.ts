@@ -23,6 +23,12 @@ export interface Config {
   kms: { lake?: string; identity?: string; hmac?: string; triage?: string; audit?: string; marts?: string };
   ingestTopicArn: string;
   versionsTable: string;
+  /** `JOBS_TABLE`: the DynamoDB table of ETL job records (AWS; locally files under DATA_DIR/ops/jobs). */
+  jobsTable: string;
+  /** `ETL_DLQ_ARN`: the ETL dead-letter queue (AWS), whose depth the ops overview shows. */
+  etlDlqArn?: string;
+  /** `ETL_MAX_RECEIVE_COUNT`: the ETL queue's maxReceiveCount (a failure at that receive is dead-lettered), default 5 (Terraform's etl_max_receive_count). */
+  etlMaxReceiveCount: number;
   /** Source system recorded when authentication is off (local development only). */
   defaultSource: string;
   /** Largest accepted request body, bytes. */
@@ -215,6 +221,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     ingestTopicArn: env.INGEST_TOPIC_ARN ?? 'arn:aws:sns:eu-west-2:123456789012:tributary-ingest',
     versionsTable: env.VERSIONS_TABLE ?? 'tributary-versions',
+    jobsTable: env.JOBS_TABLE ?? 'tributary-jobs',
+    etlDlqArn: env.ETL_DLQ_ARN || undefined,
+    etlMaxReceiveCount: intSetting(env, 'ETL_MAX_RECEIVE_COUNT', 5, 1),
     defaultSource: env.SOURCE_SYSTEM ?? 'local-dev',
     maxBodyBytes: Number(env.MAX_BODY_BYTES ?? 5 * 1024 * 1024),
     validationLevel: ['strict', 'structure-only', 'minimal'].includes(level) ? level : 'strict',

@@ -26,6 +26,8 @@ module "tributary" {
   triage_expiration_days         = var.triage_expiration_days
   athena_results_expiration_days = var.athena_results_expiration_days
   etl_max_receive_count          = var.etl_max_receive_count
+  console_api_domain             = var.console_api_domain
+  console_api_stage_path         = var.console_api_stage_path
   etl_visibility_timeout_seconds = var.etl_visibility_timeout_seconds
   etl_raw_message_delivery       = var.etl_raw_message_delivery
   kms_deletion_window_days       = var.kms_deletion_window_days

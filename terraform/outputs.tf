@@ -177,3 +177,13 @@ output "api_access_log_group" {
   description = "CloudWatch log group of the REST API's access logs."
   value       = module.tributary.api_access_log_group
 }
+
+output "console_url" {
+  description = "The operations console (CloudFront)."
+  value       = module.tributary.console_url
+}
+
+output "console_bucket" {
+  description = "Bucket of the console's static assets."
+  value       = module.tributary.console_bucket
+}

@@ -177,3 +177,15 @@ variable "analysis_bytes_scanned_cutoff" {
   type        = number
   default     = null
 }
+
+variable "console_api_domain" {
+  description = "REST API domain CloudFront routes the console's /ops/* to (set after the first serverless deploy; docs/console.md)."
+  type        = string
+  default     = ""
+}
+
+variable "console_api_stage_path" {
+  description = "Stage path of the REST API (\"/<stage>\") for the console's /ops/* behaviour."
+  type        = string
+  default     = ""
+}

@@ -15,6 +15,9 @@ export const load = {
   kmsVault: () => require('../adapters/aws/identity-vault') as typeof import('../adapters/aws/identity-vault'),
   localSealer: () => require('../adapters/local/envelope-sealer') as typeof import('../adapters/local/envelope-sealer'),
   kmsSealer: () => require('../adapters/aws/kms-sealer') as typeof import('../adapters/aws/kms-sealer'),
+  dynamoJobs: () => require('../adapters/aws/dynamodb-job-log') as typeof import('../adapters/aws/dynamodb-job-log'),
+  sqsDeadLetters: () => require('../adapters/aws/sqs-dead-letters') as typeof import('../adapters/aws/sqs-dead-letters'),
+  fileJobs: () => require('../adapters/local/file-job-log') as typeof import('../adapters/local/file-job-log'),
   s3: () => require('../adapters/aws/s3-object-store') as typeof import('../adapters/aws/s3-object-store'),
 };
 /* eslint-enable @typescript-eslint/no-require-imports */

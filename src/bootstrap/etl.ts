@@ -10,9 +10,11 @@ import type { DuckDbParquetCodec } from '../adapters/local/parquet-writer';
 import type { Etl } from '../core/etl';
 import type { LoadedView } from '../fhir/views';
 import type { ObjectStore } from '../core/ports';
+import type { JobLog } from '../core/ops/jobs';
 import { loadConfig, type Config } from '../config';
 import { createS3Client, S3ObjectStore } from '../adapters/aws/s3-object-store';
 import { projectFile, readViewFiles } from '../paths';
+import { load } from './adapters';
 
 
 /** Everything the ETL handler and the marts scripts need. */
@@ -24,6 +26,8 @@ export interface EtlApp {
   codec: DuckDbParquetCodec;
   views: LoadedView[];
   etl: Etl;
+  /** Where ETL runs are recorded. */
+  jobs: JobLog;
   /** Local runtime: the catalogue file (`npm run query` reads it). */
   catalogFile?: string;
 }
@@ -70,8 +74,19 @@ export function buildEtlApp(config: Config): EtlApp {
     info: (message: string, extra?: Record<string, unknown>) => logger.info(message, extra ?? {}),
     warn: (message: string, extra?: Record<string, unknown>) => logger.warn(message, extra ?? {}),
   };
-  const etl = new Etl({ lake, marts, codec, views, catalog, log });
-  return { config, lake, marts, catalog, codec, views, etl, catalogFile };
+  const jobs = buildJobLog(config);
+  const etl = new Etl({ lake, marts, codec, views, catalog, log, jobs });
+  return { config, lake, marts, catalog, codec, views, etl, jobs, catalogFile };
+}
+
+/** The job record store: DynamoDB in AWS, files under DATA_DIR/ops/jobs locally. */
+export function buildJobLog(config: Config): JobLog {
+  if (config.runtime === 'aws') {
+    const { DynamoDbJobLog, DynamoDBClient } = load.dynamoJobs();
+    return new DynamoDbJobLog(new DynamoDBClient({ region: config.region }), config.jobsTable);
+  }
+  const { FileJobLog, localJobsDir } = load.fileJobs();
+  return new FileJobLog(localJobsDir(config.dataDir));
 }
 
 /** Builds (once) and returns the ETL app for the environment. */

@@ -7,9 +7,11 @@
  * - `etl.ts`: the ETL and the marts tools;
  * - `auth.ts`: the token verifier and the authorizer's audit log;
  * - `analysis.ts`: the safe-analysis path (registry, marts query, study keys, releases);
+ * - `ops.ts`: the ops API (job records, audit reader, catalogue);
  * - `adapters.ts`: on-demand adapter modules.
  */
 export { getApp, resetApp, recoveryDeps, buildValidator, buildProfileValidator, type App } from './app';
 export { getEtlApp, buildEtlApp, resetEtlApp, viewsDir, type EtlApp } from './etl';
 export { buildVerifier, authorizerAuditLog, authorizerDeps } from './auth';
 export { buildAnalysisApp, localStudyKeyFile, type AnalysisApp } from './analysis';
+export { getOpsService, buildAuditReader, catalogueTables } from './ops';

@@ -49,7 +49,7 @@ export class EtlBatchError extends Error {
   }
 }
 
-type Msg = { id?: string; event?: IngestEvent; ignored?: boolean; error?: Error };
+type Msg = { id?: string; event?: IngestEvent; ignored?: boolean; error?: Error; receiveCount?: number };
 
 /** Parses a message body: an IngestEvent, or an SNS envelope (`{ Type: 'Notification', Message }`) around one. */
 export function parseMessage(body: unknown): { event?: IngestEvent; ignored?: boolean } {
@@ -109,18 +109,24 @@ export class Coalescer {
 }
 
 let coalescer: Coalescer | undefined;
+/** The ETL queue's maxReceiveCount (ETL_MAX_RECEIVE_COUNT), read once. */
+let maxReceiveCount: number | undefined;
 
-async function run(msgs: Msg[], coalesce = false): Promise<Msg[]> {
+async function run(msgs: Msg[], trigger: 'sqs' | 'sns' | 'direct', coalesce = false): Promise<Msg[]> {
   const todo = msgs.filter((m) => m.event && !m.error);
   if (todo.length === 0) return msgs;
   const { etl } = getEtlApp();
   const events = todo.map((m) => m.event!);
   let results: (EtlResult | Error)[];
   if (coalesce) {
-    coalescer ??= new Coalescer((es) => getEtlApp().etl.processBatch(es));
+    coalescer ??= new Coalescer((es) => getEtlApp().etl.processBatch(es, { trigger }));
     results = await coalescer.submit(events);
   } else {
-    results = await etl.processBatch(events);
+    results = await etl.processBatch(events, {
+      trigger,
+      receiveCounts: todo.map((m) => m.receiveCount),
+      maxReceiveCount: trigger === 'sqs' ? (maxReceiveCount ??= loadConfig().etlMaxReceiveCount) : undefined,
+    });
   }
   todo.forEach((m, i) => {
     const r = results[i];
@@ -155,12 +161,13 @@ export async function handler(event: unknown): Promise<SQSBatchResponse | EtlSum
   if (isRecords(event, 'aws:sqs')) {
     const msgs: Msg[] = event.Records.map((r) => {
       try {
-        return { id: String(r.messageId), ...parseMessage(r.body) };
+        const receiveCount = Number(r.attributes?.ApproximateReceiveCount) || undefined;
+        return { id: String(r.messageId), receiveCount, ...parseMessage(r.body) };
       } catch (err) {
         return { id: String(r.messageId), error: err as Error };
       }
     });
-    await run(msgs);
+    await run(msgs, 'sqs');
     logOutcome('sqs', msgs);
     // a message that is not an event at all will never succeed: report it too, so it reaches the DLQ
     return { batchItemFailures: msgs.filter((m) => m.error).map((m) => ({ itemIdentifier: m.id! })) };
@@ -192,7 +199,7 @@ export async function handler(event: unknown): Promise<SQSBatchResponse | EtlSum
     logger.info('etl deferred', { trigger: kind, events: msgs.length });
     return { events: 0, ignored: msgs.length, files: 0, rows: 0, results: [] };
   }
-  await run(msgs, true);
+  await run(msgs, kind === 'sns' ? 'sns' : 'direct', true);
   logOutcome(kind, msgs);
   const failed = msgs.filter((m) => m.error);
   if (failed.length > 0) throw new EtlBatchError(failed.map((f) => ({ objectKey: f.event?.objectKey, error: f.error! })));

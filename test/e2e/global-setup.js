@@ -14,12 +14,13 @@ module.exports = async function globalSetup() {
     s3Port: port + 67,
     snsPort: port + 57,
     issuerPort: port + 77,
+    consolePort: port + 87,
     dataDir,
     quiet: true,
     env: { SOURCE_SYSTEM: 'e2e-source', POWERTOOLS_LOG_LEVEL: 'INFO', TRIAGE_SOURCES: 'triage-src' },
   });
   globalThis.__TRIBUTARY_STACK__ = stack;
-  const info = { baseUrl: stack.baseUrl, s3Endpoint: stack.s3Endpoint, snsEndpoint: stack.snsEndpoint, issuer: stack.issuer, dataDir, logFile: stack.logFile };
+  const info = { baseUrl: stack.baseUrl, s3Endpoint: stack.s3Endpoint, snsEndpoint: stack.snsEndpoint, issuer: stack.issuer, consoleUrl: stack.consoleUrl, dataDir, logFile: stack.logFile };
   fs.writeFileSync(path.join(os.tmpdir(), `tributary-e2e-${port}.json`), JSON.stringify(info));
   process.env.TRIBUTARY_E2E = JSON.stringify(info);
 };

@@ -195,6 +195,34 @@ describe('the live API conforms to openapi.yaml', () => {
     expectResponseMatchesOpenApi('POST', '/ops/analyses/covid19/run', writer);
   });
 
+  test('the ops API (/ops, the console\'s): 401 without a token, 403 with a write token, answers for an operator', async () => {
+    const root = stack().baseUrl.replace(/\/fhir\/?$/, '');
+    const operator = { Authorization: `Bearer ${await helpers.token('ops-e2e', 'tributary/operator')}` };
+    const routes: [string, string, string, number][] = [
+      ['GET', '/ops/overview', '/ops/overview', 200],
+      ['GET', '/ops/etl/jobs?status=failed', '/ops/etl/jobs', 200],
+      ['GET', '/ops/etl/jobs/unknown-Patient', '/ops/etl/jobs/{id}', 404],
+      ['POST', '/ops/etl/jobs/unknown-Patient/retry', '/ops/etl/jobs/{id}/retry', 404],
+      ['GET', '/ops/triage', '/ops/triage', 200],
+      ['POST', '/ops/triage/unknown/recheck', '/ops/triage/{id}/recheck', 404],
+      ['GET', '/ops/quality', '/ops/quality', 200],
+      ['GET', '/ops/catalogue?q=postcode', '/ops/catalogue', 200],
+      ['GET', '/ops/audit', '/ops/audit', 200],
+      ['POST', '/ops/audit/verify', '/ops/audit/verify', 200],
+    ];
+    for (const [method, p, template, status] of routes) {
+      const none = await send(method, `${root}${p}`, undefined, NO_TOKEN);
+      expect({ p, status: none.status }).toEqual({ p, status: 401 });
+      expectResponseMatchesOpenApi(method, template, none);
+      const writer = await send(method, `${root}${p}`); // the suite's token: SMART write scopes only
+      expect({ p, status: writer.status }).toEqual({ p, status: 403 });
+      expectResponseMatchesOpenApi(method, template, writer);
+      const ok = await send(method, `${root}${p}`, undefined, operator);
+      expect({ p, status: ok.status }).toEqual({ p, status });
+      expectResponseMatchesOpenApi(method, template, ok);
+    }
+  });
+
   // tests in a file run in order: this one comes last and checks what the tests above covered
   test('every operation of openapi.yaml was exercised, with every status that can be provoked locally', () => {
     const missing = operations()

@@ -152,7 +152,12 @@ describe('.circleci/config.yml', () => {
   test('uses a cimg/node 20 executor for the Node jobs', () => {
     const node = (config.executors as Rec).node as { docker: { image: string }[] };
     expect(node.docker[0].image).toMatch(/^cimg\/node:20(\.\d+)*$/);
-    for (const j of ['install', 'lint_typecheck', 'test', 'newman']) expect((jobs[j] as Rec).executor).toBe('node');
+    for (const j of ['install', 'lint_typecheck', 'newman']) expect((jobs[j] as Rec).executor).toBe('node');
+    // the test job drives a browser too (test/e2e/console.test.ts): the same Node image with Chrome
+    const browsers = (config.executors as Rec).node_browsers as { docker: { image: string }[] };
+    expect(browsers.docker[0].image).toBe(`${node.docker[0].image}-browsers`);
+    expect((jobs.test as Rec).executor).toBe('node_browsers');
+    expect((jobs.test as Rec).environment).toMatchObject({ CHROMIUM_PATH: '/usr/bin/google-chrome' });
   });
 
   test('install runs npm ci and caches ~/.npm keyed on package-lock.json', () => {

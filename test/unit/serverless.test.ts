@@ -309,7 +309,7 @@ describe('serverless.yml functions ↔ Terraform log groups and roles', () => {
   });
 
   test('every function: disableLogs, a Terraform log group, its own explicit role (SSM, local config, log rights)', () => {
-    expect(Object.keys(sls.functions).sort()).toEqual(['analysis', 'authorizer', 'etl', 'ingest', 'metadata', 'notAllowed', 'recovery', 'validate']);
+    expect(Object.keys(sls.functions).sort()).toEqual(['analysis', 'authorizer', 'etl', 'ingest', 'metadata', 'notAllowed', 'ops', 'recovery', 'validate']);
     expect(functionFindings(sls, awsCfg, localCfg, tf)).toEqual([]);
   });
 
@@ -351,6 +351,7 @@ describe('serverless.yml functions ↔ Terraform log groups and roles', () => {
       'etl: aws_iam_role.function["etl"] may not write its log group',
       'recovery: aws_iam_role.function["recovery"] may not write its log group',
       'analysis: aws_iam_role.function["analysis"] may not write its log group',
+      'ops: aws_iam_role.function["ops"] may not write its log group',
       'notAllowed: aws_iam_role.function["notAllowed"] may not write its log group',
     ]);
   });

@@ -778,6 +778,8 @@ function checkBucketEncryptionAndAccess(cfg: TfConfig, noBucketKey: string[] = [
   const keyOwner = new Map<string, string>();
   const customerKeys = new Set(Object.keys(cfg.resource.aws_kms_key ?? {}));
   for (const bucket of Object.keys(cfg.resource.aws_s3_bucket ?? {})) {
+    // the console's static assets (no data; read by CloudFront only) are checked by their own test (console.tf)
+    if (bucket === 'console') continue;
     const addr = `aws_s3_bucket.${bucket}`;
     const sse = resourcesFor(cfg, 'aws_s3_bucket_server_side_encryption_configuration', 'bucket', addr);
     if (sse.length !== 1) findings.push(`${addr}: expected 1 SSE configuration, found ${sse.length}`);
@@ -1602,7 +1604,7 @@ const REQUIRED_SSM = [
 ];
 
 /** local.functions of the module: every Lambda function (serverless.yml's keys), one role and log group each. */
-const FUNCTIONS = ['ingest', 'metadata', 'validate', 'notAllowed', 'authorizer', 'etl', 'triage', 'reidentify', 'analysis', 'recovery'];
+const FUNCTIONS = ['ingest', 'metadata', 'validate', 'notAllowed', 'authorizer', 'etl', 'triage', 'reidentify', 'analysis', 'recovery', 'ops'];
 /** The functions whose role may only write their logs and append to the audit trail. */
 const AUDIT_ONLY_FUNCTIONS = ['metadata', 'validate', 'notAllowed', 'authorizer'];
 
@@ -1874,6 +1876,27 @@ const ROLES: Record<string, RoleExpectation> = {
         'MartsList: s3:ListBucket, s3:ListBucketMultipartUploads on ${aws_s3_bucket.this["marts"].arn}',
         'MartsKey: kms:GenerateDataKey, kms:Decrypt on ${aws_kms_key.this["marts"].arn}',
         `GlueCatalog: glue:GetDatabase, glue:GetTable, glue:GetTables, glue:CreateTable, glue:UpdateTable, glue:GetPartition, glue:GetPartitions, glue:BatchGetPartition, glue:CreatePartition, glue:BatchCreatePartition, glue:UpdatePartition on ${GLUE}:catalog, ${GLUE}:database/\${aws_glue_catalog_database.lake.name}, ${GLUE}:table/\${aws_glue_catalog_database.lake.name}/*`,
+        'JobRecordsWrite: dynamodb:GetItem, dynamodb:PutItem on ${aws_dynamodb_table.jobs.arn}',
+      ],
+    },
+  },
+  ops: {
+    name: 'ops',
+    description: 'Tributary ops API (/ops/*): job records, audit verify, triage recheck, ETL retry.',
+    assume: 'lambda_assume',
+    // the console's API (issue 16): reads job records and the DLQ depth, rechecks triage items (re-ingests like the
+    // triage role), re-publishes a failed job's event, and audits every request
+    policies: {
+      ops: [
+        logsStatement('ops'),
+        'JobRecordsRead: dynamodb:GetItem, dynamodb:Scan on ${aws_dynamodb_table.jobs.arn}',
+        'DeadLetterDepth: sqs:GetQueueAttributes on ${aws_sqs_queue.etl_dlq.arn}',
+        'TriageObjects: s3:GetObject, s3:PutObject, s3:DeleteObject on ${aws_s3_bucket.this["triage"].arn}/*',
+        'TriageList: s3:ListBucket on ${aws_s3_bucket.this["triage"].arn}',
+        'TriageKey: kms:GenerateDataKey, kms:Decrypt on ${aws_kms_key.this["triage"].arn}',
+        ...RAW_LAKE_WRITE,
+        ...LANDING,
+        ...AUDIT_APPEND,
       ],
     },
   },
@@ -1997,9 +2020,11 @@ const ADDED_INSTANCES = [
   'aws_kms_key.this["study"]',
   'aws_kms_alias.this["study"]',
   'aws_iam_role.function["analysis"]',
+  'aws_iam_role.function["ops"]',
   'aws_iam_role_policy.function["analysis"]',
   'aws_iam_role.function["recovery"]',
   'aws_iam_role_policy.function["recovery"]',
+  'aws_iam_role_policy.function["ops"]',
 ];
 
 /** The module as written (for_each blocks), and expanded into its instances (what most checks look at). */
@@ -2092,11 +2117,14 @@ describe('root module, backend and environments', () => {
 
 describe('S3 buckets', () => {
   test('the module creates the five data buckets from one map (local.buckets): every bucket resource iterates over it', () => {
-    expect(Object.keys(mod.resource.aws_s3_bucket).sort()).toEqual(Object.keys(BUCKETS).map(bucketOf).sort());
+    // plus the console's static assets bucket (console.tf), outside the data buckets' map
+    expect(Object.keys(mod.resource.aws_s3_bucket).filter((b) => b !== 'console').sort()).toEqual(Object.keys(BUCKETS).map(bucketOf).sort());
     expect(Object.keys(modSource.locals.buckets as Obj).sort()).toEqual(Object.keys(BUCKETS).sort());
     for (const type of BUCKET_TYPES) {
       const forEach = type === 'aws_s3_bucket_object_lock_configuration' ? '${{ for name, bucket in local.buckets : name => bucket if bucket.object_lock_enabled == true }}' : '${local.buckets}';
-      expect({ type, blocks: Object.keys(modSource.resource[type]), forEach: modSource.resource[type].this?.for_each }).toEqual({ type, blocks: ['this'], forEach });
+      // (the console's static assets bucket, console.tf, is a block of its own outside the data buckets' map)
+      const blocksOf = Object.keys(modSource.resource[type]).filter((b) => b !== 'console');
+      expect({ type, blocks: blocksOf, forEach: modSource.resource[type].this?.for_each }).toEqual({ type, blocks: ['this'], forEach });
     }
   });
 
@@ -2393,7 +2421,7 @@ describe('IAM least privilege', () => {
     landing[0].actions = ['s3:PutObject', 's3:GetObject'];
     const m = await expandConfig(src);
     expect(await checkIdentityAccessByRole(m)).toEqual(
-      ['ingest', 'triage', 'recovery'].map((fn) => `aws_iam_role.${roleOf(fn)}: may read the identity bucket`).sort(),
+      ['ingest', 'triage', 'recovery', 'ops'].map((fn) => `aws_iam_role.${roleOf(fn)}: may read the identity bucket`).sort(),
     );
     for (const fn of ['ingest', 'triage']) {
       const { policies } = await rolePolicies(m, roleOf(fn));
@@ -2943,5 +2971,42 @@ describe('terraform fmt layout', () => {
 
   test('"=" inside strings, comparisons and for expressions is not an attribute "="', () => {
     expect(formatFindings('ok.tf', 'locals {\n  x = "a=b"\n  yy = var.a == "=" ? 1 : 2\n}\n')).toEqual(['ok.tf:2: "=" at column 5, expected 6']);
+  });
+});
+
+describe('operations console (console.tf)', () => {
+  test('assets in a private bucket read by CloudFront only (origin access control), TLS only; /ops/* goes to the API', () => {
+    const b = mod.resource.aws_s3_bucket.console;
+    expect(b).toBeDefined();
+    const pab = mod.resource.aws_s3_bucket_public_access_block.console;
+    expect(pab).toMatchObject({ block_public_acls: true, block_public_policy: true, ignore_public_acls: true, restrict_public_buckets: true });
+    const sse = blocks(mod.resource.aws_s3_bucket_server_side_encryption_configuration.console, 'rule')[0];
+    expect(blocks(sse, 'apply_server_side_encryption_by_default')[0]?.sse_algorithm).toBe('AES256');
+    const cf = mod.resource.aws_cloudfront_distribution.console;
+    const origins = blocks(cf, 'origin');
+    expect(origins[0]).toMatchObject({ origin_id: 'console-assets', origin_access_control_id: '${aws_cloudfront_origin_access_control.console.id}' });
+    expect(blocks(cf, 'default_cache_behavior')[0]).toMatchObject({ target_origin_id: 'console-assets', viewer_protocol_policy: 'redirect-to-https', allowed_methods: ['GET', 'HEAD'] });
+    expect(mod.resource.aws_cloudfront_origin_access_control.console).toMatchObject({ origin_access_control_origin_type: 's3', signing_behavior: 'always' });
+    const policy = mod.data.aws_iam_policy_document.console_bucket;
+    const st = blocks(policy, 'statement');
+    const read = st.find((x) => x.sid === 'CloudFrontReadsAssets')!;
+    expect(read.actions).toEqual(['s3:GetObject']);
+    expect(blocks(read, 'principals')[0]).toMatchObject({ type: 'Service', identifiers: ['cloudfront.amazonaws.com'] });
+    expect(blocks(read, 'condition')[0]).toMatchObject({ variable: 'AWS:SourceArn', values: ['${aws_cloudfront_distribution.console.arn}'] });
+    expect(st.find((x) => x.sid === 'DenyInsecureTransport')).toMatchObject({ effect: 'Deny' });
+    // the ops API behind the same origin (no CORS): an ordered behaviour /ops/* to the API origin, never cached
+    const src = fs.readFileSync(path.join(TF_DIR, 'modules/tributary/console.tf'), 'utf8');
+    expect(src).toMatch(/path_pattern\s+= "\/ops\/\*"/);
+    expect(src).toMatch(/target_origin_id\s+= "ops-api"/);
+    expect(src).toMatch(/cache_policy_id\s+= local\.cf_caching_disabled/);
+  });
+
+  test('the job records table: key id, TTL, encryption, point-in-time recovery; published to serverless.yml through SSM', () => {
+    const t = mod.resource.aws_dynamodb_table.jobs;
+    expect(t).toMatchObject({ hash_key: 'id', billing_mode: 'PAY_PER_REQUEST' });
+    expect(blocks(t, 'ttl')[0]).toMatchObject({ attribute_name: 'expiresAt', enabled: true });
+    expect(blocks(t, 'server_side_encryption')[0]).toMatchObject({ enabled: true });
+    expect(blocks(t, 'point_in_time_recovery')[0]).toMatchObject({ enabled: true });
+    expect(mod.locals.ssm_core).toMatchObject({ jobs_table: '${aws_dynamodb_table.jobs.name}', ops_role_arn: '${aws_iam_role.function["ops"].arn}' });
   });
 });

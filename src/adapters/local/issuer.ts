@@ -8,13 +8,21 @@
  * - `issuer/issuer.json`: `{ issuer, jwksUri }` of the last started server, so `npm run token` and the API
  *   agree on the issuer URL.
  *
- * This is for local development and tests only: no client authentication, no token endpoint.
+ * Development login (for the web console, docs/console.md): `GET /authorize` shows a login page, `POST /authorize`
+ * answers the OAuth 2.0 authorization code flow with PKCE (RFC 6749 §4.1, RFC 7636, S256 only) by redirecting to a
+ * loopback `redirect_uri` with a one-time code, and `POST /token` exchanges the code and its verifier for an access
+ * token. The role picked on the page decides the scope: `operator` → `tributary/operator`, `writer` → `system/*.cu`
+ * (a source's write-only token, to see the console refuse it). There is no password: anyone who can reach the
+ * loopback port can sign in, which is what a development issuer is for.
+ *
+ * This is for local development and tests only.
  */
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { createDevLogin } from './issuer-login';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JSONWebKeySet, type JWK } from 'jose';
 
 /** Default issuer port. */
@@ -69,6 +77,8 @@ export interface MintTokenOptions {
   audience?: string;
   /** `client_id` and `sub`; default `local-{source}`. */
   clientId?: string;
+  /** `sub` when it differs from the client id (a user signed in through the development login). */
+  subject?: string;
   /** Lifetime in seconds; default {@link DEFAULT_TTL_SEC}. */
   expiresIn?: number;
   /** Name of the source claim; default `tributary_source`. */
@@ -175,24 +185,32 @@ export async function startLocalIssuer(opts: LocalIssuerOptions): Promise<LocalI
   const jwks: JSONWebKeySet = { keys: [key.publicJwk] };
   let info: IssuerInfo = { issuer: '', jwksUri: '' };
 
+  const login = createDevLogin((o) => mintToken({ ...o, dataDir: opts.dataDir, issuer: info.issuer }));
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     const send = (status: number, body: unknown, cache = 'no-store') => {
       res.writeHead(status, { 'content-type': 'application/json', 'cache-control': cache });
       res.end(JSON.stringify(body));
     };
+    if (url === '/authorize' || url === '/token') {
+      login(req, res).catch(() => send(500, { error: 'server_error' }));
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, { error: 'method not allowed' });
     if (url === '/jwks.json' || url === '/.well-known/jwks.json') return send(200, jwks, 'max-age=60');
     if (url === '/.well-known/openid-configuration' || url === '/.well-known/oauth-authorization-server') {
       return send(200, {
         issuer: info.issuer,
         jwks_uri: info.jwksUri,
-        response_types_supported: ['token'],
+        authorization_endpoint: `${info.issuer}/authorize`,
+        token_endpoint: `${info.issuer}/token`,
+        response_types_supported: ['code'],
         subject_types_supported: ['public'],
         id_token_signing_alg_values_supported: [key.alg],
         token_endpoint_auth_methods_supported: ['none'],
-        grant_types_supported: ['client_credentials'],
-        scopes_supported: ['system/*.cu', 'system/*.cruds', 'system/*.write', 'system/*.read'],
+        grant_types_supported: ['authorization_code'],
+        code_challenge_methods_supported: ['S256'],
+        scopes_supported: ['tributary/operator', 'system/*.cu', 'system/*.cruds', 'system/*.write', 'system/*.read'],
       });
     }
     return send(404, { error: 'not found' });
@@ -237,7 +255,7 @@ export async function mintToken(opts: MintTokenOptions): Promise<string> {
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })
     .setIssuer(issuer)
     .setAudience(opts.audience ?? DEFAULT_AUDIENCE)
-    .setSubject(clientId)
+    .setSubject(opts.subject ?? clientId)
     .setIssuedAt(iat)
     .setExpirationTime(iat + (opts.expiresIn ?? DEFAULT_TTL_SEC))
     .setJti(randomUUID());

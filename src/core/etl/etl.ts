@@ -43,6 +43,7 @@ import type { Clock, IngestEvent, ObjectStore } from '../ports';
 import { readCompactionManifest, type CompactionManifest } from './compaction';
 import { readLakeObject } from './lake-object';
 import type { ParquetCodec } from './parquet-codec';
+import { recordEtlRun, type JobLog, type JobTrigger } from '../ops/jobs';
 import { martViewInfo, objectRows, prepareView, type MartView, type PreparedView } from './rows';
 
 /** Counts-only logging (no PHI: ids, keys, counts). */
@@ -70,6 +71,17 @@ export interface EtlDeps {
   onViewError?: 'skip' | 'fail';
   /** Time source for the `writtenat` object metadata (default: system clock). */
   clock?: Clock;
+  /** Where every run is recorded (ops console); none = not recorded. */
+  jobs?: JobLog;
+}
+
+/** How a batch was triggered (for the job records). */
+export interface RunOptions {
+  trigger?: JobTrigger;
+  /** SQS `ApproximateReceiveCount` per event (same order), when known. */
+  receiveCounts?: (number | undefined)[];
+  /** The queue's `maxReceiveCount` (a failure at that count is dead-lettered). */
+  maxReceiveCount?: number;
 }
 
 /** What one event produced. */
@@ -153,7 +165,33 @@ export class Etl {
    * for one event's failure: the result at index i is event i's {@link EtlResult} or its Error (for an SQS
    * `batchItemFailures` answer).
    */
-  async processBatch(events: readonly IngestEvent[]): Promise<(EtlResult | Error)[]> {
+  async processBatch(events: readonly IngestEvent[], opts: RunOptions = {}): Promise<(EtlResult | Error)[]> {
+    const startedAt = this.now();
+    const out = await this.applyBatch(events);
+    if (this.deps.jobs) await this.record(events, out, startedAt, opts);
+    return out;
+  }
+
+  /** Writes one job record per event (failures to record are logged, never thrown: the marts are what counts). */
+  private async record(events: readonly IngestEvent[], out: (EtlResult | Error)[], startedAt: Date, opts: RunOptions): Promise<void> {
+    const finishedAt = this.now();
+    await mapLimit(events, 8, async (event, i) => {
+      const views = [...(this.byType.get(event.resourceType) ?? []).map((pv) => pv.table.name), VERSIONS_TABLE];
+      const err = await recordEtlRun(this.deps.jobs!, {
+        event,
+        outcome: out[i] ?? new Error('no result'),
+        views,
+        trigger: opts.trigger ?? 'direct',
+        startedAt,
+        finishedAt,
+        receiveCount: opts.receiveCounts?.[i],
+        maxReceiveCount: opts.maxReceiveCount,
+      });
+      if (err) this.deps.log?.warn('job record not written', { objectKey: event.objectKey, error: err.name });
+    });
+  }
+
+  private async applyBatch(events: readonly IngestEvent[]): Promise<(EtlResult | Error)[]> {
     const out: (EtlResult | Error)[] = new Array(events.length);
     // 1. read, check and evaluate each event's object
     const prepared: (Prepared | undefined)[] = await mapLimit(events, 8, async (e, i) => {

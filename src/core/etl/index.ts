@@ -8,7 +8,7 @@
  * Keys and prefixes of the lake and the marts are built by `../lake-layout` (re-exported here where the ETL's
  * public API always had them).
  */
-export { Etl, etlTables, type EtlDeps, type EtlLog, type EtlResult } from './etl';
+export { Etl, etlTables, type EtlDeps, type EtlLog, type EtlResult, type RunOptions } from './etl';
 export { EtlError } from './lake-object';
 export type { MartView } from './rows';
 export type { ParquetCodec } from './parquet-codec';

@@ -113,6 +113,12 @@ locals {
       assume_role_policy  = data.aws_iam_policy_document.reidentify_assume.json
       audit_append_policy = false
     }
+    ops = {
+      name                = "ops"
+      description         = "Tributary ops API (/ops/*): job records, audit verify, triage recheck, ETL retry."
+      assume_role_policy  = data.aws_iam_policy_document.lambda_assume.json
+      audit_append_policy = false
+    }
     analysis = {
       name                = "analysis"
       description         = "Tributary safe analysis (POST /ops/analyses/{id}/run): approved analyses through the study workgroups."
@@ -353,6 +359,7 @@ locals {
         ]
         conditions = []
       },
+      local.jobs_write_statements,
     ]
 
     # recovery (scheduled): the commit protocol's roll-forward and rollback (docs/commit-protocol.md): the lake
@@ -393,6 +400,14 @@ locals {
     # (local.analysis_statements, analysis.tf); every run, refusal and release is audited.
     analysis = [
       local.analysis_statements,
+      local.audit_append_statements,
+    ]
+
+    # ops: the console's API (console.tf: local.ops_statements); re-ingests like triage; every action audited.
+    ops = [
+      local.ops_statements,
+      local.raw_lake_write_statements,
+      local.landing_statements,
       local.audit_append_statements,
     ]
 

@@ -182,3 +182,18 @@ output "ssm_prefix" {
   description = "SSM path prefix serverless.yml reads from."
   value       = local.ssm_prefix
 }
+
+output "console_url" {
+  description = "The operations console (CloudFront)."
+  value       = "https://${aws_cloudfront_distribution.console.domain_name}"
+}
+
+output "console_bucket" {
+  description = "Bucket of the console's static assets (aws s3 sync dist/console s3://<bucket>/)."
+  value       = aws_s3_bucket.console.bucket
+}
+
+output "jobs_table" {
+  description = "DynamoDB table of ETL job records."
+  value       = aws_dynamodb_table.jobs.name
+}

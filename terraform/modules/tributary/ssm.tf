@@ -34,6 +34,9 @@ locals {
     reidentify_role_arn  = aws_iam_role.function["reidentify"].arn
     analysis_role_arn    = aws_iam_role.function["analysis"].arn
     recovery_role_arn    = aws_iam_role.function["recovery"].arn
+    ops_role_arn         = aws_iam_role.function["ops"].arn
+    jobs_table           = aws_dynamodb_table.jobs.name
+    console_bucket       = aws_s3_bucket.console.bucket
     study_kms_key_arn    = aws_kms_key.this["study"].arn
     oidc_issuer          = var.oidc_issuer
     oidc_audience        = var.oidc_audience

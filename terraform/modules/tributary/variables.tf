@@ -169,3 +169,15 @@ variable "private_api_allowed_cidrs" {
   type        = list(string)
   default     = []
 }
+
+variable "console_api_domain" {
+  description = "Domain of the REST API (abc123.execute-api.<region>.amazonaws.com) CloudFront routes /ops/* to; empty until serverless deploy has created it."
+  type        = string
+  default     = ""
+}
+
+variable "console_api_stage_path" {
+  description = "Stage path of the REST API behind CloudFront's /ops/* behaviour (\"/<stage>\")."
+  type        = string
+  default     = ""
+}
