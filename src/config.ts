@@ -19,7 +19,9 @@ export interface Config {
   /** S3 endpoint override (the local s3rver); undefined in AWS. */
   s3Endpoint?: string;
   snsEndpoint?: string;
-  buckets: { lake: string; identity: string; triage: string; audit: string; marts: string };
+  buckets: { lake: string; identity: string; triage: string; audit: string; marts: string; import: string };
+  /** Bulk import (`$import`): key prefix of inputs in the import bucket, lines per chunk, local worker threads, AWS job table. */
+  bulkImport: { prefix: string; chunkLines: number; workers: number; jobsPrefix: string };
   kms: { lake?: string; identity?: string; hmac?: string; triage?: string; audit?: string; marts?: string };
   ingestTopicArn: string;
   versionsTable: string;
@@ -204,6 +206,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       triage: env.TRIAGE_BUCKET ?? 'tributary-triage',
       audit: env.AUDIT_BUCKET ?? 'tributary-audit',
       marts: env.MARTS_BUCKET ?? 'tributary-marts',
+      import: env.IMPORT_BUCKET ?? 'tributary-import',
+    },
+    bulkImport: {
+      prefix: env.IMPORT_PREFIX ?? 'inputs/',
+      chunkLines: intSetting(env, 'IMPORT_CHUNK_LINES', 1000, 1),
+      workers: intSetting(env, 'IMPORT_WORKERS', 0, 0),
+      jobsPrefix: 'import-jobs/',
     },
     kms: {
       lake: env.LAKE_KMS_KEY_ARN,

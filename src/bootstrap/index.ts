@@ -13,3 +13,4 @@ export { getApp, resetApp, buildValidator, buildProfileValidator, type App } fro
 export { getEtlApp, buildEtlApp, resetEtlApp, viewsDir, type EtlApp } from './etl';
 export { buildVerifier, authorizerAuditLog, authorizerDeps } from './auth';
 export { buildAnalysisApp, localStudyKeyFile, type AnalysisApp } from './analysis';
+export { getImportApp, chunkDeps, jobPrincipal, resetImportApp, LOCAL_RUNNER, type ImportApp } from './import';

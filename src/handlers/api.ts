@@ -30,6 +30,7 @@ function corePrincipal(p: AuthPrincipal): ValidatingPrincipal {
     clientId: p.clientId,
     canWrite: (type, interaction) => canWrite(p.scopes, type, interaction),
     canValidate: (type) => canValidate(p.scopes, type),
+    scope: p.scope,
   };
 }
 
@@ -79,7 +80,7 @@ async function serve(fn: FunctionName, event: APIGatewayProxyEvent): Promise<API
       interaction = found.route.interaction;
       routed = await found.route.run({ app, req, params: found.params, authenticate: async () => (principal = await authenticate(app, req)) });
       interaction = routed.interaction ?? interaction;
-      response = toHttp(routed.result, { requestId: req.requestId, baseUrl: req.baseUrl, prefer: routed.prefer, bundleResponse: routed.bundleResponse });
+      response = toHttp(routed.result, { requestId: req.requestId, baseUrl: req.baseUrl, prefer: routed.prefer, bundleResponse: routed.bundleResponse, extraHeaders: routed.headers });
     }
   } catch (err) {
     const challenge = wwwAuthenticateFor(err);
@@ -116,5 +117,7 @@ export const ingest = (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResu
 export const validate = (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => serve('validate', event);
 /** GET /fhir/metadata: the CapabilityStatement (open, as FHIR servers do). */
 export const metadata = (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => serve('metadata', event);
+/** POST /fhir/$import (kick-off) and GET /fhir/$import-jobs/{id} (status): the asynchronous bulk import. */
+export const bulkImport = (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => serve('import', event);
 /** Everything else: read, search, delete, patch, history, unknown paths. */
 export const notAllowed = (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => serve('notAllowed', event);

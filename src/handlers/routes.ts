@@ -15,11 +15,12 @@ import { validateResource, writeResources, type ValidatingPrincipal } from '../c
 import type { App } from '../bootstrap';
 import { readJsonBody } from './http';
 import type { HttpRequest } from './request';
+import { importJobStatus, importKickOff, IMPORT_JOBS } from './import-routes';
 
 const VERSION = '0.1.0';
 
 /** The Lambda functions of the API (serverless.yml). */
-export type FunctionName = 'ingest' | 'validate' | 'metadata' | 'notAllowed';
+export type FunctionName = 'ingest' | 'validate' | 'metadata' | 'import' | 'notAllowed';
 
 /** What a route returns: the FHIR result, how to present it, and what the audit record counts. */
 export interface Routed {
@@ -31,6 +32,8 @@ export interface Routed {
   interaction?: AuditInteraction;
   counts?: Record<string, number>;
   objectKeys?: string[];
+  /** Extra response headers (`Content-Location`, `X-Progress` of an asynchronous job). */
+  headers?: Record<string, string>;
 }
 
 /** What a route body is given. */
@@ -114,6 +117,8 @@ export const ROUTES: readonly Route[] = [
   { fn: 'validate', method: 'POST', pattern: ['$validate'], interaction: 'validate', run: validate },
   { fn: 'validate', method: 'POST', pattern: [':type', '$validate'], interaction: 'validate', run: validate },
   { fn: 'metadata', method: 'GET', pattern: ['metadata'], interaction: 'capabilities', run: metadata },
+  { fn: 'import', method: 'POST', pattern: ['$import'], interaction: 'import', run: importKickOff },
+  { fn: 'import', method: 'GET', pattern: [IMPORT_JOBS, ':id'], interaction: 'import', run: importJobStatus },
 ];
 
 /** `segments` against `pattern`: the path parameters, or undefined when it does not match. */
@@ -152,6 +157,7 @@ export function fallbackInteraction(fn: FunctionName, req: HttpRequest): AuditIn
   if (fn === 'ingest') return req.segments.length === 0 ? 'transaction' : req.method === 'PUT' ? 'update' : 'create';
   if (fn === 'validate') return 'validate';
   if (fn === 'metadata') return 'capabilities';
+  if (fn === 'import') return 'import';
   return 'refused';
 }
 

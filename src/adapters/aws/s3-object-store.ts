@@ -75,6 +75,21 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
+  /** The object's body as a stream (GetObject's body in Node is a Readable), so a large object is never held whole. */
+  async getStream(key: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key }));
+      const body = r.Body as unknown as AsyncIterable<Uint8Array> | undefined;
+      if (body && typeof body[Symbol.asyncIterator] === 'function') return body;
+      return (async function* () {
+        if (r.Body) yield await r.Body.transformToByteArray();
+      })();
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
   async head(key: string): Promise<ObjectHead | undefined> {
     try {
       const r = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }));
