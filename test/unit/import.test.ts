@@ -111,6 +111,15 @@ test('a job killed mid-way and run again stores every resource exactly once', as
   expect(again.progress.resources).toBe(18);
 });
 
+test('a resource that comes again in a chunk is an update, in line order (as a bulk export of shared resources gives)', async () => {
+  const job = await start({ 'Patient.ndjson': [patient('dup-p1'), patient('dup-p2'), patient('dup-p1', { gender: 'male' })].join('\n') });
+  const done = await runImportJob(runDeps((t) => importChunk(deps, t), 10), job.id);
+  expect(done.progress).toMatchObject({ resources: 3, refused: 0 });
+  expect((await h.versions.get(['Patient/dup-p1'])).get('Patient/dup-p1')?.versionId).toBe('2');
+  const commits = [...h.lake.objects.keys()].filter((k) => k.startsWith('commits/') && k.includes(`imp-${job.id}-`)).sort();
+  expect(commits).toEqual([expect.stringContaining(`imp-${job.id}-0-0.1.json`), expect.stringContaining(`imp-${job.id}-0-0.json`)]);
+});
+
 test('a transaction Bundle file is one request and keeps its urn:uuid rewrite', async () => {
   const bundle = {
     resourceType: 'Bundle',

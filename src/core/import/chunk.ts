@@ -75,16 +75,46 @@ function entryErrors(task: ChunkTask, request: Bundle, response: Bundle, lineOf:
 }
 
 /**
- * Re-derives the refused lines of a chunk that was committed but not recorded (its errors were lost with the
- * process): the same line checks and the same validator; refusals by scope or ownership are not re-derived.
+ * Re-derives the refused entries of a request that was committed but not recorded (its errors were lost with the
+ * process): the same validator; refusals by scope or ownership are not re-derived.
  */
-function rederiveErrors(deps: ChunkDeps, task: ChunkTask): OperationOutcome[] {
-  const read = readChunkLines(task.fileName, task.type, task.firstLine, task.lines, task.last);
-  (read.bundle.entry ?? []).forEach((e, i) => {
+function rederiveErrors(deps: ChunkDeps, task: ChunkTask, unit: Unit): OperationOutcome[] {
+  const out: OperationOutcome[] = [];
+  (unit.body.entry ?? []).forEach((e, i) => {
     const errors = deps.validate(e.resource as Resource, `Bundle.entry[${i}].resource`, deps.validationLevel).filter((x) => x.severity === 'error' || x.severity === 'fatal');
-    if (errors.length > 0) read.errors.push(importError({ file: task.fileName, line: read.lineOf[i]! }, errors, (e.resource as Resource).resourceType));
+    if (errors.length > 0) out.push(importError({ file: task.fileName, line: unit.lineOf[i]! }, errors, (e.resource as Resource).resourceType));
   });
-  return read.errors.sort((a, b) => lineOfError(a) - lineOfError(b));
+  return out;
+}
+
+/** One request of a chunk: its id, its Bundle and the line of each entry. */
+interface Unit {
+  requestId: string;
+  body: Bundle;
+  lineOf: number[];
+}
+
+/**
+ * The requests of an NDJSON chunk: one batch, split where a resource comes again (a later line updates what an
+ * earlier line of the chunk wrote, in order: one Bundle may not touch a resource twice,
+ * https://hl7.org/fhir/R4/http.html#trules). The first request has the chunk's id, the next ones `{id}.{k}`.
+ */
+function ndjsonUnits(requestId: string, bundle: Bundle, lineOf: number[]): Unit[] {
+  const units: Unit[] = [];
+  const seen: Set<string>[] = [];
+  (bundle.entry ?? []).forEach((e, i) => {
+    const key = e.request?.method === 'PUT' ? e.request.url : undefined;
+    let k = 0;
+    while (key && seen[k]?.has(key)) k++;
+    if (!units[k]) {
+      units[k] = { requestId: k === 0 ? requestId : `${requestId}.${k}`, body: { resourceType: 'Bundle', type: 'batch', entry: [] }, lineOf: [] };
+      seen[k] = new Set();
+    }
+    if (key) seen[k]!.add(key);
+    units[k]!.body.entry!.push(e);
+    units[k]!.lineOf.push(lineOf[i]!);
+  });
+  return units;
 }
 
 /** The line number an import error names. */
@@ -96,67 +126,91 @@ export function lineOfError(o: OperationOutcome): number {
 function bundleBody(task: ChunkTask): { body?: unknown; error?: OperationOutcome } {
   const text = task.lines.join('\n');
   try {
-    return { body: parseFhirJson(text) };
+    const body = parseFhirJson(text);
+    if (typeof body === 'object' && body !== null && !Array.isArray(body)) return { body };
+    return { error: importError({ file: task.fileName, line: 1 }, [{ severity: 'error', code: 'structure', diagnostics: 'The file is not one Bundle (a JSON object)' }]) };
   } catch (err) {
     if (!(err instanceof JsonInputError)) throw err;
     return { error: importError({ file: task.fileName, line: err.line }, [{ severity: 'error', code: 'structure', diagnostics: `Malformed JSON (${err.problem}) at column ${err.column}` }]) };
   }
 }
 
+/** What one request of a chunk stored and refused. */
+interface UnitResult {
+  counts: Record<string, number>;
+  objectKeys: string[];
+  errors: OperationOutcome[];
+  /** Status of a refused request (a transaction), else 200. */
+  status: number;
+}
+
+/** Writes one request through {@link writeResources}, or reads its commit when it was already committed. */
+async function importUnit(deps: ChunkDeps, task: ChunkTask, unit: Unit): Promise<UnitResult> {
+  const { requestId, body, lineOf } = unit;
+  const done = await findCommit(deps.lake, requestId, new Date(task.jobCreatedAt), deps.clock.now());
+  if (done) {
+    const counts: Record<string, number> = {};
+    for (const o of done.objects) counts[o.resourceType] = (counts[o.resourceType] ?? 0) + o.count;
+    return { counts, objectKeys: done.objects.map((o) => o.key), errors: task.kind === 'ndjson' ? rederiveErrors(deps, task, unit) : [], status: 200 };
+  }
+  const principal = deps.principalOf(task.principal);
+  const r: UnitResult = { counts: {}, objectKeys: [], errors: [], status: 200 };
+  let interaction: 'batch' | 'transaction' = body.type === 'transaction' ? 'transaction' : 'batch';
+  try {
+    const result = await writeResources(deps, { requestId, method: 'POST', body, principal, validationLevel: deps.validationLevel });
+    r.counts = result.counts;
+    r.objectKeys = result.objectKeys;
+    interaction = result.interaction === 'transaction' ? 'transaction' : 'batch';
+    const response = result.response[1] as Bundle | undefined;
+    if (response) r.errors.push(...entryErrors(task, body, response, task.kind === 'ndjson' ? lineOf : (response.entry ?? []).map(() => 1)));
+  } catch (err) {
+    if (!(err instanceof OperationOutcomeError) || getStatus(err.outcome) >= 500) throw err;
+    // a refused request (a transaction with a bad entry, a Bundle that is not batch/transaction): nothing written
+    r.status = getStatus(err.outcome);
+    r.errors.push(importError({ file: task.fileName, line: lineOf[0] ?? 1 }, err.outcome.issue));
+  }
+  await recordRequest(deps.audit, deps.clock, {
+    requestId,
+    principal,
+    interaction,
+    counts: r.counts,
+    objectKeys: r.objectKeys,
+    status: r.status,
+    outcomeCode: r.status >= 400 ? r.errors[0]?.issue[0]?.code : undefined,
+  });
+  return r;
+}
+
 /**
  * Imports one chunk (https://hl7.org/fhir/R4/async.html: the work of an asynchronous `$import`), exactly once per
- * deterministic request id: when its commit manifest exists, nothing is written again and the record is rebuilt
- * from the manifest. Writes one audit record per chunk (interaction `batch`/`transaction`, its request id).
+ * deterministic request id: a request whose commit manifest exists is not written again, its result is rebuilt
+ * from the manifest. Writes one audit record per request (interaction `batch`/`transaction`, its request id).
  * @returns the chunk's record (counts, lake objects, refused lines as OperationOutcomes)
  */
 export async function importChunk(deps: ChunkDeps, task: ChunkTask): Promise<ImportChunkRecord> {
   const requestId = chunkRequestId(task.jobId, task.file, task.chunk);
   const base = { file: task.file, chunk: task.chunk, requestId, bytes: task.bytes, lines: task.lines.length };
-  const done = await findCommit(deps.lake, requestId, new Date(task.jobCreatedAt), deps.clock.now());
-  if (done) {
-    const counts: Record<string, number> = {};
-    for (const o of done.objects) counts[o.resourceType] = (counts[o.resourceType] ?? 0) + o.count;
-    const errors = task.kind === 'ndjson' ? rederiveErrors(deps, task) : [];
-    return { ...base, counts, objectKeys: done.objects.map((o) => o.key), refused: errors.length, errors };
-  }
-  const principal = deps.principalOf(task.principal);
-  let body: unknown;
-  let lineOf: number[] = [];
-  let errors: OperationOutcome[] = [];
+  const errors: OperationOutcome[] = [];
+  let units: Unit[];
   if (task.kind === 'ndjson') {
     const read = readChunkLines(task.fileName, task.type, task.firstLine, task.lines, task.last);
-    body = read.bundle;
-    lineOf = read.lineOf;
-    errors = read.errors;
+    errors.push(...read.errors);
+    units = ndjsonUnits(requestId, read.bundle, read.lineOf);
   } else {
     const b = bundleBody(task);
     if (b.error) return { ...base, counts: {}, objectKeys: [], refused: 1, errors: [b.error] };
-    body = b.body;
+    units = [{ requestId, body: b.body as Bundle, lineOf: [] }];
   }
-  const entries = (body as Bundle).entry?.length ?? 0;
-  let counts: Record<string, number> = {};
-  let objectKeys: string[] = [];
-  let status = 200;
-  let interaction: 'batch' | 'transaction' = (body as Bundle).type === 'transaction' ? 'transaction' : 'batch';
-  if (entries > 0 || task.kind === 'bundle') {
-    try {
-      const result = await writeResources(deps, { requestId, method: 'POST', body, principal, validationLevel: deps.validationLevel });
-      counts = result.counts;
-      objectKeys = result.objectKeys;
-      interaction = result.interaction === 'transaction' ? 'transaction' : 'batch';
-      const response = result.response[1] as Bundle | undefined;
-      if (response) errors.push(...entryErrors(task, body as Bundle, response, task.kind === 'ndjson' ? lineOf : (response.entry ?? []).map(() => 1)));
-    } catch (err) {
-      if (!(err instanceof OperationOutcomeError) || getStatus(err.outcome) >= 500) throw err;
-      // a refused request (a transaction with a bad entry, a Bundle that is not batch/transaction): nothing written
-      status = getStatus(err.outcome);
-      errors.push(importError({ file: task.fileName, line: task.kind === 'ndjson' ? task.firstLine : 1 }, err.outcome.issue));
-    }
+  const counts: Record<string, number> = {};
+  const objectKeys: string[] = [];
+  let refusedBundle = 0;
+  for (const unit of units) {
+    const r = await importUnit(deps, task, unit);
+    for (const [t, n] of Object.entries(r.counts)) counts[t] = (counts[t] ?? 0) + n;
+    objectKeys.push(...r.objectKeys);
+    errors.push(...r.errors);
+    if (task.kind === 'bundle' && r.status >= 400) refusedBundle = Math.max(1, unit.body.entry?.length ?? 0);
   }
   errors.sort((a, b) => lineOfError(a) - lineOfError(b));
-  if (entries > 0 || task.kind === 'bundle') {
-    await recordRequest(deps.audit, deps.clock, { requestId, principal, interaction, counts, objectKeys, status, outcomeCode: status >= 400 ? errors[0]?.issue[0]?.code : undefined });
-  }
-  const refused = task.kind === 'bundle' && status >= 400 ? Math.max(1, entries) : errors.length;
-  return { ...base, counts, objectKeys, refused, errors };
+  return { ...base, counts, objectKeys, refused: task.kind === 'bundle' && refusedBundle > 0 ? refusedBundle : errors.length, errors };
 }
