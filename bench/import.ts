@@ -120,7 +120,7 @@ async function runOnce(copies: number): Promise<{ resources: number; refused: nu
     await createLocalIdentityVault({ store: new FsObjectStore('tributary-identity', path.join(dataDir, 'identity')), dataDir });
     process.env.BENCH_IMPORT_DATA_DIR = dataDir;
     const workers = Math.max(1, os.availableParallelism());
-    const pool = new WorkerPool<ChunkTask, ImportChunkRecord>(__filename, workers);
+    const pool = new WorkerPool<ChunkTask, ImportChunkRecord>(__filename, workers, process.env.IMPORT_WORKER_HEAP_MB ? { maxOldGenerationSizeMb: Number(process.env.IMPORT_WORKER_HEAP_MB) } : undefined);
     // each worker builds its write path before the clock starts
     await Promise.all(Array.from({ length: workers }, () => pool.run({ warm: true } as unknown as ChunkTask)));
     const t0 = performance.now();

@@ -22,12 +22,14 @@ export class WorkerPool<T, R> {
   constructor(
     private readonly script: string,
     readonly size = Math.max(1, os.availableParallelism()),
+    /** Heap limits of each worker (https://nodejs.org/api/worker_threads.html#new-workerfilename-options). */
+    private readonly resourceLimits?: { maxOldGenerationSizeMb?: number },
   ) {
     for (let i = 0; i < size; i++) this.idle.push(this.spawn());
   }
 
   private spawn(): Worker {
-    const w = new Worker(this.script);
+    const w = new Worker(this.script, this.resourceLimits ? { resourceLimits: this.resourceLimits } : undefined);
     w.on('message', (m: { id: number; result?: R; error?: { name: string; message: string } }) => {
       const job = this.busy.get(w);
       this.busy.delete(w);
