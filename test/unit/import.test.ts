@@ -14,6 +14,8 @@ import type { ImportChunkRecord, IngestEvent } from '../../src/core/ports';
 import { MemoryObjectStore } from '../../src/adapters/local/memory-object-store';
 import { FileImportJobStore } from '../../src/adapters/local/import-job-store';
 import { closeHarness, getHarness } from './api-harness';
+import { ClientError } from '../../src/fhir/errors';
+import { conflict } from '../../src/fhir/outcomes';
 
 const h = getHarness();
 const deps = chunkDeps(h.app);
@@ -118,6 +120,23 @@ test('a resource that comes again in a chunk is an update, in line order (as a b
   expect((await h.versions.get(['Patient/dup-p1'])).get('Patient/dup-p1')?.versionId).toBe('2');
   const commits = [...h.lake.objects.keys()].filter((k) => k.startsWith('commits/') && k.includes(`imp-${job.id}-`)).sort();
   expect(commits).toEqual([expect.stringContaining(`imp-${job.id}-0-0.1.json`), expect.stringContaining(`imp-${job.id}-0-0.json`)]);
+});
+
+test('a chunk that a concurrent chunk beat to a resource (409, nothing written) is tried again', async () => {
+  const job = await start({ 'Patient.ndjson': [patient('race-p1'), patient('race-p2')].join('\n') });
+  let conflicts = 0;
+  const racing = {
+    ...deps,
+    ingestor: {
+      write: async (req: Parameters<typeof deps.ingestor.write>[0]) => {
+        if (conflicts++ === 0) throw new ClientError(conflict('A concurrent request changed this resource; retry with the new version'));
+        return deps.ingestor.write(req);
+      },
+    },
+  };
+  const done = await runImportJob(runDeps((t) => importChunk(racing, t), 10), job.id);
+  expect(conflicts).toBe(2);
+  expect(done.progress).toMatchObject({ resources: 2, refused: 0 });
 });
 
 test('a transaction Bundle file is one request and keeps its urn:uuid rewrite', async () => {

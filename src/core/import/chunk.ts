@@ -144,6 +144,26 @@ interface UnitResult {
   status: number;
 }
 
+/** Attempts of a request that a concurrent chunk beat to one of its resources (409: nothing was written). */
+const CONFLICT_ATTEMPTS = 5;
+
+/**
+ * {@link writeResources}, again when the version index reports that a concurrent request (another chunk updating the
+ * same resource) changed one of its resources: a 409 writes nothing (https://hl7.org/fhir/R4/http.html#concurrency),
+ * so the request is read against the new versions and tried again.
+ */
+async function writeWithRetry(deps: ChunkDeps, req: Parameters<typeof writeResources>[1]): ReturnType<typeof writeResources> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await writeResources(deps, req);
+    } catch (err) {
+      const conflict = err instanceof OperationOutcomeError && getStatus(err.outcome) === 409;
+      if (!conflict || attempt >= CONFLICT_ATTEMPTS) throw err;
+      await new Promise((r) => setTimeout(r, 20 * attempt * Math.random()));
+    }
+  }
+}
+
 /** Writes one request through {@link writeResources}, or reads its commit when it was already committed. */
 async function importUnit(deps: ChunkDeps, task: ChunkTask, unit: Unit): Promise<UnitResult> {
   const { requestId, body, lineOf } = unit;
@@ -157,7 +177,7 @@ async function importUnit(deps: ChunkDeps, task: ChunkTask, unit: Unit): Promise
   const r: UnitResult = { counts: {}, objectKeys: [], errors: [], status: 200 };
   let interaction: 'batch' | 'transaction' = body.type === 'transaction' ? 'transaction' : 'batch';
   try {
-    const result = await writeResources(deps, { requestId, method: 'POST', body, principal, validationLevel: deps.validationLevel });
+    const result = await writeWithRetry(deps, { requestId, method: 'POST', body, principal, validationLevel: deps.validationLevel });
     r.counts = result.counts;
     r.objectKeys = result.objectKeys;
     interaction = result.interaction === 'transaction' ? 'transaction' : 'batch';
