@@ -33,9 +33,11 @@ export class FsObjectStore implements ObjectStore {
     return fs.readFile(this.file(key)).catch(() => undefined);
   }
 
-  async getStream(key: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+  async getStream(key: string, range?: { start: number; end: number }): Promise<AsyncIterable<Uint8Array> | undefined> {
     const f = this.file(key);
-    return (await fs.stat(f).catch(() => undefined)) ? createReadStream(f, { highWaterMark: 256 * 1024 }) : undefined;
+    if (range && range.end <= range.start) return (async function* () {})();
+    const r = range ? { start: range.start, end: range.end - 1 } : {};
+    return (await fs.stat(f).catch(() => undefined)) ? createReadStream(f, { highWaterMark: 256 * 1024, ...r }) : undefined;
   }
 
   async head(key: string): Promise<ObjectHead | undefined> {

@@ -37,9 +37,10 @@ export interface ObjectStore {
   get(key: string): Promise<Uint8Array | undefined>;
   /**
    * Reads an object as a stream of byte chunks (bounded memory for objects of any size), or `undefined` if there is
-   * none. Optional: a caller without it falls back to {@link ObjectStore.get}.
+   * none; with `range`, only bytes `start` to `end` (exclusive). Optional: a caller without it falls back to
+   * {@link ObjectStore.get}.
    */
-  getStream?(key: string): Promise<AsyncIterable<Uint8Array> | undefined>;
+  getStream?(key: string, range?: { start: number; end: number }): Promise<AsyncIterable<Uint8Array> | undefined>;
   /** Reads an object's head, or `undefined` if there is none. */
   head(key: string): Promise<ObjectHead | undefined>;
   /** Lists keys under a prefix in lexical order, optionally after a key. */

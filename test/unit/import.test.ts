@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { OperationOutcome } from 'fhir/r4';
-import { importChunk, lineOfError, runImportJob, startImport, errorOutputKey, type ChunkTask } from '../../src/core/import';
+import { chunkTask, finishJob, importChunk, lineOfError, planChunks, runImportJob, startImport, errorOutputKey, type ChunkTask } from '../../src/core/import';
 import { chunkDeps } from '../../src/bootstrap/import';
 import type { ImportChunkRecord, IngestEvent } from '../../src/core/ports';
 import { MemoryObjectStore } from '../../src/adapters/local/memory-object-store';
@@ -158,6 +158,21 @@ test('a transaction Bundle file is one request and keeps its urn:uuid rewrite', 
   const key = [...h.lake.objects.keys()].find((k) => k.startsWith('raw/Observation/') && k.includes(`imp-${job.id}-0-0`))!;
   const o = JSON.parse(Buffer.from(h.lake.objects.get(key)!.body).toString('utf8'));
   expect(o.subject.reference).not.toContain('urn:uuid');
+});
+
+test('the AWS fan-out (plan of byte-ranged chunk items, one invocation each, finish) imports what the local runner does', async () => {
+  const lines = [patient('fan-p1'), patient('fan-p2'), '', patient('fan-p3'), patient('fan-p4'), patient('fan-p5')];
+  const job = await start({ 'Patient.ndjson': lines.join('\n') + '\n', 'Observation.ndjson': [obs('fan-o1', 'fan-p1'), obs('fan-o2', 'fan-p2')].join('\n') });
+  const [patients, others] = await planChunks(inputs, jobs, job, 2);
+  expect(patients.map((i) => [i.chunk, i.firstLine])).toEqual([[0, 1], [1, 3], [2, 5]]);
+  expect(others.map((i) => [i.file, i.firstLine, i.start])).toEqual([[1, 1, 0]]);
+  for (const item of [...patients, ...others]) await jobs.putChunk(job.id, await importChunk(deps, await chunkTask(inputs, job, item)));
+  // a rerun plans nothing more
+  expect((await planChunks(inputs, jobs, job, 2)).flat()).toEqual([]);
+  const done = await finishJob({ inputs, jobs, audit: h.app.audit, clock }, (await jobs.get(job.id))!);
+  expect(done.progress).toMatchObject({ resources: 7, refused: 1 });
+  const errors = Buffer.from((await inputs.get(errorOutputKey(job.id)))!).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as OperationOutcome);
+  expect(errors.map(lineOfError)).toEqual([3]);
 });
 
 test('$import parameters are checked: another bucket, a missing object, no input', async () => {

@@ -76,9 +76,10 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /** The object's body as a stream (GetObject's body in Node is a Readable), so a large object is never held whole. */
-  async getStream(key: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+  async getStream(key: string, range?: { start: number; end: number }): Promise<AsyncIterable<Uint8Array> | undefined> {
+    if (range && range.end <= range.start) return (async function* () {})();
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key }));
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key, ...(range ? { Range: `bytes=${range.start}-${range.end - 1}` } : {}) }));
       const body = r.Body as unknown as AsyncIterable<Uint8Array> | undefined;
       if (body && typeof body[Symbol.asyncIterator] === 'function') return body;
       return (async function* () {

@@ -31,10 +31,10 @@ export class MemoryObjectStore implements ObjectStore {
   }
 
   /** The object in slices of 64 KiB (a stream, as the S3 adapter gives one). */
-  async getStream(key: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+  async getStream(key: string, range?: { start: number; end: number }): Promise<AsyncIterable<Uint8Array> | undefined> {
     const o = this.objects.get(key);
     if (!o) return undefined;
-    const body = new Uint8Array(o.body);
+    const body = range ? new Uint8Array(o.body.subarray(range.start, range.end)) : new Uint8Array(o.body);
     return (async function* () {
       for (let i = 0; i < body.byteLength; i += 65536) yield body.subarray(i, i + 65536);
     })();

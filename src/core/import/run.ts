@@ -162,8 +162,8 @@ export async function runImportJob(deps: RunDeps, jobId: string): Promise<Import
   return finishJob(deps, job);
 }
 
-/** The error output, the job's audit record and its final state. */
-async function finishJob(deps: RunDeps, job: ImportJobRecord): Promise<ImportJobRecord> {
+/** The error output, the job's audit record and its final state (when every chunk is recorded). */
+export async function finishJob(deps: Pick<RunDeps, 'inputs' | 'jobs' | 'audit' | 'clock'>, job: ImportJobRecord): Promise<ImportJobRecord> {
   const chunks = (await deps.jobs.chunks(job.id)).sort((a, b) => a.file - b.file || a.chunk - b.chunk);
   const errors = chunks.flatMap((c) => (c.errors as OperationOutcome[]).map((e) => ({ file: c.file, e }))).sort((a, b) => a.file - b.file || lineOfError(a.e) - lineOfError(b.e));
   await deps.inputs.put(errorOutputKey(job.id), errors.map((x) => JSON.stringify(x.e)).join('\n') + (errors.length ? '\n' : ''), { contentType: 'application/fhir+ndjson' });
