@@ -22,7 +22,7 @@ export interface Config {
   buckets: { lake: string; identity: string; triage: string; audit: string; marts: string; import: string };
   /** Bulk import (`$import`): key prefix of inputs in the import bucket, lines per chunk, local worker threads, AWS job table. */
   bulkImport: { prefix: string; chunkLines: number; workers: number; jobsPrefix: string };
-  kms: { lake?: string; identity?: string; hmac?: string; triage?: string; audit?: string; marts?: string };
+  kms: { lake?: string; identity?: string; hmac?: string; triage?: string; audit?: string; marts?: string; import?: string };
   ingestTopicArn: string;
   versionsTable: string;
   /** Source system recorded when authentication is off (local development only). */
@@ -221,6 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       triage: env.TRIAGE_KMS_KEY_ARN,
       audit: env.AUDIT_KMS_KEY_ARN,
       marts: env.MARTS_KMS_KEY_ARN,
+      import: env.IMPORT_KMS_KEY_ARN || undefined,
     },
     ingestTopicArn: env.INGEST_TOPIC_ARN ?? 'arn:aws:sns:eu-west-2:123456789012:tributary-ingest',
     versionsTable: env.VERSIONS_TABLE ?? 'tributary-versions',

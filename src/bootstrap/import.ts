@@ -38,8 +38,8 @@ export function getImportApp(config: Config): ImportApp {
   const bucket = config.buckets.import;
   const aws = config.runtime === 'aws';
   importApp = {
-    inputs: new S3ObjectStore(s3, bucket, { kmsKeyId: config.kms.lake }),
-    jobs: aws ? new S3ImportJobStore(s3, bucket, config.bulkImport.jobsPrefix, config.kms.lake) : new FileImportJobStore(path.join(config.dataDir, 'imports')),
+    inputs: new S3ObjectStore(s3, bucket, { kmsKeyId: config.kms.import }),
+    jobs: aws ? new S3ImportJobStore(s3, bucket, config.bulkImport.jobsPrefix, config.kms.import) : new FileImportJobStore(path.join(config.dataDir, 'imports')),
     launcher: aws ? new S3ImportLauncher(s3, bucket, config.bulkImport.jobsPrefix) : new ProcessImportLauncher(LOCAL_RUNNER, path.join(config.dataDir, 'logs')),
     errorUrl: (key) => `s3://${bucket}/${key}`,
   };

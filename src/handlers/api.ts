@@ -117,7 +117,5 @@ export const ingest = (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResu
 export const validate = (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => serve('validate', event);
 /** GET /fhir/metadata: the CapabilityStatement (open, as FHIR servers do). */
 export const metadata = (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => serve('metadata', event);
-/** POST /fhir/$import (kick-off) and GET /fhir/$import-jobs/{id} (status): the asynchronous bulk import. */
-export const bulkImport = (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => serve('import', event);
 /** Everything else: read, search, delete, patch, history, unknown paths. */
 export const notAllowed = (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => serve('notAllowed', event);

@@ -20,7 +20,7 @@ import { importJobStatus, importKickOff, IMPORT_JOBS } from './import-routes';
 const VERSION = '0.1.0';
 
 /** The Lambda functions of the API (serverless.yml). */
-export type FunctionName = 'ingest' | 'validate' | 'metadata' | 'import' | 'notAllowed';
+export type FunctionName = 'ingest' | 'validate' | 'metadata' | 'notAllowed';
 
 /** What a route returns: the FHIR result, how to present it, and what the audit record counts. */
 export interface Routed {
@@ -109,6 +109,8 @@ async function metadataIsRead(): Promise<Routed> {
 
 /** The routes (http.html: create, update, batch/transaction; $validate; capabilities), literal patterns first. */
 export const ROUTES: readonly Route[] = [
+  { fn: 'ingest', method: 'POST', pattern: ['$import'], interaction: 'import', run: importKickOff },
+  { fn: 'ingest', method: 'GET', pattern: [IMPORT_JOBS, ':id'], interaction: 'import', run: importJobStatus },
   { fn: 'ingest', method: 'POST', pattern: ['metadata'], interaction: 'create', run: metadataIsRead },
   { fn: 'ingest', method: 'PUT', pattern: ['metadata', ':id'], interaction: 'update', run: metadataIsRead },
   { fn: 'ingest', method: 'POST', pattern: [], interaction: 'transaction', run: write },
@@ -117,8 +119,6 @@ export const ROUTES: readonly Route[] = [
   { fn: 'validate', method: 'POST', pattern: ['$validate'], interaction: 'validate', run: validate },
   { fn: 'validate', method: 'POST', pattern: [':type', '$validate'], interaction: 'validate', run: validate },
   { fn: 'metadata', method: 'GET', pattern: ['metadata'], interaction: 'capabilities', run: metadata },
-  { fn: 'import', method: 'POST', pattern: ['$import'], interaction: 'import', run: importKickOff },
-  { fn: 'import', method: 'GET', pattern: [IMPORT_JOBS, ':id'], interaction: 'import', run: importJobStatus },
 ];
 
 /** `segments` against `pattern`: the path parameters, or undefined when it does not match. */
@@ -157,7 +157,6 @@ export function fallbackInteraction(fn: FunctionName, req: HttpRequest): AuditIn
   if (fn === 'ingest') return req.segments.length === 0 ? 'transaction' : req.method === 'PUT' ? 'update' : 'create';
   if (fn === 'validate') return 'validate';
   if (fn === 'metadata') return 'capabilities';
-  if (fn === 'import') return 'import';
   return 'refused';
 }
 

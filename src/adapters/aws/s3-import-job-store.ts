@@ -50,7 +50,7 @@ export class S3ImportJobStore implements ImportJobStore {
     }
   }
 
-  create(job: ImportJobRecord): Promise<void> {
+  async create(job: ImportJobRecord): Promise<void> {
     return this.put(this.key(job.id, 'job.json'), job);
   }
 
@@ -58,11 +58,11 @@ export class S3ImportJobStore implements ImportJobStore {
     return JOB_ID.test(id) ? this.read<ImportJobRecord>(this.key(id, 'job.json')) : Promise.resolve(undefined);
   }
 
-  update(job: ImportJobRecord): Promise<void> {
+  async update(job: ImportJobRecord): Promise<void> {
     return this.put(this.key(job.id, 'job.json'), job);
   }
 
-  putChunk(jobId: string, chunk: ImportChunkRecord): Promise<void> {
+  async putChunk(jobId: string, chunk: ImportChunkRecord): Promise<void> {
     return this.put(this.key(jobId, `chunks/${chunk.file}-${chunk.chunk}.json`), chunk);
   }
 
