@@ -13,7 +13,23 @@ import { systemClock } from '../core/ports';
 import type { ValidatingPrincipal } from '../core/use-cases';
 import { getImportApp } from '../bootstrap';
 import { readJsonBody } from './http';
-import type { RouteContext, Routed } from './routes';
+import type { FhirResponse } from '../fhir/outcomes';
+import type { App } from '../bootstrap';
+import type { HttpRequest } from './request';
+
+/** What an import route is given (the route table's RouteContext, structurally). */
+interface RouteContext {
+  app: App;
+  req: HttpRequest;
+  params: { id?: string };
+  authenticate(): Promise<ValidatingPrincipal>;
+}
+
+/** What an import route returns (the route table's Routed, structurally). */
+interface Routed {
+  result: FhirResponse;
+  headers?: Record<string, string>;
+}
 
 /** The path segment of job status URLs: `/fhir/$import-jobs/{id}`. */
 export const IMPORT_JOBS = '$import-jobs';
@@ -52,5 +68,5 @@ export async function importJobStatus(ctx: RouteContext): Promise<Routed> {
     return { result: [outcome(202, 'informational', `Import job in progress: ${s.progress}`)], headers: { 'X-Progress': s.progress, 'Retry-After': '2' } };
   }
   if (s.state === 'failed') return { result: [s.outcome] };
-  return { result: [outcome(200, 'informational', 'Import job complete'), s.manifest as unknown as Resource], counts: undefined };
+  return { result: [outcome(200, 'informational', 'Import job complete'), s.manifest as unknown as Resource] };
 }
