@@ -1,6 +1,6 @@
 /**
  * The routes of the bulk import (FHIR asynchronous request pattern, https://hl7.org/fhir/R4/async.html):
- * `POST /fhir/$import` kicks a job off (202 + `Content-Location`), `GET /fhir/$import-jobs/{id}` follows it (202 with
+ * `POST /fhir/$import` kicks a job off (202 + `Content-Location`), `GET /fhir/$import-jobs/{id}/$status` follows it (202 with
  * `X-Progress` while it runs, 200 with the manifest when done). Both need the bulk-import scope.
  */
 import type { Resource } from 'fhir/r4';
@@ -31,7 +31,7 @@ interface Routed {
   headers?: Record<string, string>;
 }
 
-/** The path segment of job status URLs: `/fhir/$import-jobs/{id}`. */
+/** The first path segment of job status URLs: `/fhir/$import-jobs/{id}/$status`. */
 export const IMPORT_JOBS = '$import-jobs';
 
 /** The caller, refused (403) without the bulk-import scope when authentication is on. */
@@ -55,11 +55,11 @@ export async function importKickOff(ctx: RouteContext): Promise<Routed> {
   );
   return {
     result: [outcome(202, 'informational', `Import job ${job.id} accepted: follow it at Content-Location`)],
-    headers: { 'Content-Location': `${req.baseUrl}/${IMPORT_JOBS}/${job.id}` },
+    headers: { 'Content-Location': `${req.baseUrl}/${IMPORT_JOBS}/${job.id}/$status` },
   };
 }
 
-/** `GET /fhir/$import-jobs/{id}`: 202 + `X-Progress` while running, 200 + manifest when done (async.html#3.1.6.3). */
+/** `GET /fhir/$import-jobs/{id}/$status`: 202 + `X-Progress` while running, 200 + manifest when done (async.html#3.1.6.3). */
 export async function importJobStatus(ctx: RouteContext): Promise<Routed> {
   const p = await bulkCaller(ctx);
   const im = getImportApp(ctx.app.config);

@@ -110,7 +110,7 @@ async function metadataIsRead(): Promise<Routed> {
 /** The routes (http.html: create, update, batch/transaction; $validate; capabilities), literal patterns first. */
 export const ROUTES: readonly Route[] = [
   { fn: 'ingest', method: 'POST', pattern: ['$import'], interaction: 'import', run: importKickOff },
-  { fn: 'ingest', method: 'GET', pattern: [IMPORT_JOBS, ':id'], interaction: 'import', run: importJobStatus },
+  { fn: 'ingest', method: 'GET', pattern: [IMPORT_JOBS, ':id', '$status'], interaction: 'import', run: importJobStatus },
   { fn: 'ingest', method: 'POST', pattern: ['metadata'], interaction: 'create', run: metadataIsRead },
   { fn: 'ingest', method: 'PUT', pattern: ['metadata', ':id'], interaction: 'update', run: metadataIsRead },
   { fn: 'ingest', method: 'POST', pattern: [], interaction: 'transaction', run: write },
