@@ -67,7 +67,7 @@ test('the progress bar shows on a pseudo-terminal', async () => {
   expect(out).not.toMatch(/"event"/);
 });
 
-test('$import needs the bulk-import scope; its job answers 202 with X-Progress, then 200 with the manifest', async () => {
+test('$import needs the bulk-import scope (403 without); an input naming no object is 400', async () => {
   const body = { resourceType: 'Parameters', parameter: [{ name: 'input', part: [{ name: 'type', valueCode: 'Patient' }, { name: 'url', valueUri: 'nothing-here.ndjson' }] }] };
   const writeOnly = await token('e2e-import-scope', 'system/*.write');
   const refused = await send('POST', '/$import', body, { Authorization: `Bearer ${writeOnly}` });
