@@ -7,7 +7,7 @@
  * - the Synthea set (../shared) as per-type NDJSON (converted here) and as its Bundles, compared with the REST load of
  *   the same Bundles: 36,308 resources stored each, every mart's row count per source and a per-person aggregate
  *   equal; the NDJSON import is killed (SIGKILL of its runner) mid-job and resumed: counts exactly equal, no
- *   duplicate mart rows. Long (about 10-20 minutes on a shared 2-core machine: three loads of 36,308 resources and
+ *   duplicate mart rows. Long (25 minutes measured on a shared 2-core machine: three loads of 36,308 resources and
  *   their ETL); bounded by a 40-minute timeout.
  */
 import { execFile, execFileSync } from 'node:child_process';
