@@ -342,6 +342,23 @@ const SCENARIOS: Scenario[] = [
     body: { json: { resourceType: 'Bundle', type: 'collection' } },
     tests: [issueExpr('Bundle.type')],
   },
+  // -------------------------------------------------------------- $import (docs/import.md)
+  {
+    op: 'bulkImport',
+    name: '$import without a token (401)',
+    status: 401,
+    auth: 'none',
+    body: { json: { resourceType: 'Parameters', parameter: [{ name: 'input', part: [{ name: 'type', valueCode: 'Patient' }, { name: 'url', valueUri: 'Patient.ndjson' }] }] } },
+    tests: [issueCode('login')],
+  },
+  {
+    op: 'bulkImportStatus',
+    name: 'Import job status without a token (401)',
+    status: 401,
+    auth: 'none',
+    path: { id: 'no-such-job' },
+    tests: [issueCode('login')],
+  },
   // -------------------------------------------------------------- $validate
   {
     op: 'validateAny',

@@ -27,7 +27,7 @@ import { checkPorts, PortError, portSetting, type WantedPort } from './ports';
 import { answers, dataDirOf, isAlive, PROJECT_ROOT, readStackFile, removeStackFile, writeStackFile, type StackInfo } from './stack-file';
 
 const ROOT = PROJECT_ROOT;
-const BUCKETS = ['tributary-lake', 'tributary-identity', 'tributary-triage', 'tributary-audit', 'tributary-marts'];
+const BUCKETS = ['tributary-lake', 'tributary-identity', 'tributary-triage', 'tributary-audit', 'tributary-marts', 'tributary-import'];
 /** Default time limit for the API to answer, seconds (`START_TIMEOUT`). */
 const DEFAULT_READY_TIMEOUT_SEC = 120;
 /**

@@ -19,8 +19,10 @@ export interface Config {
   /** S3 endpoint override (the local s3rver); undefined in AWS. */
   s3Endpoint?: string;
   snsEndpoint?: string;
-  buckets: { lake: string; identity: string; triage: string; audit: string; marts: string };
-  kms: { lake?: string; identity?: string; hmac?: string; triage?: string; audit?: string; marts?: string };
+  buckets: { lake: string; identity: string; triage: string; audit: string; marts: string; import: string };
+  /** Bulk import (`$import`): key prefix of inputs in the import bucket, lines per chunk, local worker threads, AWS job table. */
+  bulkImport: { prefix: string; chunkLines: number; workers: number; jobsPrefix: string };
+  kms: { lake?: string; identity?: string; hmac?: string; triage?: string; audit?: string; marts?: string; import?: string };
   ingestTopicArn: string;
   versionsTable: string;
   /** `JOBS_TABLE`: the DynamoDB table of ETL job records (AWS; locally files under DATA_DIR/ops/jobs). */
@@ -210,6 +212,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       triage: env.TRIAGE_BUCKET ?? 'tributary-triage',
       audit: env.AUDIT_BUCKET ?? 'tributary-audit',
       marts: env.MARTS_BUCKET ?? 'tributary-marts',
+      import: env.IMPORT_BUCKET ?? 'tributary-import',
+    },
+    bulkImport: {
+      prefix: env.IMPORT_PREFIX ?? 'inputs/',
+      chunkLines: intSetting(env, 'IMPORT_CHUNK_LINES', 1000, 1),
+      workers: intSetting(env, 'IMPORT_WORKERS', 0, 0),
+      jobsPrefix: 'import-jobs/',
     },
     kms: {
       lake: env.LAKE_KMS_KEY_ARN,
@@ -218,6 +227,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       triage: env.TRIAGE_KMS_KEY_ARN,
       audit: env.AUDIT_KMS_KEY_ARN,
       marts: env.MARTS_KMS_KEY_ARN,
+      import: env.IMPORT_KMS_KEY_ARN || undefined,
     },
     ingestTopicArn: env.INGEST_TOPIC_ARN ?? 'arn:aws:sns:eu-west-2:123456789012:tributary-ingest',
     versionsTable: env.VERSIONS_TABLE ?? 'tributary-versions',

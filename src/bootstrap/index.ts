@@ -15,3 +15,4 @@ export { getEtlApp, buildEtlApp, resetEtlApp, viewsDir, type EtlApp } from './et
 export { buildVerifier, authorizerAuditLog, authorizerDeps } from './auth';
 export { buildAnalysisApp, localStudyKeyFile, type AnalysisApp } from './analysis';
 export { getOpsService, buildAuditReader, catalogueTables } from './ops';
+export { getImportApp, chunkDeps, jobPrincipal, resetImportApp, LOCAL_RUNNER, type ImportApp } from './import';

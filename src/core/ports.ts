@@ -35,6 +35,12 @@ export interface ObjectStore {
   ): Promise<void>;
   /** Reads an object, or `undefined` if there is none. */
   get(key: string): Promise<Uint8Array | undefined>;
+  /**
+   * Reads an object as a stream of byte chunks (bounded memory for objects of any size), or `undefined` if there is
+   * none; with `range`, only bytes `start` to `end` (exclusive). Optional: a caller without it falls back to
+   * {@link ObjectStore.get}.
+   */
+  getStream?(key: string, range?: { start: number; end: number }): Promise<AsyncIterable<Uint8Array> | undefined>;
   /** Reads an object's head, or `undefined` if there is none. */
   head(key: string): Promise<ObjectHead | undefined>;
   /** Lists keys under a prefix in lexical order, optionally after a key. */
@@ -206,4 +212,52 @@ export interface IdentityVault {
   discard(requestId: string, refs: IdentityRef[]): Promise<void>;
   /** Every current record of a pseudonym (all sources, with history). Needs the vault decryption key. */
   get(pseudonym: string): Promise<IdentityEntry[]>;
+}
+
+/** State of a bulk import job (https://hl7.org/fhir/R4/async.html): what it reads and how far it got. */
+export interface ImportJobRecord {
+  id: string;
+  /** The source system the job writes for (from the token that started it). */
+  source: string;
+  clientId: string;
+  /** The scopes of the token that started it (space-joined; scope names are not PHI): each chunk is checked with them. */
+  scope: string;
+  status: 'queued' | 'running' | 'completed' | 'failed';
+  createdAt: string;
+  updatedAt: string;
+  /** Input objects, in the order they are read: key in the import bucket, resource type (NDJSON) or `Bundle`. */
+  inputs: { url: string; key: string; type?: string; kind: 'ndjson' | 'bundle'; size: number }[];
+  progress: { chunksDone: number; resources: number; refused: number; bytesDone: number; bytesTotal: number };
+  /** The runner working on it and its last sign of life (a stale heartbeat means the job may be resumed). */
+  runner?: { id: string; heartbeatAt: string };
+  finishedAt?: string;
+  /** Why the job failed (no payload values). */
+  error?: string;
+}
+
+/** What one committed chunk produced (recorded once the chunk is committed; a re-run skips recorded chunks). */
+export interface ImportChunkRecord {
+  file: number;
+  chunk: number;
+  requestId: string;
+  /** Bytes of the input file read up to the end of this chunk. */
+  bytes: number;
+  lines: number;
+  counts: Record<string, number>;
+  objectKeys: string[];
+  refused: number;
+  /** One OperationOutcome (JSON) per refused line: file, line, expression; no payload values. */
+  errors: unknown[];
+}
+
+/** Where bulk import jobs keep their state (local files under DATA_DIR; S3 in AWS). */
+export interface ImportJobStore {
+  create(job: ImportJobRecord): Promise<void>;
+  get(id: string): Promise<ImportJobRecord | undefined>;
+  /** Replaces the job document. */
+  update(job: ImportJobRecord): Promise<void>;
+  /** Records a committed chunk (idempotent: the same chunk recorded twice is one record). */
+  putChunk(jobId: string, chunk: ImportChunkRecord): Promise<void>;
+  /** Every recorded chunk of a job. */
+  chunks(jobId: string): Promise<ImportChunkRecord[]>;
 }

@@ -30,6 +30,7 @@ function corePrincipal(p: AuthPrincipal): ValidatingPrincipal {
     clientId: p.clientId,
     canWrite: (type, interaction) => canWrite(p.scopes, type, interaction),
     canValidate: (type) => canValidate(p.scopes, type),
+    scope: p.scope,
   };
 }
 
@@ -79,7 +80,7 @@ async function serve(fn: FunctionName, event: APIGatewayProxyEvent): Promise<API
       interaction = found.route.interaction;
       routed = await found.route.run({ app, req, params: found.params, authenticate: async () => (principal = await authenticate(app, req)) });
       interaction = routed.interaction ?? interaction;
-      response = toHttp(routed.result, { requestId: req.requestId, baseUrl: req.baseUrl, prefer: routed.prefer, bundleResponse: routed.bundleResponse });
+      response = toHttp(routed.result, { requestId: req.requestId, baseUrl: req.baseUrl, prefer: routed.prefer, bundleResponse: routed.bundleResponse, extraHeaders: routed.headers });
     }
   } catch (err) {
     const challenge = wwwAuthenticateFor(err);

@@ -15,6 +15,7 @@ import { validateResource, writeResources, type ValidatingPrincipal } from '../c
 import type { App } from '../bootstrap';
 import { readJsonBody } from './http';
 import type { HttpRequest } from './request';
+import { importJobStatus, importKickOff, IMPORT_JOBS } from './import-routes';
 
 const VERSION = '0.1.0';
 
@@ -33,6 +34,8 @@ export interface Routed {
   objectKeys?: string[];
   /** The write's commit wrote its audit record (or left it to recovery): the handler must not write another. */
   audited?: boolean;
+  /** Extra response headers (`Content-Location`, `X-Progress` of an asynchronous job). */
+  headers?: Record<string, string>;
 }
 
 /** What a route body is given. */
@@ -111,6 +114,8 @@ async function metadataIsRead(): Promise<Routed> {
 
 /** The routes (http.html: create, update, batch/transaction; $validate; capabilities), literal patterns first. */
 export const ROUTES: readonly Route[] = [
+  { fn: 'ingest', method: 'POST', pattern: ['$import'], interaction: 'import', run: importKickOff },
+  { fn: 'ingest', method: 'GET', pattern: [IMPORT_JOBS, ':id', '$status'], interaction: 'import', run: importJobStatus },
   { fn: 'ingest', method: 'POST', pattern: ['metadata'], interaction: 'create', run: metadataIsRead },
   { fn: 'ingest', method: 'PUT', pattern: ['metadata', ':id'], interaction: 'update', run: metadataIsRead },
   { fn: 'ingest', method: 'POST', pattern: [], interaction: 'transaction', run: write },

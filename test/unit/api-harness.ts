@@ -29,6 +29,8 @@ export interface Harness {
   events: MemoryEventBus;
   audit: AuditEntry[];
   dataDir: string;
+  /** The version index's keyed keys (`Type/{HMAC}`): a client's `Type/id` is never a key. */
+  indexKeys: IndexKeys;
 }
 
 let harness: Harness | undefined;
@@ -75,7 +77,7 @@ export function getHarness(): Harness {
     triageEnabled: () => false,
     audit: auditLog,
   };
-  harness = { app, lake, versions, events, audit, dataDir };
+  harness = { app, lake, versions, events, audit, dataDir, indexKeys };
   return harness;
 }
 

@@ -75,6 +75,22 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
+  /** The object's body as a stream (GetObject's body in Node is a Readable), so a large object is never held whole. */
+  async getStream(key: string, range?: { start: number; end: number }): Promise<AsyncIterable<Uint8Array> | undefined> {
+    if (range && range.end <= range.start) return (async function* () {})();
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key, ...(range ? { Range: `bytes=${range.start}-${range.end - 1}` } : {}) }));
+      const body = r.Body as unknown as AsyncIterable<Uint8Array> | undefined;
+      if (body && typeof body[Symbol.asyncIterator] === 'function') return body;
+      return (async function* () {
+        if (r.Body) yield await r.Body.transformToByteArray();
+      })();
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
   async head(key: string): Promise<ObjectHead | undefined> {
     try {
       const r = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }));

@@ -34,7 +34,7 @@ export const TRIBUTARY_INTERACTION_SYSTEM = `${TRIBUTARY_FHIR_BASE}/CodeSystem/a
 export const TRIBUTARY_AGENT_SYSTEM = `${TRIBUTARY_FHIR_BASE}/CodeSystem/audit-agent-type`;
 
 /** The interactions Tributary audits. */
-export type AuditInteraction = 'create' | 'update' | 'batch' | 'transaction' | 'validate' | 'capabilities' | 'refused';
+export type AuditInteraction = 'create' | 'update' | 'batch' | 'transaction' | 'validate' | 'capabilities' | 'refused' | 'import';
 
 /** Input of {@link buildAuditEvent}: ids, counts, keys and statuses only. */
 export interface AuditEventInput {
@@ -71,6 +71,7 @@ const REST_SUBTYPE: Record<AuditInteraction, Coding> = {
   validate: { system: 'http://hl7.org/fhir/restful-interaction', code: 'operation', display: 'operation' },
   capabilities: { system: 'http://hl7.org/fhir/restful-interaction', code: 'capabilities', display: 'capabilities' },
   refused: { system: TRIBUTARY_INTERACTION_SYSTEM, code: 'refused', display: 'Request refused before routing' },
+  import: { system: 'http://hl7.org/fhir/restful-interaction', code: 'operation', display: 'operation' },
 };
 
 const ACTION: Record<AuditInteraction, 'C' | 'R' | 'U' | 'D' | 'E'> = {
@@ -78,6 +79,7 @@ const ACTION: Record<AuditInteraction, 'C' | 'R' | 'U' | 'D' | 'E'> = {
   update: 'U',
   batch: 'E',
   transaction: 'E',
+  import: 'C',
   validate: 'E',
   capabilities: 'R',
   refused: 'E',

@@ -7,7 +7,11 @@ import { ClientError } from '../../fhir/errors';
 import { validateOnly, type Principal, type ResourceValidator } from '../ingest';
 
 /** A caller that may carry a `$validate` scope check (absent when auth is off). */
-export type ValidatingPrincipal = Principal & { canValidate?: (type: string) => boolean };
+export type ValidatingPrincipal = Principal & {
+  canValidate?: (type: string) => boolean;
+  /** The token's scopes as granted (space-joined); absent when authentication is off. */
+  scope?: string;
+};
 
 /** Input of {@link validateResource}. */
 export interface ValidateRequest {

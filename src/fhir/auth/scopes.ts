@@ -171,3 +171,15 @@ export function insufficientScopeChallenge(resourceType: string, interaction: Sc
   const letter = interaction === 'update' ? 'u' : 'c';
   return `Bearer realm="${realm}", error="insufficient_scope", scope="system/${resourceType}.${letter}"`;
 }
+
+/**
+ * The scope that allows starting and following bulk import jobs (`POST /fhir/$import`,
+ * https://hl7.org/fhir/R4/async.html). Not a SMART resource scope: read from the token's raw `scope` string. Each
+ * imported resource still needs a write scope on its type, checked per entry as for REST.
+ */
+export const BULK_IMPORT_SCOPE = 'system/$import';
+
+/** True when a space-delimited scope string grants {@link BULK_IMPORT_SCOPE}. */
+export function canBulkImport(scope: string | undefined): boolean {
+  return (scope ?? '').split(/\s+/).includes(BULK_IMPORT_SCOPE);
+}

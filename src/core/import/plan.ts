@@ -1,0 +1,83 @@
+/**
+ * The plan of a job for a fan-out engine (the Step Functions Distributed Map in AWS): every chunk of every input as
+ * an item `{ jobId, file, chunk, firstLine, start, end }` with its byte range, so each chunk can be imported by its own
+ * function invocation reading only its range (https://hl7.org/fhir/R4/async.html: the work behind `$import`). The
+ * plan is made by streaming each input once (counting lines, bounded memory); chunks already recorded are left out,
+ * so a rerun resumes. Patient inputs form the first wave, every other input the second (references to patients
+ * resolve once they are committed).
+ */
+import readline from 'node:readline';
+import { Readable } from 'node:stream';
+import type { ImportJobRecord, ImportJobStore, ObjectStore } from '../ports';
+import type { ChunkTask } from './chunk';
+
+/** One chunk to import. */
+export interface ChunkItem {
+  jobId: string;
+  file: number;
+  chunk: number;
+  firstLine: number;
+  /** Byte range of the chunk's lines in the input (end exclusive). */
+  start: number;
+  end: number;
+  last: boolean;
+}
+
+/** Byte length of a line as it is in the object (its `\n` included; a `\r` before it is counted by readline's input). */
+const lineBytes = (line: string): number => Buffer.byteLength(line, 'utf8') + 1;
+
+/** Splits a job's inputs into chunk items in two waves (Patients, then the rest), leaving out recorded chunks. */
+export async function planChunks(store: ObjectStore, jobs: ImportJobStore, job: ImportJobRecord, chunkLines: number): Promise<[ChunkItem[], ChunkItem[]]> {
+  const done = new Set((await jobs.chunks(job.id)).map((c) => `${c.file}-${c.chunk}`));
+  const waves: [ChunkItem[], ChunkItem[]] = [[], []];
+  for (const [file, input] of job.inputs.entries()) {
+    const wave = input.type === 'Patient' ? waves[0] : waves[1];
+    const push = (it: Omit<ChunkItem, 'jobId' | 'file'>): void => void (done.has(`${file}-${it.chunk}`) || wave.push({ jobId: job.id, file, ...it }));
+    if (input.kind === 'bundle') {
+      push({ chunk: 0, firstLine: 1, start: 0, end: input.size, last: true });
+      continue;
+    }
+    const body = store.getStream ? await store.getStream(input.key) : undefined;
+    if (!body) throw new Error(`import input ${file} is missing`);
+    let chunk = 0;
+    let n = 0;
+    let start = 0;
+    let pos = 0;
+    let line = 1;
+    for await (const l of readline.createInterface({ input: Readable.from(body), crlfDelay: Infinity })) {
+      pos += lineBytes(l);
+      if (++n === chunkLines) {
+        push({ chunk, firstLine: line, start, end: pos, last: false });
+        chunk++;
+        line += n;
+        n = 0;
+        start = pos;
+      }
+    }
+    if (n > 0) push({ chunk, firstLine: line, start, end: Math.max(pos, start), last: true });
+  }
+  return waves;
+}
+
+/** The task of a chunk item: its lines read from its byte range. */
+export async function chunkTask(store: ObjectStore, job: ImportJobRecord, item: ChunkItem): Promise<ChunkTask> {
+  const input = job.inputs[item.file]!;
+  const body = store.getStream ? await store.getStream(input.key, { start: item.start, end: item.end }) : undefined;
+  if (!body) throw new Error(`import input ${item.file} is missing`);
+  const lines: string[] = [];
+  for await (const l of readline.createInterface({ input: Readable.from(body), crlfDelay: Infinity })) lines.push(l);
+  return {
+    jobId: job.id,
+    jobCreatedAt: job.createdAt,
+    principal: { source: job.source, clientId: job.clientId, scope: job.scope },
+    file: item.file,
+    fileName: input.url,
+    kind: input.kind,
+    type: input.type,
+    chunk: item.chunk,
+    firstLine: item.firstLine,
+    lines,
+    last: item.last,
+    bytes: item.end,
+  };
+}

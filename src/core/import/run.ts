@@ -1,0 +1,183 @@
+/**
+ * Running a bulk import job (the work behind an asynchronous `$import`, https://hl7.org/fhir/R4/async.html):
+ * each input object is read as a stream of lines, cut into chunks of at most `chunkLines` lines (a Bundle file is
+ * one chunk), and each chunk is handed to `process` (a worker thread locally, a Lambda per chunk in AWS) with at most
+ * `concurrency` chunks in flight, so memory stays bounded whatever the input size. Chunks commit independently and
+ * each committed chunk is recorded in the job store; a rerun (after a crash, or a second runner) skips the recorded
+ * chunks, and a chunk committed but not recorded is recognised by its deterministic request id ({@link importChunk}).
+ * When every chunk is done the error output is written and the job's one audit record appended.
+ */
+import readline from 'node:readline';
+import { Readable } from 'node:stream';
+import type { OperationOutcome } from 'fhir/r4';
+import type { AuditLog, Clock, ImportChunkRecord, ImportJobRecord, ImportJobStore, ObjectStore } from '../ports';
+import { recordRequest } from '../use-cases/record-request';
+import { lineOfError, type ChunkTask } from './chunk';
+
+/** Default number of lines per chunk. */
+export const DEFAULT_CHUNK_LINES = 1000;
+
+/** What {@link runImportJob} needs. */
+export interface RunDeps {
+  /** The import bucket holding the inputs (and the error output). */
+  inputs: ObjectStore;
+  jobs: ImportJobStore;
+  audit: AuditLog;
+  clock: Clock;
+  /** Imports one chunk (in a worker, or in process). */
+  process(task: ChunkTask): Promise<ImportChunkRecord>;
+  concurrency: number;
+  chunkLines?: number;
+  /** Who runs the job (for the heartbeat). */
+  runnerId: string;
+}
+
+/** The key of a job's error output in the import bucket. */
+export function errorOutputKey(jobId: string): string {
+  return `import-jobs/${jobId}/errors.ndjson`;
+}
+
+/** The lines of an object, streamed when the store can, with their byte offsets. */
+async function* objectLines(store: ObjectStore, key: string): AsyncGenerator<string> {
+  const stream = store.getStream ? await store.getStream(key) : undefined;
+  const source = stream ?? (await store.get(key).then((b) => (b ? [b] : undefined)));
+  if (!source) throw new Error(`import input ${key} is missing`);
+  const rl = readline.createInterface({ input: Readable.from(source), crlfDelay: Infinity });
+  for await (const line of rl) yield line;
+}
+
+/** A counter of free slots: `acquire` waits for one, `release` frees one, `drain` waits for all. */
+function slots(n: number) {
+  let free = n;
+  const waiting: (() => void)[] = [];
+  let idle: (() => void)[] = [];
+  return {
+    async acquire(): Promise<void> {
+      if (free > 0) return void free--;
+      await new Promise<void>((r) => waiting.push(r));
+    },
+    release(): void {
+      const next = waiting.shift();
+      if (next) return next();
+      free++;
+      if (free === n) {
+        for (const r of idle) r();
+        idle = [];
+      }
+    },
+    drain: (): Promise<void> => (free === n ? Promise.resolve() : new Promise<void>((r) => idle.push(r))),
+  };
+}
+
+/** Sums chunk records into the job's progress. */
+export function progressOf(job: ImportJobRecord, chunks: readonly ImportChunkRecord[]): ImportJobRecord['progress'] {
+  const p = { chunksDone: chunks.length, resources: 0, refused: 0, bytesDone: 0, bytesTotal: job.progress.bytesTotal };
+  const lastBytes = new Map<number, number>();
+  for (const c of chunks) {
+    p.resources += Object.values(c.counts).reduce((a, b) => a + b, 0);
+    p.refused += c.refused;
+    lastBytes.set(c.file, Math.max(lastBytes.get(c.file) ?? 0, c.bytes));
+  }
+  for (const b of lastBytes.values()) p.bytesDone += b;
+  p.bytesDone = Math.min(p.bytesDone, p.bytesTotal);
+  return p;
+}
+
+/**
+ * Runs (or resumes) a job to its end: every chunk of every input committed once, then the error output (one
+ * OperationOutcome per refused line, ordered by file and line), the job's audit record and its `completed` state.
+ * A failure of a chunk fails the job (status `failed`, the error's name only); a rerun resumes it.
+ * @returns the job as stored at the end
+ */
+export async function runImportJob(deps: RunDeps, jobId: string): Promise<ImportJobRecord> {
+  const job = await deps.jobs.get(jobId);
+  if (!job) throw new Error(`no import job ${jobId}`);
+  if (job.status === 'completed') return job;
+  const chunkLines = deps.chunkLines ?? 1000;
+  const recorded = await deps.jobs.chunks(jobId);
+  const done = new Set(recorded.map((c) => `${c.file}-${c.chunk}`));
+  const records = [...recorded];
+  const beat = (): ImportJobRecord => {
+    const now = deps.clock.now().toISOString();
+    Object.assign(job, { status: 'running', updatedAt: now, runner: { id: deps.runnerId, heartbeatAt: now }, progress: progressOf(job, records) });
+    return job;
+  };
+  await deps.jobs.update(beat());
+  const pool = slots(Math.max(1, deps.concurrency));
+  let failure: unknown;
+  let lastBeat = Date.now();
+  const dispatch = async (task: ChunkTask): Promise<void> => {
+    await pool.acquire();
+    if (failure) return pool.release();
+    void deps
+      .process(task)
+      .then(async (rec) => {
+        await deps.jobs.putChunk(jobId, rec);
+        records.push(rec);
+        if (Date.now() - lastBeat > 500) {
+          lastBeat = Date.now();
+          await deps.jobs.update(beat());
+        }
+      })
+      .catch((err: unknown) => void (failure ??= err))
+      .finally(() => pool.release());
+  };
+  const principal = { source: job.source, clientId: job.clientId, scope: job.scope };
+  for (const [file, input] of job.inputs.entries()) {
+    if (failure) break;
+    const common = { jobId, jobCreatedAt: job.createdAt, principal, file, fileName: input.url, kind: input.kind, type: input.type };
+    if (input.kind === 'bundle') {
+      if (done.has(`${file}-0`)) continue;
+      const lines: string[] = [];
+      for await (const l of objectLines(deps.inputs, input.key)) lines.push(l);
+      await dispatch({ ...common, chunk: 0, firstLine: 1, lines, last: true, bytes: input.size });
+      continue;
+    }
+    let chunk = 0;
+    let lines: string[] = [];
+    let firstLine = 1;
+    let bytes = 0;
+    const flush = async (last: boolean): Promise<void> => {
+      if (!done.has(`${file}-${chunk}`) && (lines.length > 0 || chunk === 0)) await dispatch({ ...common, chunk, firstLine, lines, last, bytes });
+      chunk++;
+      firstLine += lines.length;
+      lines = [];
+    };
+    for await (const l of objectLines(deps.inputs, input.key)) {
+      if (failure) break;
+      lines.push(l);
+      bytes += Buffer.byteLength(l, 'utf8') + 1;
+      if (lines.length >= chunkLines) await flush(false);
+    }
+    if (lines.length > 0) await flush(true);
+    // Patients first: the resources of later files that refer to them find them committed
+    if (input.type === 'Patient') await pool.drain();
+  }
+  await pool.drain();
+  if (failure) {
+    Object.assign(job, { status: 'failed', error: (failure as Error)?.name ?? 'Error', updatedAt: deps.clock.now().toISOString(), progress: progressOf(job, records) });
+    await deps.jobs.update(job);
+    throw failure;
+  }
+  return finishJob(deps, job);
+}
+
+/** The error output, the job's audit record and its final state (when every chunk is recorded). */
+export async function finishJob(deps: Pick<RunDeps, 'inputs' | 'jobs' | 'audit' | 'clock'>, job: ImportJobRecord): Promise<ImportJobRecord> {
+  const chunks = (await deps.jobs.chunks(job.id)).sort((a, b) => a.file - b.file || a.chunk - b.chunk);
+  const errors = chunks.flatMap((c) => (c.errors as OperationOutcome[]).map((e) => ({ file: c.file, e }))).sort((a, b) => a.file - b.file || lineOfError(a.e) - lineOfError(b.e));
+  await deps.inputs.put(errorOutputKey(job.id), errors.map((x) => JSON.stringify(x.e)).join('\n') + (errors.length ? '\n' : ''), { contentType: 'application/fhir+ndjson' });
+  const counts: Record<string, number> = {};
+  for (const c of chunks) for (const [t, n] of Object.entries(c.counts)) counts[t] = (counts[t] ?? 0) + n;
+  await recordRequest(deps.audit, deps.clock, {
+    requestId: `imp-${job.id}`,
+    principal: { source: job.source, clientId: job.clientId },
+    interaction: 'import',
+    counts,
+    status: 200,
+  });
+  const now = deps.clock.now().toISOString();
+  Object.assign(job, { status: 'completed', finishedAt: now, updatedAt: now, progress: progressOf(job, chunks) });
+  await deps.jobs.update(job);
+  return job;
+}

@@ -1,0 +1,189 @@
+/**
+ * Bulk import (`$import`, issue #15) in process, over the API harness (real strict validation and pseudonymisation,
+ * in-memory lake, version index and events): chunks go through the Ingestor as batch requests with deterministic
+ * request ids; refused lines are reported with file and line; a job interrupted mid-way and run again commits
+ * every resource exactly once.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { OperationOutcome } from 'fhir/r4';
+import { chunkTask, finishJob, importChunk, lineOfError, planChunks, runImportJob, startImport, errorOutputKey, type ChunkTask } from '../../src/core/import';
+import { chunkDeps } from '../../src/bootstrap/import';
+import type { ImportChunkRecord, IngestEvent } from '../../src/core/ports';
+import { MemoryObjectStore } from '../../src/adapters/local/memory-object-store';
+import { FileImportJobStore } from '../../src/adapters/local/import-job-store';
+import { closeHarness, getHarness } from './api-harness';
+import { ClientError } from '../../src/fhir/errors';
+import { conflict } from '../../src/fhir/outcomes';
+
+const h = getHarness();
+/** Version records by the client's `Type/id` (the index keys them by keyed hash). */
+async function versionsOf(keys: string[]): Promise<Map<string, { versionId: string }>> {
+  await h.indexKeys.init();
+  const hashed = keys.map((k) => h.indexKeys.resource(k.slice(0, k.indexOf('/')), k.slice(k.indexOf('/') + 1)));
+  const got = await h.versions.get(hashed);
+  return new Map(keys.flatMap((k, i) => (got.has(hashed[i]!) ? [[k, got.get(hashed[i]!)!] as const] : [])));
+}
+const deps = chunkDeps(h.app);
+let dir: string;
+let inputs: MemoryObjectStore;
+let jobs: FileImportJobStore;
+const clock = { now: () => new Date() };
+const caller = { source: 'harness', clientId: 'test', scope: '' };
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'import-test-'));
+  inputs = new MemoryObjectStore('tributary-import');
+  jobs = new FileImportJobStore(dir);
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+afterAll(() => closeHarness());
+
+const patient = (id: string, extra: Record<string, unknown> = {}) => JSON.stringify({ resourceType: 'Patient', id, gender: 'female', birthDate: '1970-01-01', ...extra });
+const obs = (id: string, subject: string) =>
+  JSON.stringify({ resourceType: 'Observation', id, status: 'final', code: { text: 'pulse' }, subject: { reference: `Patient/${subject}` }, valueQuantity: { value: 72.50, unit: '/min' } });
+
+async function start(files: Record<string, string>, parts?: { url: string; type?: string }[]) {
+  for (const [name, body] of Object.entries(files)) await inputs.put(`inputs/${name}`, body);
+  const parameter = [
+    { name: 'inputFormat', valueString: 'application/fhir+ndjson' },
+    ...(parts ?? Object.keys(files).map((url) => ({ url, type: url.endsWith('.json') ? undefined : url.split('.')[0] }))).map((p) => ({
+      name: 'input',
+      part: [...(p.type ? [{ name: 'type', valueCode: p.type }] : []), { name: 'url', valueUri: p.url }],
+    })),
+  ];
+  const launched: string[] = [];
+  const job = await startImport({ inputs, jobs, launcher: { launch: async (id) => void launched.push(id) }, clock, newId: () => `job-${Math.random().toString(36).slice(2, 10)}`, prefix: 'inputs/' }, caller, { resourceType: 'Parameters', parameter });
+  expect(launched).toEqual([job.id]);
+  return job;
+}
+
+const runDeps = (process: (t: ChunkTask) => Promise<ImportChunkRecord>, chunkLines = 2) => ({ inputs, jobs, audit: h.app.audit, clock, process, concurrency: 2, chunkLines, runnerId: 'test' });
+
+test('each bad line is reported with file and line; everything else is imported through the write path', async () => {
+  const lines = [patient('imp-p1'), '{"resourceType":"Patient",', obs('imp-o1', 'imp-p1'), patient('imp-p2', { gender: 'banana' }), '', patient('imp-p3'), JSON.stringify({ resourceType: 'Patient', gender: 'male' })];
+  const job = await start({ 'Patient.ndjson': lines.join('\n') + '\n' });
+  const auditBefore = h.audit.length;
+  const done = await runImportJob(runDeps((t) => importChunk(deps, t)), job.id);
+  expect(done.status).toBe('completed');
+  expect(done.progress).toMatchObject({ resources: 3, refused: 4 });
+  const errors = Buffer.from((await inputs.get(errorOutputKey(job.id)))!).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as OperationOutcome);
+  expect(errors.map(lineOfError)).toEqual([2, 3, 4, 5]);
+  expect(errors.every((e) => e.issue[0].diagnostics!.startsWith(`Patient.ndjson line ${lineOfError(e)}:`))).toBe(true);
+  expect(errors[0].issue[0].diagnostics).toMatch(/Malformed JSON/);
+  expect(errors[1].issue[0].diagnostics).toMatch(/Wrong resource type: Observation/);
+  expect(errors[2].issue[0].expression).toEqual(['Patient.gender']);
+  expect(JSON.stringify(errors[2])).not.toContain('banana'); // no payload values
+  expect(errors[3].issue[0].diagnostics).toMatch(/Empty line/);
+  // update-or-create by the source's id; the line without an id is a create
+  const v = await versionsOf(['Patient/imp-p1', 'Patient/imp-p3', 'Patient/imp-p2']);
+  expect([...v.keys()].sort()).toEqual(['Patient/imp-p1', 'Patient/imp-p3']);
+  // deterministic request ids: one commit per chunk, events per lake object
+  const commits = [...h.lake.objects.keys()].filter((k) => k.startsWith('commits/') && k.includes(`imp-${job.id}-`));
+  expect(commits.sort()).toEqual([0, 2, 3].map((c) => expect.stringContaining(`imp-${job.id}-0-${c}.json`))); // 7 lines in chunks of 2 → 4 chunks, one (lines 3-4) with nothing accepted
+  const events = h.events.events.filter((e) => e.requestId.startsWith(`imp-${job.id}-`)) as IngestEvent[];
+  expect(events.reduce((a, e) => a + e.count, 0)).toBe(3);
+  // one audit record per chunk written and one for the job
+  const records = h.audit.slice(auditBefore).map((a) => JSON.stringify(a));
+  expect(records.filter((r) => r.includes(`imp-${job.id}"`)).length).toBe(1);
+  expect(records.filter((r) => r.includes(`imp-${job.id}-`)).length).toBe(4); // every chunk, also the one that stored nothing
+});
+
+test('a job killed mid-way and run again stores every resource exactly once', async () => {
+  const ps = Array.from({ length: 9 }, (_, i) => patient(`kill-p${i}`));
+  const os_ = Array.from({ length: 9 }, (_, i) => obs(`kill-o${i}`, `kill-p${i}`));
+  const job = await start({ 'Patient.ndjson': ps.join('\n'), 'Observation.ndjson': os_.join('\n') });
+  // the first run dies after committing its 4th chunk, before recording it (the worst window)
+  let n = 0;
+  await expect(
+    runImportJob(
+      runDeps(async (t) => {
+        const rec = await importChunk(deps, t);
+        if (++n === 4) throw new Error('killed');
+        return rec;
+      }),
+      job.id,
+    ),
+  ).rejects.toThrow('killed');
+  expect((await jobs.get(job.id))!.status).toBe('failed');
+  const done = await runImportJob(runDeps((t) => importChunk(deps, t)), job.id);
+  expect(done.status).toBe('completed');
+  expect(done.progress).toMatchObject({ resources: 18, refused: 0 });
+  const v = await versionsOf([...ps.map((_, i) => `Patient/kill-p${i}`), ...os_.map((_, i) => `Observation/kill-o${i}`)]);
+  expect(v.size).toBe(18);
+  expect([...v.values()].every((r) => r.versionId === '1')).toBe(true); // none written twice
+  const lines = [...h.lake.objects.entries()].filter(([k]) => k.startsWith('raw/') && k.includes(`imp-${job.id}-`)).reduce((a, [, o]) => a + Buffer.from(o.body).toString('utf8').trim().split('\n').length, 0);
+  expect(lines).toBe(18);
+  // a third run of a completed job does nothing
+  const again = await runImportJob(runDeps(() => Promise.reject(new Error('must not run'))), job.id);
+  expect(again.progress.resources).toBe(18);
+});
+
+test('a resource that comes again in a chunk is an update, in line order (as a bulk export of shared resources gives)', async () => {
+  const job = await start({ 'Patient.ndjson': [patient('dup-p1'), patient('dup-p2'), patient('dup-p1', { gender: 'male' })].join('\n') });
+  const done = await runImportJob(runDeps((t) => importChunk(deps, t), 10), job.id);
+  expect(done.progress).toMatchObject({ resources: 3, refused: 0 });
+  expect((await versionsOf(['Patient/dup-p1'])).get('Patient/dup-p1')?.versionId).toBe('2');
+  const commits = [...h.lake.objects.keys()].filter((k) => k.startsWith('commits/') && k.includes(`imp-${job.id}-`)).sort();
+  expect(commits).toEqual([expect.stringContaining(`imp-${job.id}-0-0.1.json`), expect.stringContaining(`imp-${job.id}-0-0.json`)]);
+});
+
+test('a chunk that a concurrent chunk beat to a resource (409, nothing written) is tried again', async () => {
+  const job = await start({ 'Patient.ndjson': [patient('race-p1'), patient('race-p2')].join('\n') });
+  let conflicts = 0;
+  const racing = {
+    ...deps,
+    ingestor: {
+      write: async (req: Parameters<typeof deps.ingestor.write>[0]) => {
+        if (conflicts++ === 0) throw new ClientError(conflict('A concurrent request changed this resource; retry with the new version'));
+        return deps.ingestor.write(req);
+      },
+    },
+  };
+  const done = await runImportJob(runDeps((t) => importChunk(racing, t), 10), job.id);
+  expect(conflicts).toBe(2);
+  expect(done.progress).toMatchObject({ resources: 2, refused: 0 });
+});
+
+test('a transaction Bundle file is one request and keeps its urn:uuid rewrite', async () => {
+  const bundle = {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      { fullUrl: 'urn:uuid:aaaaaaaa-0000-4000-8000-000000000001', resource: { resourceType: 'Patient', gender: 'male' }, request: { method: 'POST', url: 'Patient' } },
+      {
+        fullUrl: 'urn:uuid:aaaaaaaa-0000-4000-8000-000000000002',
+        resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'urn:uuid:aaaaaaaa-0000-4000-8000-000000000001' } },
+        request: { method: 'POST', url: 'Observation' },
+      },
+    ],
+  };
+  const job = await start({ 'one.json': JSON.stringify(bundle, null, 2) });
+  const done = await runImportJob(runDeps((t) => importChunk(deps, t)), job.id);
+  expect(done.progress).toMatchObject({ resources: 2, refused: 0 });
+  const key = [...h.lake.objects.keys()].find((k) => k.startsWith('raw/Observation/') && k.includes(`imp-${job.id}-0-0`))!;
+  const o = JSON.parse(Buffer.from(h.lake.objects.get(key)!.body).toString('utf8'));
+  expect(o.subject.reference).not.toContain('urn:uuid');
+});
+
+test('the AWS fan-out (plan of byte-ranged chunk items, one invocation each, finish) imports what the local runner does', async () => {
+  const lines = [patient('fan-p1'), patient('fan-p2'), '', patient('fan-p3'), patient('fan-p4'), patient('fan-p5')];
+  const job = await start({ 'Patient.ndjson': lines.join('\n') + '\n', 'Observation.ndjson': [obs('fan-o1', 'fan-p1'), obs('fan-o2', 'fan-p2')].join('\n') });
+  const [patients, others] = await planChunks(inputs, jobs, job, 2);
+  expect(patients.map((i) => [i.chunk, i.firstLine])).toEqual([[0, 1], [1, 3], [2, 5]]);
+  expect(others.map((i) => [i.file, i.firstLine, i.start])).toEqual([[1, 1, 0]]);
+  for (const item of [...patients, ...others]) await jobs.putChunk(job.id, await importChunk(deps, await chunkTask(inputs, job, item)));
+  // a rerun plans nothing more
+  expect((await planChunks(inputs, jobs, job, 2)).flat()).toEqual([]);
+  const done = await finishJob({ inputs, jobs, audit: h.app.audit, clock }, (await jobs.get(job.id))!);
+  expect(done.progress).toMatchObject({ resources: 7, refused: 1 });
+  const errors = Buffer.from((await inputs.get(errorOutputKey(job.id)))!).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as OperationOutcome);
+  expect(errors.map(lineOfError)).toEqual([3]);
+});
+
+test('$import parameters are checked: another bucket, a missing object, no input', async () => {
+  await expect(start({}, [{ url: 's3://elsewhere/x.ndjson', type: 'Patient' }])).rejects.toMatchObject({ name: 'ClientError' });
+  await expect(start({}, [{ url: 'missing.ndjson', type: 'Patient' }])).rejects.toMatchObject({ name: 'ClientError' });
+  await expect(start({}, [])).rejects.toMatchObject({ name: 'ClientError' });
+});
