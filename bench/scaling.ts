@@ -1,6 +1,7 @@
 /**
  * Write-path scaling with concurrent writers behind a store latency (default 20 ms per call), for bench/run.ts:
- * `measureScaling()`. Figures only, never pass/fail. `node dist/bench/scaling.js [writers...]` prints the JSON.
+ * `measureScaling()`. Figures only, never pass/fail. `node dist/bench/scaling.js [writers...] [--latency=ms]
+ * [--duration=ms]` prints the JSON.
  *
  * Each writer stands in for one warm Lambda container of the API: its own {@link Ingestor} (the real use case: the
  * real strict validator, the real pseudonymiser with the shipped policy, keyed index keys, the commit protocol with
@@ -64,6 +65,8 @@ export interface ScalingFigure {
   loopDelayP99Ms: number;
   /** CPU time of this process over wall time during the window (1 = one core busy). */
   cpuShare: number;
+  /** Per store call kind: calls in the window and the most in flight at once (1 everywhere would be a global lock). */
+  traffic: Traffic;
   /** CPU time of this process per request, ms: all writers share one event loop, so 1000 / this bounds requests/s. */
   cpuMsPerRequest: number;
 }
@@ -82,16 +85,32 @@ export interface ScalingResult {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Calls per store and the most in flight at once (a store never above 1 would be a global lock). */
+type Traffic = Record<string, { calls: number; inFlight: number; maxInFlight: number }>;
+
+/** Counts a call of `port` in `traffic` while `fn` runs. */
+async function counted<T>(traffic: Traffic, port: string, fn: () => Promise<T>): Promise<T> {
+  const c = (traffic[port] ??= { calls: 0, inFlight: 0, maxInFlight: 0 });
+  c.calls++;
+  c.maxInFlight = Math.max(c.maxInFlight, ++c.inFlight);
+  try {
+    return await fn();
+  } finally {
+    c.inFlight--;
+  }
+}
+
 /** Every method call of `target` waits `ms` first (a network round trip). */
-function slow<T extends object>(target: T, ms: number): T {
+function slow<T extends object>(target: T, ms: number, traffic: Traffic, port: string): T {
   return new Proxy(target, {
     get(t, prop, receiver) {
       const v = Reflect.get(t, prop, receiver);
       if (typeof v !== 'function' || prop === 'constructor') return v;
-      return async (...args: unknown[]) => {
-        await sleep(ms);
-        return (v as (...a: unknown[]) => unknown).apply(t, args);
-      };
+      return (...args: unknown[]) =>
+        counted(traffic, `${port}.${String(prop)}`, async () => {
+          await sleep(ms);
+          return (v as (...a: unknown[]) => unknown).apply(t, args);
+        });
     },
   });
 }
@@ -138,12 +157,13 @@ const pct = (xs: number[], p: number): number => {
 
 /** Measures one writer count over fresh shared stores. */
 async function measure(k: number, ms: number, durationMs: number, reqs: Bundle[], shared: Shared): Promise<ScalingFigure> {
-  const lake = slow(new MemoryObjectStore('lake'), ms);
-  const identityStore = slow(new MemoryObjectStore('identity'), ms);
+  const traffic: Traffic = {};
+  const lake = slow(new MemoryObjectStore('lake'), ms, traffic, 'lake');
+  const identityStore = slow(new MemoryObjectStore('identity'), ms, traffic, 'identity');
   const table = new FakeDynamoTable();
-  table.before = () => sleep(ms);
+  table.before = (command) => counted(traffic, `dynamodb.${command}`, () => sleep(ms));
   const events = new SlowEventBus(ms);
-  const auditStore = slowStore(ms);
+  const auditStore = slow(slowStore(0), ms, traffic, 'audit');
   const clock = { now: () => new Date() };
   const vault = await createLocalIdentityVault({ store: identityStore, dataDir: shared.dir });
   // per writer, what a Lambda container builds at cold start: its clients, its Ingestor, its audit chain
@@ -176,6 +196,7 @@ async function measure(k: number, ms: number, durationMs: number, reqs: Bundle[]
   let resources = 0;
   let requests = 0;
   let failures = 0;
+  for (const c of Object.values(traffic)) Object.assign(c, { calls: 0, maxInFlight: c.inFlight });
   const { monitorEventLoopDelay } = await import('node:perf_hooks');
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
@@ -206,6 +227,7 @@ async function measure(k: number, ms: number, durationMs: number, reqs: Bundle[]
     failures,
     loopDelayP99Ms: Math.round(loop.percentile(99) / 1e5) / 10,
     cpuShare: Math.round(((cpu.user + cpu.system) / 1000 / (secs * 1000)) * 100) / 100,
+    traffic,
     cpuMsPerRequest: Math.round(((cpu.user + cpu.system) / 1000 / Math.max(1, requests + failures)) * 10) / 10,
   };
 }
@@ -264,6 +286,13 @@ export async function measureScaling(opts: ScalingOptions = {}): Promise<Scaling
 }
 
 if (require.main === module) {
-  const writers = process.argv.slice(2).map(Number).filter((n) => n > 0);
-  void measureScaling(writers.length ? { writers } : {}).then((r) => process.stdout.write(JSON.stringify(r) + '\n'));
+  // `node dist/bench/scaling.js [writers...] [--latency=ms] [--duration=ms]`
+  const args = process.argv.slice(2);
+  const opt = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+  const writers = args.filter((a) => !a.startsWith('--')).map(Number).filter((n) => n > 0);
+  const latencyMs = opt('latency') ? Number(opt('latency')) : undefined;
+  const durationMs = opt('duration') ? Number(opt('duration')) : undefined;
+  void measureScaling({ ...(writers.length && { writers }), ...(latencyMs && { latencyMs }), ...(durationMs && { durationMs }) }).then((r) =>
+    process.stdout.write(JSON.stringify(r) + '\n'),
+  );
 }
