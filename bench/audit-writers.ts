@@ -47,7 +47,7 @@ export interface AuditWritersResult {
 }
 
 /** An in-memory store where every call takes `latencyMs`; create-if-absent is decided when the call lands. */
-function slowStore(latencyMs: number): AuditStore & { lost: number } {
+export function slowStore(latencyMs: number): AuditStore & { lost: number } {
   const objects = new Map<string, string>();
   const wait = () => new Promise((r) => setTimeout(r, latencyMs));
   const s = {

@@ -6,7 +6,10 @@
  * - cold-start init of the ingest handler module in a fresh process;
  * - JSON.parse + JSON.stringify round trips of the same resources (the ceiling no ingest path beats), and the strict,
  *   lossless parser and serialiser against them (bench/json.ts);
- * - and the component benchmarks (validation, pseudonymisation, views/ETL) where present.
+ * - `ingest.shareOfFloor` / `singlePost.shareOfFloor`: those rates over the store-only floors of the same run;
+ * - `scaling`: the real write path with 4, 16, 64 in-process writers behind 20 ms per store call (bench/scaling.ts),
+ *   and `auditWriters`: audit appends per writer count, per-writer chains against the former global chain;
+ * - and the component benchmarks (validation, pseudonymisation, views/ETL, bulk import) where present.
  * Prints one JSON line (and a readable table on stderr).
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -248,6 +251,19 @@ async function main(): Promise<void> {
   } catch (err) {
     results.trivialHandlerRequestsPerSecond = { skipped: `bench functions did not start: ${(err as Error).message}` };
   }
+  // shares of the store-only floors, from figures of this same run
+  const floors = results.storeOnlyFloors as { onePutRequestsPerSecond: number; perTypePutBundleResourcesPerSecond: number } | undefined;
+  if (floors) {
+    for (const block of [results as typeof deferred, deferred]) {
+      (block.ingest as Record<string, number>).shareOfFloor = round(block.ingest.resourcesPerSecond / floors.perTypePutBundleResourcesPerSecond, 2);
+      block.singlePost.shareOfFloor = round(block.singlePost.requestsPerSecond! / floors.onePutRequestsPerSecond, 2);
+    }
+  }
+  // the real write path with 4, 16, 64 in-process writers behind 20 ms per store call (bench/scaling.ts)
+  results.scaling = await optional('scaling.js', (m) => m.measureScaling({ bundles }));
+  results.auditWriters = await optional('audit-writers.js', (m) => m.measureAuditWriters({ global: true }));
+  // bulk $import (bench/import.ts, #15): 1× and 10× the Synthea set, each in its own process; skipped when absent
+  results.import = await optional('import.js', async (m) => (await m.benchImport()) ?? { skipped: '../shared absent' });
   results.coldStart = coldStart();
   results.coldStartAwsRuntime = coldStart('aws');
   results.jsonRoundTripPerSecond = round(jsonRoundTrip(resourceTexts.slice(0, 20000)));
