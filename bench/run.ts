@@ -261,6 +261,8 @@ async function main(): Promise<void> {
   }
   // the real write path with 4, 16, 64 in-process writers behind 20 ms per store call (bench/scaling.ts)
   results.scaling = await optional('scaling.js', (m) => m.measureScaling({ bundles }));
+  // the same with transaction Bundles (Patient + Observations: identity records and their encryption), CPU-heavier
+  results.scalingBundles = await optional('scaling.js', (m) => m.measureScaling({ bundles, kind: 'bundle' }));
   results.auditWriters = await optional('audit-writers.js', (m) => m.measureAuditWriters({ global: true }));
   // bulk $import (bench/import.ts, #15): 1× and 10× the Synthea set, each in its own process; skipped when absent
   results.import = await optional('import.js', async (m) => (await m.benchImport()) ?? { skipped: '../shared absent' });

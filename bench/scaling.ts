@@ -51,8 +51,14 @@ export interface ScalingOptions {
   durationMs?: number;
   /** Synthea transaction Bundles (the files' text) to cut requests from. Default: ../shared/fhir/synthea/smart-on-fhir-r4. */
   bundles?: string[];
-  /** Observations per request besides the Patient. Default 9. */
+  /** Observations per request besides the Patient (`bundle` requests). Default 9. */
   observations?: number;
+  /**
+   * What each writer sends: `single` POSTs of one Synthea Observation (default: the lightest real write, so that 64
+   * in-process writers sharing one event loop measure the stores and locks, not this machine's cores), or `bundle`
+   * transactions of a Patient and its Observations (identity records and their encryption included).
+   */
+  kind?: 'single' | 'bundle';
 }
 
 /** One writer count's figures. */
@@ -144,6 +150,11 @@ function templates(bundles: string[], n: number): Bundle[] {
   });
 }
 
+/** Single-POST templates: the plain Observations of the Bundles (no encounter reference), one per request. */
+function singles(bundles: string[]): Resource[] {
+  return templates(bundles, 1000).flatMap((b) => (b.entry ?? []).slice(1).map((e) => ({ ...e.resource!, id: undefined }) as Resource));
+}
+
 /** A fresh copy of `t` with new `urn:uuid` full URLs (and the references to them), as a client sends each time. */
 function fresh(t: Bundle): Bundle {
   let text = JSON.stringify(t);
@@ -157,7 +168,7 @@ const pct = (xs: number[], p: number): number => {
 };
 
 /** Measures one writer count over fresh shared stores. */
-async function measure(k: number, ms: number, durationMs: number, reqs: Bundle[], shared: Shared): Promise<ScalingFigure> {
+async function measure(k: number, ms: number, durationMs: number, reqs: (Bundle | Resource)[], shared: Shared): Promise<ScalingFigure> {
   const traffic: Traffic = {};
   const lake = slow(new MemoryObjectStore('lake'), ms, traffic, 'lake');
   const identityStore = slow(new MemoryObjectStore('identity'), ms, traffic, 'identity');
@@ -177,8 +188,10 @@ async function measure(k: number, ms: number, durationMs: number, reqs: Bundle[]
     const ingestor = new Ingestor({ lake, versions, events, clock, validate: shared.validate, transform, identity: vault, audit, indexKeys: shared.indexKeys, identifiers: transform });
     const principal = { source: `bench-${w % 4}`, clientId: 'bench' };
     return Object.assign(async (i: number): Promise<{ ok: boolean; resources: number }> => {
-      const body = fresh(reqs[(w * 7 + i + 1) % reqs.length]!);
-      const req: WriteRequest = { requestId: randomUUID(), method: 'POST', body, principal };
+      const t = reqs[(w * 7 + i + 1) % reqs.length]!;
+      const single = t.resourceType !== 'Bundle';
+      const body = single ? structuredClone(t) : fresh(t as Bundle);
+      const req: WriteRequest = { requestId: randomUUID(), method: 'POST', body, principal, ...(single ? { type: t.resourceType } : {}) };
       let status: number;
       let audited = false;
       try {
@@ -188,8 +201,8 @@ async function measure(k: number, ms: number, durationMs: number, reqs: Bundle[]
       } catch (err) {
         status = getStatus(normalizeError(err));
       }
-      if (!audited) await recordRequest(audit, clock, { requestId: req.requestId, principal, interaction: 'transaction', status });
-      return { ok: status < 300, resources: body.entry!.length };
+      if (!audited) await recordRequest(audit, clock, { requestId: req.requestId, principal, interaction: single ? 'create' : 'transaction', status });
+      return { ok: status < 300, resources: single ? 1 : (body as Bundle).entry!.length };
     }, { audit });
   });
   // warm, as warm containers are: a first request each, then each chain's first anchor in place (one writer at a
@@ -257,7 +270,8 @@ export async function measureScaling(opts: ScalingOptions = {}): Promise<Scaling
       .filter((f) => f.endsWith('.json'))
       .sort()
       .map((f) => fs.readFileSync(path.join(synthea, f), 'utf8'));
-  const reqs = templates(bundles, opts.observations ?? 9);
+  const kind = opts.kind ?? 'single';
+  const reqs: (Bundle | Resource)[] = kind === 'single' ? singles(bundles) : templates(bundles, opts.observations ?? 9);
   if (!reqs.length) throw new Error('no Synthea Bundle with a Patient and Observations');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-scaling-'));
   try {
@@ -280,7 +294,10 @@ export async function measureScaling(opts: ScalingOptions = {}): Promise<Scaling
       latencyMs,
       writers,
       ...(r4 && r64 ? { efficiency64: Math.round((r64 / (16 * r4)) * 100) / 100 } : {}),
-      requestKind: `transaction Bundle: 1 Patient + up to ${opts.observations ?? 9} Observations (Synthea); r = resources/s`,
+      requestKind:
+        kind === 'single'
+          ? 'single POST of one Synthea Observation; r = resources/s'
+          : `transaction Bundle: 1 Patient + up to ${opts.observations ?? 9} Observations (Synthea); r = resources/s`,
       durationMs,
       detail,
     };
@@ -296,7 +313,8 @@ if (require.main === module) {
   const writers = args.filter((a) => !a.startsWith('--')).map(Number).filter((n) => n > 0);
   const latencyMs = opt('latency') ? Number(opt('latency')) : undefined;
   const durationMs = opt('duration') ? Number(opt('duration')) : undefined;
-  void measureScaling({ ...(writers.length && { writers }), ...(latencyMs && { latencyMs }), ...(durationMs && { durationMs }) }).then((r) =>
+  const kind = opt('kind') === 'bundle' ? ('bundle' as const) : undefined;
+  void measureScaling({ ...(writers.length && { writers }), ...(latencyMs && { latencyMs }), ...(durationMs && { durationMs }), ...(kind && { kind }) }).then((r) =>
     process.stdout.write(JSON.stringify(r) + '\n'),
   );
 }
