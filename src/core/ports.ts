@@ -168,12 +168,22 @@ export interface AuditEntry {
   [k: string]: unknown;
 }
 
+/** Options of {@link AuditLog.append}. */
+export interface AuditAppendOptions {
+  /** Idempotency key (the request id): at most one record is ever appended per key. */
+  key?: string;
+}
+
 /**
  * Append-only audit trail (S3 with object lock in AWS; local files locally): per-writer hash chains anchored in a
  * shared anchor chain (src/core/audit/trail.ts).
  */
 export interface AuditLog {
-  append(entry: AuditEntry): Promise<void>;
+  /**
+   * Appends one record. With `opts.key` (a request id) the append is idempotent: a second append with the same key
+   * writes nothing, even across a crash between two appends (docs/audit.md, "Exactly one record per request").
+   */
+  append(entry: AuditEntry, opts?: AuditAppendOptions): Promise<void>;
   /** Anchors every chain of this writer that has records not yet anchored (optional: clean shutdowns, tests). */
   flush?(): Promise<void>;
   /** Waits for appends in flight, anchors every chain as closed; later appends fail (optional). */

@@ -120,6 +120,43 @@ describe('the same trail through both adapters', () => {
     for (const k of keys) expect(await local.read(k)).toBe(await aws.read(k));
   });
 
+  it('keyed appends (one record per request id, a record written on a dead claimant\'s behalf) give the same objects on both', async () => {
+    const [local, aws] = twoStores();
+    const run = async (store: AuditStore) => {
+      let t = Date.parse('2030-01-01T00:00:00Z');
+      const ev = (requestId: string) => buildAuditEvent({ time: new Date((t += 1000)), requestId, interaction: 'transaction', outcomeStatus: 200 });
+      let killed = false;
+      const dying: AuditStore = {
+        name: store.name,
+        read: (k) => store.read(k),
+        exists: (k) => store.exists(k),
+        list: (p) => store.list(p),
+        create: async (k, b) => {
+          if (killed && k.startsWith('chains/')) throw new Error('killed'); // the process dies after its claim
+          return store.create(k, b);
+        },
+      };
+      const first = createAuditTrail(dying, { now: () => t, writerId: () => 'writer1' });
+      await first.append(ev('r1'), { key: 'r1' });
+      await first.append(ev('r1'), { key: 'r1' });
+      killed = true;
+      await expect(first.append(ev('r2'), { key: 'r2' })).rejects.toThrow();
+      const second = createAuditTrail(store, { now: () => t, writerId: () => 'writer2' });
+      await second.append(ev('r2'), { key: 'r2' }); // written at writer1's place 2
+      await second.append(ev('r3'), { key: 'r3' });
+      await second.close();
+      return verifyAuditTrail(store);
+    };
+    const [a, b] = [await run(local), await run(aws)];
+    expect(a).toEqual(b);
+    expect(a).toMatchObject({ ok: true, records: 3 });
+    const keys = (await local.list('')).sort();
+    expect(keys).toEqual((await aws.list('')).sort());
+    expect(keys.filter((k) => k.startsWith('requests/'))).toHaveLength(3);
+    expect(keys.filter((k) => k.startsWith('chains/writer1/'))).toHaveLength(2);
+    for (const k of keys) expect(await local.read(k)).toBe(await aws.read(k));
+  });
+
   it('gives concurrent appends of one process several chains on both, verified alike', async () => {
     const [local, aws] = twoStores();
     const run = async (store: AuditStore) => {

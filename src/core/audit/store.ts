@@ -2,6 +2,8 @@
  * Key layout of the audit trail (FHIR AuditEvent records, https://hl7.org/fhir/R4/auditevent.html) over one
  * key/value store with atomic create-if-absent ({@link AuditStore}):
  *
+ * - `requests/{sha256(key)}.json`: the claim of an idempotent append (`{ writer, sequence }`: the one place the
+ *   record of that key is, or will be, written; src/core/audit/trail.ts);
  * - `chains/{writer}/{sequence:12}.json`: the records of one writer's hash chain (src/core/audit/trail.ts);
  * - `anchors/{sequence:12}.json`: the anchor chain, a shared hash chain of anchors, each recording the head
  *   (count and hash) of one or more writer chains;
@@ -11,7 +13,7 @@
  * `S3AuditStore` (src/adapters/aws/s3-audit-log.ts: `PutObject` with `If-None-Match: *`); one contract suite
  * (test/contract/audit-store.contract.test.ts) keeps them interchangeable.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { parseSequenceName, sequenceName, type SequenceStore } from './chain';
 
 /** Key/value storage of the audit trail. Keys are relative, `/`-separated. */
@@ -35,6 +37,18 @@ export interface AuditStore {
 export const CHAINS_PREFIX = 'chains/';
 /** Prefix of the anchor chain. */
 export const ANCHORS_PREFIX = 'anchors/';
+/** Prefix of the claims of idempotent appends. */
+export const REQUESTS_PREFIX = 'requests/';
+
+/** Key of the claim of an idempotent append (the key hashed: any string, a fixed-length key). */
+export function claimKey(key: string): string {
+  return `${REQUESTS_PREFIX}${createHash('sha256').update(key, 'utf8').digest('hex')}.json`;
+}
+
+/** Key of record `sequence` of `writer`'s chain. */
+export function recordKey(writer: string, sequence: number): string {
+  return `${chainPrefix(writer)}${sequenceName(sequence)}.json`;
+}
 
 /** A writer id: letters, digits and `-`, up to 48 characters (it goes into record ids and keys). */
 export const WRITER_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,47}$/;

@@ -19,10 +19,18 @@
  * - The **window**: records after a chain's last anchor. It is at most `anchorEvery` records (`maxUnanchored` if
  *   anchor writes fail: past that, appends fail closed) and, while requests keep coming, `anchorAfterMs`.
  *   `npm run audit:verify` reports it per chain (src/core/audit/verify.ts).
+ * - **Exactly one record per key** (`append(entry, { key })`, the request id of a committed request, appended by the
+ *   commit's roll-forward and again by recovery after a crash): before its record, the writer creates the claim
+ *   `requests/{sha256(key)}.json` = `{ writer, sequence }` (create-if-absent), naming the one place the key's
+ *   record may be. An append that finds the claim taken writes nothing if that record exists; if it does not (the
+ *   claimant died, or its write failed, between claim and record) it writes the record at that very place, on the
+ *   claimant's behalf, chained to the claimant's previous record (create-if-absent: the claimant, if still alive,
+ *   then finds its place taken and stops using that chain). A chain's place is only ever claimed by its owner and
+ *   written for that claim, so there can be no second record, and the chain stays gap-free and verifiable.
  */
-import type { AuditEntry, AuditLog } from '../ports';
-import { AuditAppendError, chainLinkOf, createChainedAuditLog, GENESIS_HASH, sealAuditRecord, sequenceName } from './chain';
-import { ANCHORS_PREFIX, chainPrefix, newWriterId, sequenceStore, type AuditStore } from './store';
+import type { AuditAppendOptions, AuditEntry, AuditLog } from '../ports';
+import { AuditAppendError, chainLinkOf, createChainedAuditLog, GENESIS_HASH, sealAuditRecord } from './chain';
+import { ANCHORS_PREFIX, chainPrefix, claimKey, newWriterId, recordKey, sequenceStore, WRITER_ID, type AuditStore } from './store';
 
 /** One writer chain's head in an anchor. */
 export interface AnchoredChain {
@@ -79,8 +87,8 @@ export interface WriterState {
 
 /** The `AuditLog` port plus what per-writer chains need. */
 export interface AuditTrail extends AuditLog {
-  /** Appends and resolves to the sealed record. */
-  appendRecord(entry: AuditEntry): Promise<AuditEntry & { id: string }>;
+  /** Appends and resolves to the sealed record (with `opts.key`: the key's one record, possibly written before). */
+  appendRecord(entry: AuditEntry, opts?: AuditAppendOptions): Promise<AuditEntry & { id: string }>;
   /** Anchors every chain with unanchored records (nothing to do: no write). */
   flush(): Promise<void>;
   /** Waits for appends in flight, then anchors every chain as closed. Later appends fail. */
@@ -177,19 +185,70 @@ export function createAuditTrail(store: AuditStore, opts: AuditTrailOptions = {}
     timer.unref?.();
   }
 
-  async function appendNow(entry: AuditEntry): Promise<AuditEntry & { id: string }> {
+  type Sealed = AuditEntry & { id: string };
+
+  /**
+   * The claim of `key` is taken: its record, written now on the claimant's behalf at the claimed place if it is
+   * missing (create-if-absent there: the claimant itself, or another helper, may win; then theirs is the record).
+   */
+  async function resolveClaim(key: string, entry: AuditEntry): Promise<Sealed> {
+    const text = await store.read(claimKey(key));
+    const claim = (text ? JSON.parse(text) : undefined) as { writer?: unknown; sequence?: unknown } | undefined;
+    if (!claim || typeof claim.writer !== 'string' || !WRITER_ID.test(claim.writer) || !Number.isInteger(claim.sequence) || (claim.sequence as number) < 1) {
+      throw new AuditAppendError(`audit claim of a request in ${store.name} is corrupt; run audit-verify`);
+    }
+    const writer = claim.writer;
+    const sequence = claim.sequence as number;
+    const existing = await store.read(recordKey(writer, sequence));
+    if (existing !== undefined) return JSON.parse(existing) as Sealed; // appended before: nothing to write
+    let previousHash = GENESIS_HASH;
+    let anchorSeq: number | undefined;
+    if (sequence > 1) {
+      const prev = await store.read(recordKey(writer, sequence - 1));
+      const link = prev === undefined ? undefined : chainLinkOf(JSON.parse(prev));
+      if (!link) throw new AuditAppendError(`audit record ${sequence - 1} of writer ${writer} missing or corrupt in ${store.name}`);
+      previousHash = link.hash;
+      anchorSeq = link.anchor; // an anchor that covered the chain below this record (what verify checks)
+    }
+    const record = sealAuditRecord(entry, sequence, previousHash, { writer, anchor: anchorSeq });
+    if (!(await store.create(recordKey(writer, sequence), JSON.stringify(record) + '\n'))) {
+      const won = await store.read(recordKey(writer, sequence));
+      if (won === undefined) throw new AuditAppendError(`audit record ${sequence} of writer ${writer} unreadable in ${store.name}`);
+      return JSON.parse(won) as Sealed;
+    }
+    // one of this trail's own (retired) writers: its state follows, so the next anchor covers the record
+    const mine = all.find((w) => w.id === writer);
+    if (mine && mine.count === sequence - 1) {
+      mine.count = sequence;
+      mine.head = chainLinkOf(record)!.hash;
+    }
+    return record;
+  }
+
+  async function appendNow(entry: AuditEntry, key: string | undefined): Promise<Sealed> {
     if (closed) throw new AuditAppendError('audit trail is closed');
     const w = await acquire();
     w.busy = true;
-    let record: AuditEntry & { id: string };
+    let record: Sealed;
     try {
       // Fail closed when the window would grow past its bound: nothing is written unless the anchor lands.
       if (unanchored(w) >= maxUnanchored) await anchor();
       const sequence = w.count + 1;
+      if (key !== undefined) {
+        let claimed: boolean;
+        try {
+          claimed = await store.create(claimKey(key), JSON.stringify({ writer: w.id, sequence }) + '\n');
+        } catch (err) {
+          // Unknown whether the claim landed: this place may be promised to the key, so the chain ends here.
+          w.retired = true;
+          throw new AuditAppendError(`audit claim failed on ${store.name}`, { cause: err });
+        }
+        if (!claimed) return await resolveClaim(key, entry); // this writer wrote nothing: it stays as it was
+      }
       record = sealAuditRecord(entry, sequence, w.head, { writer: w.id, anchor: w.anchorSeq });
       let created: boolean;
       try {
-        created = await store.create(`${chainPrefix(w.id)}${sequenceName(sequence)}.json`, JSON.stringify(record) + '\n');
+        created = await store.create(recordKey(w.id, sequence), JSON.stringify(record) + '\n');
       } catch (err) {
         // Unknown whether the record landed: this chain ends here (a record written anyway shows up as one
         // unanchored record past the chain's last anchor); the next append starts a fresh writer.
@@ -198,6 +257,14 @@ export function createAuditTrail(store: AuditStore, opts: AuditTrailOptions = {}
       }
       if (!created) {
         w.retired = true;
+        // a claimed place taken: another append of the key wrote its record on this writer's behalf
+        const theirs = key !== undefined ? await store.read(recordKey(w.id, sequence)) : undefined;
+        if (theirs !== undefined) {
+          const sealed = JSON.parse(theirs) as Sealed;
+          const link = chainLinkOf(sealed);
+          if (link) [w.count, w.head] = [sequence, link.hash]; // what the chain holds (anchored with the others)
+          return sealed;
+        }
         throw new AuditAppendError(`audit record ${sequence} of writer ${w.id} already exists in ${store.name}`);
       }
       w.count = sequence;
@@ -211,8 +278,8 @@ export function createAuditTrail(store: AuditStore, opts: AuditTrailOptions = {}
     return record;
   }
 
-  function appendRecord(entry: AuditEntry): Promise<AuditEntry & { id: string }> {
-    const p = appendNow(entry);
+  function appendRecord(entry: AuditEntry, opts?: AuditAppendOptions): Promise<Sealed> {
+    const p = appendNow(entry, opts?.key);
     inFlight.add(p);
     void p.then(
       () => inFlight.delete(p),
@@ -223,8 +290,8 @@ export function createAuditTrail(store: AuditStore, opts: AuditTrailOptions = {}
 
   return {
     appendRecord,
-    async append(entry) {
-      await appendRecord(entry);
+    async append(entry, opts) {
+      await appendRecord(entry, opts);
     },
     flush: () => anchor(),
     async close() {

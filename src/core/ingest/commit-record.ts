@@ -132,7 +132,8 @@ async function writeRaw(lake: ObjectStore, rec: CommitRecord, o: CommitRecord['o
  * Rolls a committed request forward: (1) the lake objects written under `raw/` (from the outbox), the identity records made current
  * and the audit record appended, in parallel; (2) one event per lake object (at-least-once: the ETL is idempotent)
  * and the commit manifest (what `etl-replay` lists), once the copies exist. Never throws: a failed step leaves the
- * outbox, with the steps done so far, for recovery (so it does not append a second audit record).
+ * outbox, with the steps done so far, for recovery. The audit record is appended keyed by the request id, so a
+ * crash between the append and the outbox's `done.audited` makes recovery find it rather than add a second.
  * @returns true when every step is done (then {@link cleanUp} removes the outbox).
  */
 export async function finishCommit(deps: OutboxDeps, rec: CommitRecord): Promise<boolean> {
@@ -160,6 +161,7 @@ export async function finishCommit(deps: OutboxDeps, rec: CommitRecord): Promise
         objectKeys: rec.objects.map((o) => o.key),
         status: rec.audit.status,
         sourceIp: rec.audit.sourceIp,
+        once: true, // recovery may append it again (a crash before `done.audited` is kept): one record all the same
       }),
     ),
   ]);
@@ -170,7 +172,7 @@ export async function finishCommit(deps: OutboxDeps, rec: CommitRecord): Promise
     ]);
   }
   if (done.written && done.promoted && done.audited && done.events && done.manifest) return true;
-  // keep what is done, so recovery does not repeat the audit record (exactly one per request)
+  // keep what is done, so recovery repeats only what is missing (the audit append is idempotent by request id anyway)
   await lake.put(outboxKey(rec.requestId), JSON.stringify({ ...rec, done }), { contentType: 'application/json' }).catch(() => undefined);
   return false;
 }

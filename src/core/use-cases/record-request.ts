@@ -23,6 +23,11 @@ export interface RequestRecord {
   /** The first OperationOutcome issue code of a refusal. */
   outcomeCode?: string;
   sourceIp?: string;
+  /**
+   * Appended again after a crash (a committed request's record, by its roll-forward and by recovery): keyed by the
+   * request id, so the request has exactly one record however often it is appended.
+   */
+  once?: boolean;
 }
 
 /** Appends the request's one audit record; throws {@link AuditUnavailableError} when it cannot be written. */
@@ -41,6 +46,7 @@ export async function recordRequest(audit: AuditLog, clock: Clock, r: RequestRec
         outcomeCode: r.outcomeCode,
         sourceIp: r.sourceIp,
       }),
+      r.once ? { key: r.requestId } : undefined,
     );
   } catch (err) {
     throw new AuditUnavailableError(`audit append failed: ${(err as Error)?.name ?? 'error'}`, { cause: err });
