@@ -152,7 +152,12 @@ function templates(bundles: string[], n: number): Bundle[] {
 
 /** Single-POST templates: the plain Observations of the Bundles (no encounter reference), one per request. */
 function singles(bundles: string[]): Resource[] {
-  return templates(bundles, 1000).flatMap((b) => (b.entry ?? []).slice(1).map((e) => ({ ...e.resource!, id: undefined }) as Resource));
+  return templates(bundles, 1000).flatMap((b) =>
+    (b.entry ?? []).slice(1).map((e) => {
+      const { id: _id, ...r } = e.resource!;
+      return r as Resource;
+    }),
+  );
 }
 
 /** A fresh copy of `t` with new `urn:uuid` full URLs (and the references to them), as a client sends each time. */
