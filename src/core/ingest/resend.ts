@@ -18,13 +18,17 @@ import type { Entry } from './request';
 /** The token prefix of a fullUrl (never one of an identifier's, `s:`, `n:`, `a:`). */
 const RESEND = 'u:';
 
-/** Is `e` an implicit conditional create by its fullUrl (a POST entry with a `urn:uuid:` fullUrl, no condition)? */
+/**
+ * Is `e` an implicit conditional create by its fullUrl (https://hl7.org/fhir/R4/http.html#ccreate): a POST entry of
+ * a batch/transaction (https://hl7.org/fhir/R4/http.html#transaction) with a `urn:uuid:` fullUrl and no condition?
+ */
 export const isResendCandidate = (e: Entry): boolean =>
   e.method === 'POST' && e.index >= 0 && e.ifNoneExist === undefined && typeof e.fullUrl === 'string' && e.fullUrl.startsWith('urn:uuid:');
 
 /**
  * The keyed digest of a resource as sent: HMAC (the {@link IdentifierHasher}) of the type and the lossless JSON text
- * of the resource without `id` and `meta` (what the server sets or the client may vary on a retry).
+ * of the resource without `id` and `meta` (what the server sets or the client may vary on a retry;
+ * https://hl7.org/fhir/R4/resource.html#Meta).
  */
 export function contentDigest(hasher: IdentifierHasher, source: string, e: Entry): Promise<string> {
   const { id: _id, meta: _meta, ...content } = e.resource as unknown as Record<string, unknown>;
@@ -33,7 +37,7 @@ export function contentDigest(hasher: IdentifierHasher, source: string, e: Entry
 
 /**
  * Adds a condition `{ token: u:{fullUrl}, digest }` for every re-send candidate of the request (before the
- * index is read, {@link IdentifierPlan.load}).
+ * index is read, {@link IdentifierPlan.load}; conditional creates first, https://hl7.org/fhir/R4/http.html#trules).
  */
 export async function planResends(plan: IdentifierPlan, hasher: IdentifierHasher, entries: Entry[]): Promise<void> {
   const candidates = entries.filter((e) => !e.error && isResendCandidate(e));
@@ -47,7 +51,8 @@ export async function planResends(plan: IdentifierPlan, hasher: IdentifierHasher
 
 /**
  * A re-sent entry that matched stays matched only if every entry it refers to by fullUrl matched too (repeated
- * until nothing changes); the others become plain creates (the match would point at the old targets).
+ * until nothing changes); the others become plain creates (the match would point at the old targets; references
+ * between entries: https://hl7.org/fhir/R4/bundle.html#references).
  */
 export function keepConsistentResends(plan: IdentifierPlan, entries: Entry[]): void {
   const byUrl = new Map<string, Entry>();
