@@ -4,17 +4,7 @@
  * which OpenSSL 3 only offers through its legacy provider (without it, listing more than 1,000 keys fails).
  * Usage: node --openssl-legacy-provider dist/scripts/s3-server.js <port> <dir> <bucket>...
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import S3rver from 's3rver';
-
-/**
- * Prefixes whose objects are put and deleted at a high rate (the commit protocol's outbox: one object per
- * request, deleted once rolled forward). s3rver removes a directory when its last object is deleted; a put into
- * it at that moment fails with ENOENT on an unhandled stream error and kills the server. A non-object file (s3rver
- * lists only `*._S3rver_object` files) keeps these directories from ever being empty.
- */
-const BUSY_PREFIXES = ['outbox'];
 
 async function main(): Promise<void> {
   const [port, directory, ...buckets] = process.argv.slice(2);
@@ -26,12 +16,6 @@ async function main(): Promise<void> {
     configureBuckets: buckets.map((name) => ({ name, configs: [] })),
   });
   await server.run();
-  for (const b of buckets) {
-    for (const p of BUSY_PREFIXES) {
-      fs.mkdirSync(path.join(directory, b, p), { recursive: true });
-      fs.writeFileSync(path.join(directory, b, p, '.keep'), '');
-    }
-  }
   process.send?.('ready');
   const stop = (): void => {
     server.close().finally(() => process.exit(0));
