@@ -8,9 +8,8 @@
  *   person's pseudonym (the same in both sources: it comes from the Synthea identifier);
  * - the same Bundles re-sent as PUT transactions (the source's ids, as a client re-sends without creating anything):
  *   every current-view count unchanged;
- * - the same Bundles re-sent as they are (POST entries): the Patients (lake id = pseudonym) stay one row per person
- *   per source, and no current view has two rows of one resource; the other entries are creates (new server ids),
- *   which only an Idempotency-Key or a conditional create can make idempotent (other branches).
+ * - the same Bundles re-sent as they are (POST entries with urn:uuid fullUrls): matched as re-sent creates (same
+ *   fullUrl, same content: docs/api.md), nothing written, every current-view count unchanged.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -201,18 +200,19 @@ describeShared('linkage and marts grain (issue 13 items 5, 6), smart-on-fhir Syn
     console.log(`re-sent ${files.length} Bundles as PUT: current-view counts unchanged`, JSON.stringify(before));
   });
 
-  test('the same patient Bundles re-sent as they are (POST creates): one patient row per person, one row per resource', async () => {
+  test('the same patient Bundles re-sent as they are (POST transactions): nothing written, every current-view count unchanged', async () => {
     const before = await currentCounts(IN_ORDER);
+    const [h0] = await sql(`SELECT count(*) AS n FROM resource_versions WHERE _source = '${IN_ORDER}'`);
     await postBundles(files, IN_ORDER);
     await waitForEtl(IN_ORDER);
-    const after = await currentCounts(IN_ORDER);
-    // the Patient's lake id is the person's pseudonym: the re-sent copy (version 1 again) is the same row
-    expect({ patient: after.patient, patient_link: after.patient_link }).toEqual({ patient: before.patient, patient_link: before.patient_link });
+    // each POST entry with a urn:uuid fullUrl is matched by its fullUrl and content (docs/api.md, "Re-sent creates")
+    expect(await currentCounts(IN_ORDER)).toEqual(before);
+    const [h1] = await sql(`SELECT count(*) AS n FROM resource_versions WHERE _source = '${IN_ORDER}'`);
+    expect(Number(h1.n)).toBe(Number(h0.n)); // nothing written: not even a new version
     for (const m of ALL_MARTS.filter((x) => !['observation_component', 'care_plan_activity'].includes(x))) {
       const dup = await sql(`SELECT _resource_id FROM ${m} WHERE _source = '${IN_ORDER}' GROUP BY 1 HAVING count(*) > 1 LIMIT 1`);
       expect({ m, dup }).toEqual({ m, dup: [] });
     }
-    // every other POST entry is a create (https://hl7.org/fhir/R4/http.html#create): new server ids, new resources
-    console.log(`re-sent ${files.length} Bundles as POST: current-view counts ${JSON.stringify(before)} → ${JSON.stringify(after)}`);
+    console.log(`re-sent ${files.length} Bundles as POST: current-view counts unchanged`, JSON.stringify(before));
   });
 });

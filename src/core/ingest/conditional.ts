@@ -28,7 +28,7 @@ export interface IdentifierHasher {
 }
 
 /** A condition of a conditional create, or what is wrong with it. */
-export type Condition = { token: string } | { id: string } | { error: string };
+export type Condition = { token: string; digest?: string } | { id: string } | { error: string };
 
 /** What conditional create and conditional references support, for messages. */
 export const SUPPORTED_CONDITIONS = 'identifier=[system]|[value], identifier=[value] or _id=[id]';
@@ -117,10 +117,14 @@ export class IdentifierPlan {
     this.current = names.length > 0 ? await versions.get([...this.keyOf.values()]) : new Map();
   }
 
-  /** The stored match of `{type}\0{token}`: an id, `several`, or undefined. */
-  stored(type: string, token: string): string | 'several' | undefined {
+  /**
+   * The stored match of `{type}\0{token}`: an id, `several`, or undefined. With `digest` (a re-sent create,
+   * `./resend`), only a record of that same content digest matches.
+   */
+  stored(type: string, token: string, digest?: string): string | 'several' | undefined {
     const r = this.current.get(this.keyOf.get(`${type}\u0000${token}`) ?? '');
     if (!r || !r.lakeId || r.source !== this.source) return undefined;
+    if (digest !== undefined && r.digest !== digest) return undefined;
     return r.lakeId === SEVERAL ? 'several' : r.lakeId;
   }
 }
@@ -172,7 +176,7 @@ export async function resolveConditionalCreates(
     }
     first.set(k, e);
     if ('token' in c) {
-      const hit = plan.stored(e.type, c.token);
+      const hit = plan.stored(e.type, c.token, c.digest);
       if (hit === 'several') e.error = preconditionFailed(`Conditional create: several ${e.type} resources match the condition`, at);
       else if (hit) matched.push({ e, id: hit });
     } else if ('id' in c) {
@@ -201,6 +205,7 @@ export function indexEntries(
   lastUpdated: string,
 ): { key: string; expected?: string; record: VersionRecord }[] {
   const targets = new Map<string, Set<string>>();
+  const digests = new Map<string, string>();
   const add = (type: string, token: string, id: string): void => {
     const key = plan.keyOf.get(`${type}\u0000${token}`);
     if (!key) return;
@@ -212,7 +217,15 @@ export function indexEntries(
     if (e.method !== 'POST' || !e.id) continue;
     for (const t of identifierTokens(e.resource)) add(e.type, t, e.id);
     const c = plan.conditions.get(e);
-    if (c && 'token' in c) add(e.type, c.token, e.id);
+    if (!c || !('token' in c)) continue;
+    if (c.digest === undefined) add(e.type, c.token, e.id);
+    else {
+      // a re-sent create's token is indexed once, by the first content sent under it (never merged: ./resend)
+      const key = plan.keyOf.get(`${e.type}\u0000${c.token}`);
+      if (!key || plan.current.has(key)) continue;
+      digests.set(key, c.digest);
+      add(e.type, c.token, e.id);
+    }
   }
   const out: { key: string; expected?: string; record: VersionRecord }[] = [];
   for (const [key, ids] of targets) {
@@ -225,6 +238,7 @@ export function indexEntries(
       source: plan.source,
       lastUpdated,
       lakeId: all.size === 1 ? [...all][0] : SEVERAL,
+      ...(digests.has(key) ? { digest: digests.get(key) } : {}),
     };
     out.push({ key, expected: cur?.versionId, record });
   }

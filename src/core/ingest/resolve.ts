@@ -10,6 +10,7 @@ import type { VersionIndex, VersionRecord } from '../ports';
 import { IdentifierPlan, indexEntries, planConditions, resolveConditionalCreates, type IdentifierHasher } from './conditional';
 import { findConditionalReferences, linkEntries, resolveConditionalReferences, type ConditionalRef } from './links';
 import type { Entry } from './request';
+import { keepConsistentResends, planResends } from './resend';
 
 /** What the conditional steps need. */
 export interface ResolveDeps {
@@ -71,8 +72,11 @@ export class Resolution {
 export async function resolveConditions(deps: ResolveDeps, source: string, entries: Entry[]): Promise<Resolution> {
   const ok = entries.filter((e) => !e.error);
   const plan = deps.identifiers ? new IdentifierPlan(deps.identifiers, source) : undefined;
-  if (plan) planConditions(plan, ok);
-  else {
+  if (plan) {
+    planConditions(plan, ok);
+    // a POST with a urn:uuid fullUrl and no condition: matched by fullUrl AND content digest (re-sent creates)
+    await planResends(plan, deps.identifiers!, ok);
+  } else {
     for (const e of ok) {
       if (e.ifNoneExist !== undefined) e.error = badRequest('Conditional create is not available in this deployment (no identifier index)', e.entryPath);
     }
@@ -82,6 +86,7 @@ export async function resolveConditions(deps: ResolveDeps, source: string, entri
   if (plan) {
     await plan.load(deps.versions);
     sameAs = await resolveConditionalCreates(plan, deps.versions, ok, deps.resourceKey);
+    keepConsistentResends(plan, ok);
   }
   return new Resolution(plan, refs, sameAs);
 }
