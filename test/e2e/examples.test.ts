@@ -9,7 +9,9 @@
  *
  * Expected rejections at the default `strict` level: the two files the official R4 JSON schema rejects
  * (DiagnosticReport-gingival-mass, StructureDefinition-example-composition), and the examples the HL7 reference
- * validator also finds invalid (test/fixtures/known-invalid.ts, each with its reason). Nothing else.
+ * validator also finds invalid (test/fixtures/known-invalid.ts, each with its reason), and the batch and transaction
+ * Bundles, which are requests for the base URL: POSTed to `/Bundle` they are refused (400 at `Bundle.type`,
+ * https://hl7.org/fhir/R4/http.html#transaction). Nothing else.
  */
 const SCHEMA_FAILURES = ['DiagnosticReport-gingival-mass.json', 'StructureDefinition-example-composition.json'];
 import fs from 'node:fs';
@@ -55,12 +57,15 @@ test('all HL7 R4 instance examples: schema-valid ones accepted, invalid ones rej
   const after = await lakeSnapshot();
   // eslint-disable-next-line no-console
   console.log(`HL7 examples: ${examples.length} posted, ${accepted.length} accepted, ${rejected.length} rejected: ${rejected.map((r) => `${r.file} (${r.status} at ${r.expression})`).join('; ')}`);
-  const expected = examples.map((e) => e.file).filter((f) => SCHEMA_FAILURES.includes(f) || f in INVALID_R4_EXAMPLES);
+  const requests = new Set(examples.filter((e) => e.resource.resourceType === 'Bundle' && ['batch', 'transaction'].includes(e.resource.type)).map((e) => e.file));
+  expect(requests.size).toBeGreaterThanOrEqual(1);
+  const expected = examples.map((e) => e.file).filter((f) => SCHEMA_FAILURES.includes(f) || f in INVALID_R4_EXAMPLES || requests.has(f));
   expect(rejected.map((r) => r.file).sort()).toEqual(expected.sort());
   expect(expected.length).toBeGreaterThanOrEqual(2);
   for (const r of rejected) {
     expect(r.status).toBe(400);
     expect(r.expression).toMatch(/^[A-Z][A-Za-z]+(\.|$)/);
+    if (requests.has(r.file)) expect(r.expression).toBe('Bundle.type');
   }
   expect(after.lines - before.lines).toBe(accepted.length);
 });
