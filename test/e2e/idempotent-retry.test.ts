@@ -73,7 +73,9 @@ describeShared('a transaction re-sent with its Idempotency-Key after a lost resp
     await waitForEtl(SOURCE);
     const objectsBefore = (await lakeEvents(bucket(), { source: SOURCE })).length;
     const before = await viewCounts();
-    expect(before.patient).toBe(3);
+    const patients = bodies.reduce((n, b) => n + JSON.parse(b).entry.filter((e: any) => e.resource?.resourceType === 'Patient').length, 0);
+    expect(patients).toBeGreaterThan(0);
+    expect(before.patient).toBe(patients);
     expect(before.encounter).toBeGreaterThan(0);
 
     // 3. sent again with the same keys (a second lost response): the same answers, nothing new written
