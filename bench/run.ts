@@ -265,7 +265,11 @@ async function main(): Promise<void> {
   results.scalingBundles = await optional('scaling.js', (m) => m.measureScaling({ bundles, kind: 'bundle' }));
   results.auditWriters = await optional('audit-writers.js', (m) => m.measureAuditWriters({ global: true }));
   // bulk $import (bench/import.ts, #15): 1× and 10× the Synthea set, each in its own process; skipped when absent
-  results.import = await optional('import.js', async (m) => (await m.benchImport()) ?? { skipped: '../shared absent' });
+  // the bulk import at 1× and 10× takes minutes: BENCH_IMPORT=0 leaves it out
+  results.import =
+    process.env.BENCH_IMPORT === '0'
+      ? { skipped: 'BENCH_IMPORT=0' }
+      : await optional('import.js', async (m) => (await m.benchImport()) ?? { skipped: '../shared absent' });
   results.coldStart = coldStart();
   results.coldStartAwsRuntime = coldStart('aws');
   results.jsonRoundTripPerSecond = round(jsonRoundTrip(resourceTexts.slice(0, 20000)));
