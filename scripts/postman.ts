@@ -177,9 +177,9 @@ const SCENARIOS: Scenario[] = [
   },
   {
     op: 'create',
-    name: 'Conditional create (If-None-Exist) is not supported (400)',
+    name: 'Conditional create on an unsupported search parameter (400)',
     status: 400,
-    headers: { 'If-None-Exist': 'identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009' },
+    headers: { 'If-None-Exist': 'name=Smith' },
     body: { example: 'Patient' },
     tests: [issueCode('invalid')],
   },

@@ -106,7 +106,7 @@ describe('the live API conforms to openapi.yaml', () => {
     ['schema-invalid', 400, '/Patient', { resourceType: 'Patient', gender: 'yes' }, {}],
     ['unknown element', 400, '/Patient', { resourceType: 'Patient', colour: 'blue' }, {}],
     ['resourceType not matching the URL', 400, '/Patient', { resourceType: 'Observation' }, {}],
-    ['conditional create', 400, '/Patient', { resourceType: 'Patient' }, { 'If-None-Exist': 'identifier=x|1' }],
+    ['conditional create on an unsupported parameter', 400, '/Patient', { resourceType: 'Patient' }, { 'If-None-Exist': 'name=x' }],
     ['If-Match on a create', 412, '/Patient', { resourceType: 'Patient' }, { 'If-Match': 'W/"1"' }],
     ['unknown type', 404, '/Patientt', { resourceType: 'Patientt' }, {}],
     ['XML', 415, '/Patient', '<Patient xmlns="http://hl7.org/fhir"/>', { 'Content-Type': 'application/fhir+xml' }],
