@@ -118,6 +118,12 @@ describe('the live API conforms to openapi.yaml', () => {
     await call('POST', p, status, body, headers);
   });
 
+  test('bulk import without the system/$import scope: POST /$import and GET of a job status are 403', async () => {
+    const params = { resourceType: 'Parameters', parameter: [{ name: 'inputFormat', valueString: 'application/fhir+ndjson' }] };
+    await call('POST', '/$import', 403, params);
+    await call('GET', '/$import-jobs/no-such-job/$status', 403);
+  });
+
   test('POST /{type}: body over 5 MiB → 413', async () => {
     const div = `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(5 * 1024 * 1024)}</div>`;
     await call('POST', '/Patient', 413, JSON.stringify({ resourceType: 'Patient', text: { status: 'generated', div } }));
