@@ -16,6 +16,8 @@ describeShared('Synthea transaction Bundles', () => {
     const before = await lakeSnapshot();
     let inInput = 0;
     const failures: string[] = [];
+    let created = 0;
+    let matched = 0;
     const queue = [...files];
     const worker = async (): Promise<void> => {
       for (let f = queue.shift(); f; f = queue.shift()) {
@@ -25,14 +27,23 @@ describeShared('Synthea transaction Bundles', () => {
         inInput += bundle.entry.length;
         const r = await send('POST', '', text, { Prefer: 'return=minimal' });
         if (r.status !== 200) failures.push(`${f}: ${r.status} ${JSON.stringify(r.json?.issue?.[0])}`);
-        else expect(r.json.entry.every((e: any) => e.response.status.startsWith('201'))).toBe(true);
+        else {
+          // 201 created; 200 a re-sent create (the set repeats Organizations and Practitioners with the same fullUrl
+          // and content across Bundles: one resource each, docs/api.md "Re-sent creates")
+          for (const e of r.json.entry) {
+            expect(e.response.status).toMatch(/^20[01] /);
+            if (e.response.status.startsWith('201')) created++;
+            else matched++;
+          }
+        }
       }
     };
     await Promise.all([worker(), worker()]);
     expect(failures).toEqual([]);
     expect(inInput).toBe(36308);
     const after = await lakeSnapshot();
-    expect(after.lines - before.lines).toBe(36308);
+    expect(created + matched).toBe(36308);
+    expect(after.lines - before.lines).toBe(created);
     const newKeys = new Set(after.keys.filter((k) => !before.keys.includes(k)));
     const objects = await readAll('raw/');
     let urn = 0;
