@@ -106,6 +106,21 @@ describe.each(implementations)('ObjectStore contract: %s', (_name, make) => {
     expect(await s.list(p, keys[1000])).toEqual(keys.slice(1001));
   });
 
+  test('list pages in key order when a folder name is a prefix of a sibling\'s (`a-b/…` sorts before `a/…`): nothing repeated or skipped', async () => {
+    const s = make();
+    const p = prefix();
+    // `src=x-warmup/` sorts before `src=x/` by key ('-' < '/'), while a name-ordered folder walk visits `src=x` first
+    const keys = [
+      ...Array.from({ length: 600 }, (_, i) => `${p}src=x/k${String(i).padStart(4, '0')}`),
+      ...Array.from({ length: 600 }, (_, i) => `${p}src=x-warmup/k${String(i).padStart(4, '0')}`),
+    ];
+    for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => s.put(k, 'x')));
+    const sorted = [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    expect(await s.list(p)).toEqual(sorted);
+    expect(await s.list(p, sorted[700])).toEqual(sorted.slice(701));
+    expect(await s.list(`${p}src=x/`)).toEqual(keys.slice(0, 600));
+  });
+
   test('copy keeps body and metadata; delete removes and ignores missing keys', async () => {
     const s = make();
     const p = prefix();

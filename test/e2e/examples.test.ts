@@ -44,11 +44,13 @@ test('all HL7 R4 instance examples: schema-valid ones accepted, invalid ones rej
   expect(new Set(examples.map((e) => e.resource.resourceType)).size).toBe(140);
   const before = await lakeSnapshot();
   const accepted: string[] = [];
+  const ids = new Set<string>();
   const rejected: { file: string; status: number; expression: string }[] = [];
   const queue = [...examples];
   const worker = async (): Promise<void> => {
     for (let ex = queue.shift(); ex; ex = queue.shift()) {
       const r = await send('POST', `/${ex.resource.resourceType}`, ex.resource);
+      ids.add(r.headers.get('x-request-id') ?? '');
       if (r.status === 201) accepted.push(ex.file);
       else rejected.push({ file: ex.file, status: r.status, expression: r.json?.issue?.[0]?.expression?.[0] });
     }
@@ -67,5 +69,13 @@ test('all HL7 R4 instance examples: schema-valid ones accepted, invalid ones rej
     expect(r.expression).toMatch(/^[A-Z][A-Za-z]+(\.|$)/);
     if (requests.has(r.file)) expect(r.expression).toBe('Bundle.type');
   }
+  // the lake objects this test's requests wrote (raw/{Type}/source=…/date=…/{requestId}.ndjson) hold exactly the
+  // accepted resources; anything else new in the lake meanwhile is named (it would be another writer's)
+  const fresh = after.keys.filter((k) => !before.keys.includes(k));
+  const ours = fresh.filter((k) => ids.has(path.basename(k, '.ndjson')));
+  const foreign = fresh.filter((k) => !ours.includes(k));
+  // eslint-disable-next-line no-console
+  if (foreign.length > 0) console.log(`lake objects not of this test, written meanwhile: ${foreign.join(', ')}`);
+  expect(ours.length).toBe(accepted.length);
   expect(after.lines - before.lines).toBe(accepted.length);
 });

@@ -37,14 +37,27 @@ test('one audit record per request of the whole e2e suite, a valid hash chain, a
   const records = files.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')));
   const requestIdOf = (r: any): string | undefined =>
     r.entity?.find((e: any) => e.what?.identifier?.system?.endsWith('request-id'))?.what.identifier.value;
-  // HTTP requests carry their request id; the other records are re-identifications (npm run reidentify)
-  const httpRecords = records.filter((r) => requestIdOf(r) !== undefined);
+  // HTTP requests carry their request id; bulk-import chunks and jobs carry theirs (`imp-{job}-{file}-{chunk}`,
+  // `imp-{job}`: no HTTP request of their own, src/core/import/); the other records are re-identifications
+  const isImport = (id: string | undefined): boolean => id !== undefined && id.startsWith('imp-');
+  const httpRecords = records.filter((r) => requestIdOf(r) !== undefined && !isImport(requestIdOf(r)));
+  const importRecords = records.filter((r) => isImport(requestIdOf(r)));
   const others = records.filter((r) => requestIdOf(r) === undefined);
   // eslint-disable-next-line no-console
-  console.log(`audit trail: ${served} requests served, ${httpRecords.length} request audit records, ${others.length} re-identification records`);
+  console.log(`audit trail: ${served} requests served, ${httpRecords.length} request audit records, ${importRecords.length} bulk-import records, ${others.length} re-identification records`);
   expect(served).toBeGreaterThan(50);
   expect(httpRecords.length).toBe(served);
   expect(new Set(httpRecords.map(requestIdOf)).size).toBe(httpRecords.length);
+  // bulk import: one record per chunk and one per job, each once; every chunk's job has its record
+  const importIds = importRecords.map((r) => requestIdOf(r)!);
+  expect(new Set(importIds).size).toBe(importIds.length);
+  // a job's record is an `operation`; a chunk's is its `batch` or `transaction`, under `imp-{job}-{file}-{chunk}`
+  const isJob = (r: any): boolean => r.subtype?.[0]?.code === 'operation';
+  const jobs = new Set(importRecords.filter(isJob).map((r) => requestIdOf(r)!));
+  const chunks = importRecords.filter((r) => !isJob(r)).map((r) => requestIdOf(r)!);
+  for (const id of chunks) expect(jobs.has(id.replace(/-\d+-\d+$/, ''))).toBe(true);
+  // eslint-disable-next-line no-console
+  console.log(`bulk import: ${jobs.size} jobs, ${chunks.length} chunks, each audited once`);
   for (const r of others) expect(JSON.stringify(r)).toMatch(/reidentif/i);
   for (const r of records) expect(r.resourceType).toBe('AuditEvent');
 
