@@ -8,7 +8,7 @@
  */
 import { ServerFault } from '../../fhir/errors';
 import type { MartQuery, ResultTable } from '../../core/analysis/ports';
-import { openCatalogSnapshot } from './duckdb-catalog';
+import { openCatalogSnapshot, type CatalogSnapshot } from './duckdb-catalog';
 import { toJsonRows } from './parquet-writer';
 
 /** One statement's result. */
@@ -28,7 +28,16 @@ export class QueryError extends ServerFault {
  * @returns one result per statement, rows as JSON values (`toJsonRows`).
  */
 export async function runQuery(sql: string, catalogFile: string): Promise<QueryResult[]> {
-  const snap = await openCatalogSnapshot(catalogFile);
+  try {
+    return await runOn(sql, await openCatalogSnapshot(catalogFile, { forSql: sql }));
+  } catch (err) {
+    // only what the SQL names was created: a name it reaches some other way gets everything, once
+    if (!(err instanceof QueryError) || !/does not exist/i.test(err.message)) throw err;
+    return runOn(sql, await openCatalogSnapshot(catalogFile));
+  }
+}
+
+async function runOn(sql: string, snap: CatalogSnapshot): Promise<QueryResult[]> {
   try {
     const extracted = await snap.connection.extractStatements(sql);
     const results: QueryResult[] = [];
