@@ -125,29 +125,37 @@ locals {
       assume_role_policy  = data.aws_iam_policy_document.lambda_assume.json
       audit_append_policy = false
     }
+    # The steps of the bulk import state machine (import.tf, docs/import.md).
+    importPlan = {
+      name                = "import-plan"
+      description         = "Tributary bulk import plan step: reads a job's inputs and writes its chunk plan (import bucket only)."
+      assume_role_policy  = data.aws_iam_policy_document.lambda_assume.json
+      audit_append_policy = false
+    }
+    importChunk = {
+      name                = "import-chunk"
+      description         = "Tributary bulk import chunk step: imports one chunk of an input through the ingest write path."
+      assume_role_policy  = data.aws_iam_policy_document.lambda_assume.json
+      audit_append_policy = false
+    }
+    importFinish = {
+      name                = "import-finish"
+      description         = "Tributary bulk import finish step: a job's error output, final state and audit record."
+      assume_role_policy  = data.aws_iam_policy_document.lambda_assume.json
+      audit_append_policy = false
+    }
   }
 
-  # Each function's statements after Logs, in order (the groups of iam_statements.tf, or its own). metadata,
-  # validate, notAllowed and authorizer have none: their logs, and the audit-append policy.
+  # Each function's statements after Logs, in order (the groups of iam_statements.tf and import.tf, or its own).
+  # metadata, validate, notAllowed and authorizer have none: their logs, and the audit-append policy.
   function_statements = {
+    # ingest also serves $import (kick-off and status): the job state in the import bucket (import.tf).
     ingest = [
       local.raw_lake_write_statements,
-      [
-        {
-          sid        = "TriageWrite"
-          actions    = ["s3:PutObject"]
-          resources  = ["${aws_s3_bucket.this["triage"].arn}/*"]
-          conditions = []
-        },
-        {
-          sid        = "TriageKeyEncrypt"
-          actions    = ["kms:GenerateDataKey"]
-          resources  = [aws_kms_key.this["triage"].arn]
-          conditions = []
-        },
-      ],
+      local.triage_write_statements,
       local.landing_statements,
       local.audit_append_statements,
+      local.import_api_statements,
     ]
 
     # triage (recheck): reads the triage bucket, then writes like ingest.
@@ -310,6 +318,30 @@ locals {
     notAllowed = []
     # authorizer: fetches the issuer's public JWKS over HTTPS (no IAM needed), audits every token it refuses.
     authorizer = []
+
+    # The bulk import steps (import.tf): each reads and writes the job's state in the import bucket.
+    # importPlan: streams the job's inputs once and writes its chunk items (the plans the Distributed Map reads).
+    importPlan = [
+      local.import_inputs_read_statements,
+      local.import_job_state_statements,
+      local.import_list_statements,
+    ]
+    # importChunk: one chunk's byte range of an input, then ingest's write path (lake, triage, identity records,
+    # pseudonyms, version index, events, audit), as a batch request of the job's source.
+    importChunk = [
+      local.import_inputs_read_statements,
+      local.import_job_state_statements,
+      local.raw_lake_write_statements,
+      local.triage_write_statements,
+      local.landing_statements,
+      local.audit_append_statements,
+    ]
+    # importFinish: the error output and the job's final state (import bucket), the job's audit record.
+    importFinish = [
+      local.import_job_state_statements,
+      local.import_list_statements,
+      local.audit_append_statements,
+    ]
   }
 }
 

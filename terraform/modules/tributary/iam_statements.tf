@@ -109,4 +109,20 @@ locals {
       conditions = []
     },
   ]
+
+  # Submissions held for recheck (ingest, and the import chunk step, which runs ingest's write path): write-only.
+  triage_write_statements = [
+    {
+      sid        = "TriageWrite"
+      actions    = ["s3:PutObject"]
+      resources  = ["${aws_s3_bucket.this["triage"].arn}/*"]
+      conditions = []
+    },
+    {
+      sid        = "TriageKeyEncrypt"
+      actions    = ["kms:GenerateDataKey"]
+      resources  = [aws_kms_key.this["triage"].arn]
+      conditions = []
+    },
+  ]
 }
