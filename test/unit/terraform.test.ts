@@ -2376,15 +2376,17 @@ describe('KMS keys', () => {
     expect(mod.resource.aws_kms_alias.hmac.target_key_id).toBe('${aws_kms_key.hmac[var.hmac_active_key_version].key_id}');
   });
 
-  test('only ingest, triage and the import chunk step (ingest\'s write path) may GenerateMac with the pseudonym key', async () => {
+  test('only the roles that land resources (ingest, triage, recovery, ops, the import chunk step) may GenerateMac with the pseudonym key', async () => {
     const { statements } = await policyStatements(mod, mod.resource.aws_kms_key.hmac.policy, 'hmac');
     const mac = statements.filter((s) => statementAllows(s, 'kms:GenerateMac'));
     expect(mac.flatMap((s) => s.principals.flatMap((p) => p.identifiers)).sort()).toEqual([
       '${aws_iam_role.function["importChunk"].arn}',
       '${aws_iam_role.function["ingest"].arn}',
+      '${aws_iam_role.function["ops"].arn}',
+      '${aws_iam_role.function["recovery"].arn}',
       '${aws_iam_role.function["triage"].arn}',
     ]);
-    for (const fn of ['ingest', 'triage', 'importChunk']) {
+    for (const fn of ['ingest', 'triage', 'recovery', 'ops', 'importChunk']) {
       const r = await rolePolicyStatements(mod, roleOf(fn));
       expect(r.statements.some((s) => statementAllows(s, 'kms:GenerateMac') && s.resources.some((x) => refersTo(x, 'aws_kms_key.hmac')))).toBe(true);
     }
