@@ -24,6 +24,7 @@ module "tributary" {
   audit_retention_days           = var.audit_retention_days
   lake_noncurrent_version_days   = var.lake_noncurrent_version_days
   triage_expiration_days         = var.triage_expiration_days
+  import_expiration_days         = var.import_expiration_days
   athena_results_expiration_days = var.athena_results_expiration_days
   etl_max_receive_count          = var.etl_max_receive_count
   console_api_domain             = var.console_api_domain

@@ -60,6 +60,12 @@ variable "triage_expiration_days" {
   default     = 30
 }
 
+variable "import_expiration_days" {
+  description = "Days bulk import inputs, job state and error outputs are kept."
+  type        = number
+  default     = 30
+}
+
 variable "athena_results_expiration_days" {
   description = "Days Athena results are kept."
   type        = number

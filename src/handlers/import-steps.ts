@@ -9,7 +9,7 @@
  * A rerun of the state machine on the same job resumes it: recorded chunks are not planned again.
  */
 import { chunkDeps, getApp, getImportApp } from '../bootstrap';
-import { chunkTask, finishJob, importChunk, planChunks, type ChunkItem } from '../core/import';
+import { chunkTask, finishJob, importChunk, planChunks, renewHeartbeat, type ChunkItem } from '../core/import';
 import { systemClock } from '../core/ports';
 
 /** The EventBridge event of the start marker, or a `{ jobId }` (a manual rerun). */
@@ -46,6 +46,9 @@ export async function chunk(item: ChunkItem): Promise<{ refused: number; resourc
   if (!job) throw new Error('import job not found');
   const rec = await importChunk(chunkDeps(app), await chunkTask(im.inputs, job, item));
   await im.jobs.putChunk(job.id, rec);
+  // the chunks are the runner here: keep the job's heartbeat (and progress) fresh, so a status call does not take
+  // the running state machine for dead and start another (core/import/job.ts, resumeIfStale)
+  await renewHeartbeat({ jobs: im.jobs, clock: systemClock }, job.id, 'step-functions');
   return { refused: rec.refused, resources: Object.values(rec.counts).reduce((a, b) => a + b, 0) };
 }
 

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { OperationOutcome } from 'fhir/r4';
-import { chunkTask, finishJob, importChunk, lineOfError, planChunks, runImportJob, startImport, errorOutputKey, type ChunkTask } from '../../src/core/import';
+import { chunkTask, finishJob, importChunk, lineOfError, planChunks, renewHeartbeat, resumeIfStale, runImportJob, startImport, errorOutputKey, type ChunkTask } from '../../src/core/import';
 import { chunkDeps } from '../../src/bootstrap/import';
 import type { ImportChunkRecord, IngestEvent } from '../../src/core/ports';
 import { MemoryObjectStore } from '../../src/adapters/local/memory-object-store';
@@ -180,6 +180,34 @@ test('the AWS fan-out (plan of byte-ranged chunk items, one invocation each, fin
   expect(done.progress).toMatchObject({ resources: 7, refused: 1 });
   const errors = Buffer.from((await inputs.get(errorOutputKey(job.id)))!).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as OperationOutcome);
   expect(errors.map(lineOfError)).toEqual([3]);
+});
+
+test('in AWS the chunk invocations keep the job alive: a status call then starts no second runner, and shows progress', async () => {
+  const job = await start({ 'Patient.ndjson': [patient('hb-p1'), patient('hb-p2'), patient('hb-p3')].join('\n') });
+  const [patients] = await planChunks(inputs, jobs, job, 1);
+  let t = Date.parse('2026-12-03T10:00:00Z');
+  const at = { now: () => new Date(t) };
+  Object.assign(job, { status: 'running', runner: { id: 'step-functions', heartbeatAt: new Date(t).toISOString() } });
+  await jobs.update(job);
+  const launched: string[] = [];
+  const launcher = { launch: async (id: string) => void launched.push(id) };
+  for (const item of patients!) {
+    t += 20_000; // a chunk every 20 s: 60 s in all, twice the stale limit
+    await jobs.putChunk(job.id, await importChunk(deps, await chunkTask(inputs, job, item)));
+    expect(await renewHeartbeat({ jobs, clock: at }, job.id, 'step-functions')).toBe(true);
+    expect(await resumeIfStale({ jobs, launcher, clock: at }, (await jobs.get(job.id))!)).toBe(false);
+  }
+  expect(launched).toEqual([]);
+  expect((await jobs.get(job.id))!.progress).toMatchObject({ resources: 3 });
+  // without the renewal the same calls take it for dead and launch another runner
+  t += 31_000;
+  expect(await resumeIfStale({ jobs, launcher, clock: at }, (await jobs.get(job.id))!)).toBe(true);
+  expect(launched).toEqual([job.id]);
+  // within the interval nothing is written; a finished job is left alone
+  expect(await renewHeartbeat({ jobs, clock: at }, job.id, 'step-functions')).toBe(false);
+  await jobs.update({ ...(await jobs.get(job.id))!, status: 'completed' });
+  t += 60_000;
+  expect(await renewHeartbeat({ jobs, clock: at }, job.id, 'step-functions')).toBe(false);
 });
 
 test('$import parameters are checked: another bucket, a missing object, no input', async () => {

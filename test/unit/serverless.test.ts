@@ -309,7 +309,7 @@ describe('serverless.yml functions ↔ Terraform log groups and roles', () => {
   });
 
   test('every function: disableLogs, a Terraform log group, its own explicit role (SSM, local config, log rights)', () => {
-    expect(Object.keys(sls.functions).sort()).toEqual(['analysis', 'authorizer', 'etl', 'ingest', 'metadata', 'notAllowed', 'ops', 'recovery', 'validate']);
+    expect(Object.keys(sls.functions).sort()).toEqual(['analysis', 'authorizer', 'etl', 'importChunk', 'importFinish', 'importPlan', 'ingest', 'metadata', 'notAllowed', 'ops', 'recovery', 'validate']);
     expect(functionFindings(sls, awsCfg, localCfg, tf)).toEqual([]);
   });
 
@@ -352,6 +352,9 @@ describe('serverless.yml functions ↔ Terraform log groups and roles', () => {
       'recovery: aws_iam_role.function["recovery"] may not write its log group',
       'analysis: aws_iam_role.function["analysis"] may not write its log group',
       'ops: aws_iam_role.function["ops"] may not write its log group',
+      'importPlan: aws_iam_role.function["importPlan"] may not write its log group',
+      'importChunk: aws_iam_role.function["importChunk"] may not write its log group',
+      'importFinish: aws_iam_role.function["importFinish"] may not write its log group',
       'notAllowed: aws_iam_role.function["notAllowed"] may not write its log group',
     ]);
   });
@@ -558,10 +561,11 @@ describe('API Gateway access logs: ids and metadata of every request, even those
   });
 
   test('the access logs go to the group Terraform creates: Serverless v3 logs to /aws/api-gateway/<service>-<stage>', () => {
-    const lg = tf.resources.aws_cloudwatch_log_group?.api_access;
-    expect(lg).toMatchObject({ retention_in_days: '${var.log_retention_days}', kms_key_id: '${aws_kms_key.this["logs"].arn}' });
+    // aws_cloudwatch_log_group.service["api_access"]: one of the service log groups (logs.tf)
+    const lg = tf.resources.aws_cloudwatch_log_group?.service;
+    expect(lg).toMatchObject({ for_each: '${local.service_log_groups}', name: '${each.value}', retention_in_days: '${var.log_retention_days}', kms_key_id: '${aws_kms_key.this["logs"].arn}' });
     for (const stage of STAGES) {
-      const name = String(lg.name)
+      const name = String(tf.locals.service_log_groups?.api_access)
         .replace('${local.prefix}', String(tf.locals.prefix))
         .replace('${var.service_name}', String(tf.variables.service_name.default))
         .replace('${var.environment}', stage);

@@ -911,13 +911,17 @@ async function checkNoWildcardActions(cfg: TfConfig): Promise<string[]> {
   return [...new Set(findings)];
 }
 
-/** Role policies name their resources: no Allow on Resource "*". */
-async function checkRoleResourcesScoped(cfg: TfConfig): Promise<string[]> {
+/**
+ * Role policies name their resources: no Allow on Resource "*", except the statements listed in `allowed` (by
+ * where: `data.aws_iam_policy_document.<doc>[<sid>]`), for actions AWS authorises on "*" only.
+ */
+async function checkRoleResourcesScoped(cfg: TfConfig, allowed: string[] = []): Promise<string[]> {
   const findings: string[] = [];
   for (const role of Object.keys(cfg.resource.aws_iam_role ?? {})) {
     const { statements, findings: f } = await rolePolicyStatements(cfg, role);
     findings.push(...f);
     for (const s of statements) {
+      if (s.notResources.length === 0 && allowed.includes(s.where)) continue;
       if (s.effect === 'Allow' && (s.resources.includes('*') || s.notResources.length > 0)) {
         findings.push(`aws_iam_role.${role} ${s.where}: Allow on Resource "*"`);
       }
@@ -928,7 +932,8 @@ async function checkRoleResourcesScoped(cfg: TfConfig): Promise<string[]> {
 
 /**
  * Identity store key policy: kms:Decrypt is allowed to the reidentify role only (not root, not ingest);
- * the writers (ingest, triage) get GenerateDataKey/Encrypt and nothing else; nobody may create grants or re-encrypt.
+ * the writers (ingest, triage, the import chunk step) get GenerateDataKey/Encrypt and nothing else; nobody may
+ * create grants or re-encrypt.
  */
 async function checkIdentityKeyPolicy(cfg: TfConfig): Promise<string[]> {
   const key = cfg.resource.aws_kms_key?.[keyOf('identity')];
@@ -949,7 +954,7 @@ async function checkIdentityKeyPolicy(cfg: TfConfig): Promise<string[]> {
         findings.push(`${s.where}: allows decrypt/re-encrypt/grants to ${ids.join(', ') || '(no principal)'} (only the reidentify role may decrypt)`);
       }
     }
-    for (const writer of ['ingest', 'triage']) {
+    for (const writer of ['ingest', 'triage', 'importChunk']) {
       if (ids.some((id) => refersTo(id, `aws_iam_role.${roleOf(writer)}`))) {
         const extra = s.actions.filter((a) => a !== 'kms:GenerateDataKey' && a !== 'kms:Encrypt');
         if (extra.length > 0) findings.push(`${s.where}: ${writer} may only GenerateDataKey/Encrypt, also gets ${extra.join(', ')}`);
@@ -1141,13 +1146,14 @@ function resourceCovers(pattern: string, arn: string): boolean {
 }
 
 /**
- * The REST API's access log group: created by Terraform under the name Serverless v3 hard-codes as the access
- * log destination (/aws/api-gateway/<service>-<stage>), with retention and the logs KMS key, like the function
- * log groups; the logs key lets the CloudWatch Logs service use it for this account's log groups.
+ * The REST API's access log group (an instance of the service log groups, logs.tf): created by Terraform under the
+ * name Serverless v3 hard-codes as the access log destination (/aws/api-gateway/<service>-<stage>), with retention
+ * and the logs KMS key, like the function log groups; the logs key lets the CloudWatch Logs service use it for this
+ * account's log groups.
  */
 async function checkApiAccessLogGroup(cfg: TfConfig): Promise<string[]> {
-  const addr = 'aws_cloudwatch_log_group.api_access';
-  const lg = cfg.resource.aws_cloudwatch_log_group?.api_access;
+  const addr = 'aws_cloudwatch_log_group.service["api_access"]';
+  const lg = cfg.resource.aws_cloudwatch_log_group?.['service["api_access"]'];
   if (!lg) return [`${addr}: missing`];
   const findings: string[] = [];
   const service = String(cfg.variable.service_name?.default);
@@ -1601,10 +1607,16 @@ const REQUIRED_SSM = [
   'oidc_issuer',
   'oidc_audience',
   'api_endpoint_type',
+  'import_bucket',
+  'import_kms_key_arn',
+  'import_plan_role_arn',
+  'import_chunk_role_arn',
+  'import_finish_role_arn',
+  'import_state_machine_arn',
 ];
 
 /** local.functions of the module: every Lambda function (serverless.yml's keys), one role and log group each. */
-const FUNCTIONS = ['ingest', 'metadata', 'validate', 'notAllowed', 'authorizer', 'etl', 'triage', 'reidentify', 'analysis', 'recovery', 'ops'];
+const FUNCTIONS = ['ingest', 'metadata', 'validate', 'notAllowed', 'authorizer', 'etl', 'triage', 'reidentify', 'analysis', 'recovery', 'ops', 'importPlan', 'importChunk', 'importFinish'];
 /** The functions whose role may only write their logs and append to the audit trail. */
 const AUDIT_ONLY_FUNCTIONS = ['metadata', 'validate', 'notAllowed', 'authorizer'];
 
@@ -1740,6 +1752,23 @@ const BUCKETS: Record<string, BucketExpectation> = {
     ],
     extraPolicy: [],
   },
+  // new with the AWS bulk import path (import.tf): inputs and job state, everything expiring
+  import: {
+    name: 'tributary-dev-import-111111111111-eu-west-2',
+    forceDestroy: '${var.force_destroy}',
+    bucketKey: true,
+    lifecycle: [
+      {
+        id: 'expire-imports',
+        status: 'Enabled',
+        filter: [{}],
+        expiration: [{ days: '${var.import_expiration_days}' }],
+        noncurrent_version_expiration: [{ noncurrent_days: 1 }],
+        abort_incomplete_multipart_upload: [{ days_after_initiation: 1 }],
+      },
+    ],
+    extraPolicy: [],
+  },
   audit: {
     name: 'tributary-dev-audit-111111111111-eu-west-2',
     forceDestroy: false,
@@ -1772,6 +1801,7 @@ const KEYS: Record<string, { description: string; spec: 'SYMMETRIC_DEFAULT' | 'H
   identity: { description: 'identity store (re-identification data)', spec: 'SYMMETRIC_DEFAULT', policy: 'kms_identity' },
   logs: { description: 'CloudWatch Logs', spec: 'SYMMETRIC_DEFAULT', policy: 'kms_logs' },
   messaging: { description: 'SNS topic and SQS queues', spec: 'SYMMETRIC_DEFAULT', policy: 'kms_messaging' },
+  import: { description: 'bulk import bucket (inputs, job state, error outputs)', spec: 'SYMMETRIC_DEFAULT', policy: 'kms_default' },
   study: { description: 'study pseudonym HMAC key (per-study pseudonyms of row-level extracts)', spec: 'HMAC_256', policy: 'kms_study' },
 };
 
@@ -1804,6 +1834,17 @@ const LANDING = [
   'PublishEvents: sns:Publish on ${aws_sns_topic.ingest.arn}',
   'EventsKey: kms:GenerateDataKey, kms:Decrypt on ${aws_kms_key.this["messaging"].arn}',
 ];
+const TRIAGE_WRITE = [
+  'TriageWrite: s3:PutObject on ${aws_s3_bucket.this["triage"].arn}/*',
+  'TriageKeyEncrypt: kms:GenerateDataKey on ${aws_kms_key.this["triage"].arn}',
+];
+/** The import bucket (import.tf): a job's inputs (read), its state (read and write, the import key), listing. */
+const IMPORT_INPUTS_READ = ['ImportInputsRead: s3:GetObject on ${aws_s3_bucket.this["import"].arn}/inputs/*'];
+const IMPORT_JOB_STATE = [
+  'ImportJobState: s3:GetObject, s3:PutObject on ${aws_s3_bucket.this["import"].arn}/import-jobs/*',
+  'ImportKey: kms:GenerateDataKey, kms:Decrypt on ${aws_kms_key.this["import"].arn}',
+];
+const IMPORT_LIST = ['ImportList: s3:ListBucket on ${aws_s3_bucket.this["import"].arn}'];
 const GLUE = 'arn:${local.partition}:glue:${local.region}:${local.account_id}';
 
 interface RoleExpectation {
@@ -1834,14 +1875,8 @@ const ROLES: Record<string, RoleExpectation> = {
     description: 'Tributary ingest: validates, pseudonymises and lands FHIR.',
     assume: 'lambda_assume',
     policies: {
-      ingest: [
-        logsStatement('ingest'),
-        ...RAW_LAKE_WRITE,
-        'TriageWrite: s3:PutObject on ${aws_s3_bucket.this["triage"].arn}/*',
-        'TriageKeyEncrypt: kms:GenerateDataKey on ${aws_kms_key.this["triage"].arn}',
-        ...LANDING,
-        ...AUDIT_APPEND,
-      ],
+      // and, for $import's kick-off and status (import.tf), the import bucket: inputs exist, the job's state
+      ingest: [logsStatement('ingest'), ...RAW_LAKE_WRITE, ...TRIAGE_WRITE, ...LANDING, ...AUDIT_APPEND, ...IMPORT_INPUTS_READ, ...IMPORT_JOB_STATE, ...IMPORT_LIST],
     },
   },
   triage: {
@@ -1947,6 +1982,26 @@ const ROLES: Record<string, RoleExpectation> = {
       ],
     },
   },
+  // the steps of the bulk import state machine (import.tf), new with the AWS import path (no former blocks)
+  importPlan: {
+    name: 'import-plan',
+    description: "Tributary bulk import plan step: reads a job's inputs and writes its chunk plan (import bucket only).",
+    assume: 'lambda_assume',
+    policies: { 'import-plan': [logsStatement('importPlan'), ...IMPORT_INPUTS_READ, ...IMPORT_JOB_STATE, ...IMPORT_LIST] },
+  },
+  importChunk: {
+    name: 'import-chunk',
+    description: 'Tributary bulk import chunk step: imports one chunk of an input through the ingest write path.',
+    assume: 'lambda_assume',
+    // its input's byte range and the job's state, then exactly ingest's write path (no listing of the import bucket)
+    policies: { 'import-chunk': [logsStatement('importChunk'), ...IMPORT_INPUTS_READ, ...IMPORT_JOB_STATE, ...RAW_LAKE_WRITE, ...TRIAGE_WRITE, ...LANDING, ...AUDIT_APPEND] },
+  },
+  importFinish: {
+    name: 'import-finish',
+    description: "Tributary bulk import finish step: a job's error output, final state and audit record.",
+    assume: 'lambda_assume',
+    policies: { 'import-finish': [logsStatement('importFinish'), ...IMPORT_JOB_STATE, ...IMPORT_LIST, ...AUDIT_APPEND] },
+  },
   reidentify: {
     name: 'reidentify',
     description: 'Tributary re-identification: the only principal that can decrypt the identity store.',
@@ -1985,7 +2040,8 @@ async function rolePolicies(cfg: TfConfig, role: string): Promise<{ policies: Re
 /**
  * Where every address of the module before its buckets, KMS keys and function roles came from maps lives now (the
  * moved blocks of moved.tf). Written out from the former blocks: lake, marts, identity, triage and audit buckets
- * (Object Lock: audit only), eight keys and aliases, eight roles with their policies, four audit-append policies.
+ * (Object Lock: audit only), eight keys and aliases, eight roles with their policies, four audit-append policies, and
+ * the API's access log group (now one of the service log groups).
  */
 const FORMER_BUCKETS = ['lake', 'marts', 'identity', 'triage', 'audit'];
 const FORMER_KEYS = ['lake', 'marts', 'triage', 'audit', 'versions', 'identity', 'logs', 'messaging'];
@@ -2004,6 +2060,8 @@ const FORMER_ADDRESSES: [string, string][] = [
     FORMER_BUCKETS.map((b): [string, string] => [`${type}.${b}`, `${type}.this["${b}"]`]),
   ),
   ['aws_s3_bucket_object_lock_configuration.audit', 'aws_s3_bucket_object_lock_configuration.this["audit"]'],
+  // the API's access log group, now an instance of the service log groups (logs.tf)
+  ['aws_cloudwatch_log_group.api_access', 'aws_cloudwatch_log_group.service["api_access"]'],
   ...['aws_kms_key', 'aws_kms_alias'].flatMap((type) => FORMER_KEYS.map((k): [string, string] => [`${type}.${k}`, `${type}.this["${k}"]`])),
   ...Object.entries(FORMER_ROLES).flatMap(([old, fn]): [string, string][] => [
     [`aws_iam_role.${old}`, `aws_iam_role.function["${fn}"]`],
@@ -2025,6 +2083,12 @@ const ADDED_INSTANCES = [
   'aws_iam_role.function["recovery"]',
   'aws_iam_role_policy.function["recovery"]',
   'aws_iam_role_policy.function["ops"]',
+  // the AWS bulk import path (import.tf): its bucket and key, the roles of its three steps, the state machine's log group
+  ...BUCKET_TYPES.filter((t) => t !== 'aws_s3_bucket_object_lock_configuration').map((type) => `${type}.this["import"]`),
+  'aws_kms_key.this["import"]',
+  'aws_kms_alias.this["import"]',
+  ...['importPlan', 'importChunk', 'importFinish'].flatMap((fn) => [`aws_iam_role.function["${fn}"]`, `aws_iam_role_policy.function["${fn}"]`]),
+  'aws_cloudwatch_log_group.service["import_state_machine"]',
 ];
 
 /** The module as written (for_each blocks), and expanded into its instances (what most checks look at). */
@@ -2116,7 +2180,7 @@ describe('root module, backend and environments', () => {
 });
 
 describe('S3 buckets', () => {
-  test('the module creates the five data buckets from one map (local.buckets): every bucket resource iterates over it', () => {
+  test('the module creates the data buckets from one map (local.buckets): every bucket resource iterates over it', () => {
     // plus the console's static assets bucket (console.tf), outside the data buckets' map
     expect(Object.keys(mod.resource.aws_s3_bucket).filter((b) => b !== 'console').sort()).toEqual(Object.keys(BUCKETS).map(bucketOf).sort());
     expect(Object.keys(modSource.locals.buckets as Obj).sort()).toEqual(Object.keys(BUCKETS).sort());
@@ -2312,18 +2376,21 @@ describe('KMS keys', () => {
     expect(mod.resource.aws_kms_alias.hmac.target_key_id).toBe('${aws_kms_key.hmac[var.hmac_active_key_version].key_id}');
   });
 
-  test('only ingest and triage may GenerateMac with the pseudonym key', async () => {
+  test('only the roles that land resources (ingest, triage, recovery, ops, the import chunk step) may GenerateMac with the pseudonym key', async () => {
     const { statements } = await policyStatements(mod, mod.resource.aws_kms_key.hmac.policy, 'hmac');
     const mac = statements.filter((s) => statementAllows(s, 'kms:GenerateMac'));
     expect(mac.flatMap((s) => s.principals.flatMap((p) => p.identifiers)).sort()).toEqual([
+      '${aws_iam_role.function["importChunk"].arn}',
       '${aws_iam_role.function["ingest"].arn}',
+      '${aws_iam_role.function["ops"].arn}',
+      '${aws_iam_role.function["recovery"].arn}',
       '${aws_iam_role.function["triage"].arn}',
     ]);
-    for (const fn of ['ingest', 'triage']) {
+    for (const fn of ['ingest', 'triage', 'recovery', 'ops', 'importChunk']) {
       const r = await rolePolicyStatements(mod, roleOf(fn));
       expect(r.statements.some((s) => statementAllows(s, 'kms:GenerateMac') && s.resources.some((x) => refersTo(x, 'aws_kms_key.hmac')))).toBe(true);
     }
-    for (const fn of ['etl', 'metadata', 'validate', 'notAllowed', 'authorizer', 'reidentify']) {
+    for (const fn of ['etl', 'metadata', 'validate', 'notAllowed', 'authorizer', 'reidentify', 'importPlan', 'importFinish']) {
       const r = await rolePolicyStatements(mod, roleOf(fn));
       expect(r.statements.some((s) => statementAllows(s, 'kms:GenerateMac'))).toBe(false);
     }
@@ -2363,18 +2430,19 @@ describe('KMS keys', () => {
 });
 
 describe('IAM least privilege', () => {
-  test('one role per function, the analyst role (people), and the account-level API Gateway CloudWatch role', () => {
-    expect(Object.keys(mod.resource.aws_iam_role).sort()).toEqual([...FUNCTIONS.map(roleOf), 'analyst', 'api_gateway_cloudwatch'].sort());
+  test('one role per function, the analyst role (people), the account-level API Gateway CloudWatch role, and the import state machine\'s and start rule\'s roles', () => {
+    const importRoles = ['import["state_machine"]', 'import["events"]'];
+    expect(Object.keys(mod.resource.aws_iam_role).sort()).toEqual([...FUNCTIONS.map(roleOf), 'analyst', 'api_gateway_cloudwatch', ...importRoles].sort());
     expect(Object.keys(mod.resource.aws_iam_role_policy).sort()).toEqual(
-      [...FUNCTIONS.map(roleOf), ...AUDIT_ONLY_FUNCTIONS.map((fn) => `audit_append[${JSON.stringify(fn)}]`), 'analyst', 'api_gateway_cloudwatch'].sort(),
+      [...FUNCTIONS.map(roleOf), ...AUDIT_ONLY_FUNCTIONS.map((fn) => `audit_append[${JSON.stringify(fn)}]`), 'analyst', 'api_gateway_cloudwatch', ...importRoles].sort(),
     );
   });
 
   test('the function roles, their policies and policy documents come from one map (local.function_roles), keyed like local.functions', () => {
     expect(Object.keys(modSource.locals.function_roles as Obj).sort()).toEqual([...FUNCTIONS].sort());
     expect(Object.keys(modSource.locals.function_statements as Obj).sort()).toEqual([...FUNCTIONS].sort());
-    expect(Object.keys(modSource.resource.aws_iam_role).sort()).toEqual(['analyst', 'api_gateway_cloudwatch', 'function']);
-    expect(Object.keys(modSource.resource.aws_iam_role_policy).sort()).toEqual(['analyst', 'api_gateway_cloudwatch', 'audit_append', 'function']);
+    expect(Object.keys(modSource.resource.aws_iam_role).sort()).toEqual(['analyst', 'api_gateway_cloudwatch', 'function', 'import']);
+    expect(Object.keys(modSource.resource.aws_iam_role_policy).sort()).toEqual(['analyst', 'api_gateway_cloudwatch', 'audit_append', 'function', 'import']);
     for (const r of [modSource.resource.aws_iam_role.function, modSource.resource.aws_iam_role_policy.function, modSource.data.aws_iam_policy_document.function]) {
       expect(r.for_each).toBe('${local.function_roles}');
     }
@@ -2421,7 +2489,7 @@ describe('IAM least privilege', () => {
     landing[0].actions = ['s3:PutObject', 's3:GetObject'];
     const m = await expandConfig(src);
     expect(await checkIdentityAccessByRole(m)).toEqual(
-      ['ingest', 'triage', 'recovery', 'ops'].map((fn) => `aws_iam_role.${roleOf(fn)}: may read the identity bucket`).sort(),
+      ['ingest', 'triage', 'recovery', 'ops', 'importChunk'].map((fn) => `aws_iam_role.${roleOf(fn)}: may read the identity bucket`).sort(),
     );
     for (const fn of ['ingest', 'triage']) {
       const { policies } = await rolePolicies(m, roleOf(fn));
@@ -2435,8 +2503,13 @@ describe('IAM least privilege', () => {
     expect(await checkNoWildcardActions(bootstrap)).toEqual([]);
   });
 
-  test('role policies never allow Resource "*"', async () => {
-    expect(await checkRoleResourcesScoped(mod)).toEqual([]);
+  test('role policies never allow Resource "*" (but for the import state machine\'s log delivery, which AWS authorises on "*" only)', async () => {
+    // CloudWatch Logs' vended log delivery actions (CreateLogDelivery, PutResourcePolicy...) have no resource-level
+    // permissions: Step Functions' execution logging needs them on "*" (import.tf; the statement's actions are
+    // checked exactly in test/unit/import-terraform.test.ts).
+    const logDelivery = 'data.aws_iam_policy_document.import["state_machine"][LogDelivery]';
+    expect(await checkRoleResourcesScoped(mod, [logDelivery])).toEqual([]);
+    expect(await checkRoleResourcesScoped(mod)).toEqual([`aws_iam_role.import["state_machine"] ${logDelivery}: Allow on Resource "*"`]);
   });
 
   test('the identity key policy: decrypt for reidentify only; writers encrypt only; root administers without decrypt', async () => {
@@ -2447,8 +2520,8 @@ describe('IAM least privilege', () => {
     expect(await checkIdentityAccessByRole(mod)).toEqual([]);
   });
 
-  test('ingest and recovery can write the identity store and delete a rolled-back record (PutObject, DeleteObject, GenerateDataKey/Encrypt) but nothing more', async () => {
-    for (const fn of ['ingest', 'recovery']) {
+  test('ingest, recovery and the import chunk step can write the identity store and delete a rolled-back record (PutObject, DeleteObject, GenerateDataKey/Encrypt) but nothing more', async () => {
+    for (const fn of ['ingest', 'recovery', 'importChunk']) {
       const { statements } = await rolePolicyStatements(mod, roleOf(fn));
       const onIdentity = statements.filter((s) => s.resources.some((r) => /identity/.test(r)));
       expect(onIdentity.flatMap((s) => s.actions).sort()).toEqual(['kms:Encrypt', 'kms:GenerateDataKey', 's3:DeleteObject', 's3:PutObject']);
@@ -2543,7 +2616,8 @@ describe('IAM least privilege', () => {
     test('Resource "*" in a role policy', async () => {
       const m = clone(mod);
       addStatement(m, roleOf('metadata'), { sid: 'Wide', actions: ['logs:PutLogEvents'], resources: ['*'] });
-      expect(await checkRoleResourcesScoped(m)).toEqual(['aws_iam_role.function["metadata"] data.aws_iam_policy_document.function["metadata"][Wide]: Allow on Resource "*"']);
+      const logDelivery = 'data.aws_iam_policy_document.import["state_machine"][LogDelivery]';
+      expect(await checkRoleResourcesScoped(m, [logDelivery])).toEqual(['aws_iam_role.function["metadata"] data.aws_iam_policy_document.function["metadata"][Wide]: Allow on Resource "*"']);
     });
 
     test('root (admin) given kms:Decrypt on the identity key', async () => {
@@ -2653,7 +2727,7 @@ describe('IAM least privilege', () => {
 
 describe('moved blocks: an existing deployment keeps its buckets, keys and roles', () => {
   test('every former address moves to its instance, and every instance of the maps has its former address', () => {
-    expect(FORMER_ADDRESSES).toHaveLength(72);
+    expect(FORMER_ADDRESSES).toHaveLength(73);
     expect(checkMoves(mod, FORMER_ADDRESSES, ADDED_INSTANCES)).toEqual([]);
     // Without the list of added instances, exactly those are flagged (so the list holds nothing else).
     expect(checkMoves(mod, FORMER_ADDRESSES).sort()).toEqual(ADDED_INSTANCES.map((i) => `${i}: no former address moves here`).sort());
@@ -2783,7 +2857,7 @@ describe('messaging, table, catalog, logs', () => {
 
   test('the API access log group: the name Serverless logs to, with retention and the logs key', async () => {
     expect(await checkApiAccessLogGroup(mod)).toEqual([]);
-    const lg = mod.resource.aws_cloudwatch_log_group.api_access;
+    const lg = mod.resource.aws_cloudwatch_log_group['service["api_access"]'];
     expect(lg.name).toBe('/aws/api-gateway/${local.prefix}');
     expect(lg.retention_in_days).toBe('${var.log_retention_days}');
     expect(lg.kms_key_id).toBe('${aws_kms_key.this["logs"].arn}');
@@ -2791,18 +2865,19 @@ describe('messaging, table, catalog, logs', () => {
 
   test('the checker flags an access log group without KMS or retention, or under another name', async () => {
     const m = clone(mod);
-    delete m.resource.aws_cloudwatch_log_group.api_access.kms_key_id;
-    delete m.resource.aws_cloudwatch_log_group.api_access.retention_in_days;
+    const access = 'service["api_access"]';
+    delete m.resource.aws_cloudwatch_log_group[access].kms_key_id;
+    delete m.resource.aws_cloudwatch_log_group[access].retention_in_days;
     expect(await checkApiAccessLogGroup(m)).toEqual([
-      'aws_cloudwatch_log_group.api_access: retention_in_days is undefined, not var.log_retention_days',
-      'aws_cloudwatch_log_group.api_access: kms_key_id is undefined, not the logs key',
+      'aws_cloudwatch_log_group.service["api_access"]: retention_in_days is undefined, not var.log_retention_days',
+      'aws_cloudwatch_log_group.service["api_access"]: kms_key_id is undefined, not the logs key',
     ]);
     const n = clone(mod);
-    n.resource.aws_cloudwatch_log_group.api_access.name = '/aws/apigateway/${local.prefix}-access';
-    n.resource.aws_cloudwatch_log_group.api_access.kms_key_id = '${aws_kms_key.this["audit"].arn}';
+    n.resource.aws_cloudwatch_log_group[access].name = '/aws/apigateway/${local.prefix}-access';
+    n.resource.aws_cloudwatch_log_group[access].kms_key_id = '${aws_kms_key.this["audit"].arn}';
     expect(await checkApiAccessLogGroup(n)).toEqual([
-      ...['dev', 'staging', 'prod'].map((e) => `aws_cloudwatch_log_group.api_access: name for ${e} is /aws/apigateway/tributary-${e}-access, not Serverless's /aws/api-gateway/tributary-${e}`),
-      'aws_cloudwatch_log_group.api_access: kms_key_id is ${aws_kms_key.this["audit"].arn}, not the logs key',
+      ...['dev', 'staging', 'prod'].map((e) => `aws_cloudwatch_log_group.service["api_access"]: name for ${e} is /aws/apigateway/tributary-${e}-access, not Serverless's /aws/api-gateway/tributary-${e}`),
+      'aws_cloudwatch_log_group.service["api_access"]: kms_key_id is ${aws_kms_key.this["audit"].arn}, not the logs key',
     ]);
   });
 

@@ -9,7 +9,7 @@ import { badRequest, forbidden, notFound } from '../../fhir/outcomes';
 import { ClientError } from '../../fhir/errors';
 import { isResourceType } from '../../fhir/resource-types';
 import type { Clock, ImportChunkRecord, ImportJobRecord, ImportJobStore, ObjectStore } from '../ports';
-import { errorOutputKey } from './run';
+import { errorOutputKey, progressOf } from './run';
 
 /** Starts the work of a job (a detached runner process locally; a Step Functions execution in AWS). */
 export interface ImportLauncher {
@@ -173,5 +173,22 @@ export async function resumeIfStale(deps: { jobs: ImportJobStore; launcher: Impo
   job.runner = { id: 'relaunch', heartbeatAt: now.toISOString() };
   await deps.jobs.update(job);
   await deps.launcher.launch(job.id);
+  return true;
+}
+
+/**
+ * Renews a running job's heartbeat, with its progress from the chunk records, when the last one is older than
+ * `everyMs`: a runner that is not one process (the AWS state machine's chunk invocations) thus keeps a status call's
+ * {@link resumeIfStale} from taking it for dead and starting a second runner, and shows progress while it runs.
+ * @returns true when renewed
+ */
+export async function renewHeartbeat(deps: { jobs: ImportJobStore; clock: Clock }, jobId: string, runnerId: string, everyMs = STALE_RUNNER_MS / 3): Promise<boolean> {
+  const job = await deps.jobs.get(jobId);
+  if (!job || job.status !== 'running') return false;
+  const now = deps.clock.now();
+  if (now.getTime() - Date.parse(job.runner?.heartbeatAt ?? job.updatedAt) < everyMs) return false;
+  const at = now.toISOString();
+  Object.assign(job, { updatedAt: at, runner: { id: runnerId, heartbeatAt: at }, progress: progressOf(job, await deps.jobs.chunks(jobId)) });
+  await deps.jobs.update(job);
   return true;
 }

@@ -125,138 +125,37 @@ locals {
       assume_role_policy  = data.aws_iam_policy_document.lambda_assume.json
       audit_append_policy = false
     }
+    # The steps of the bulk import state machine (import.tf, docs/import.md).
+    importPlan = {
+      name                = "import-plan"
+      description         = "Tributary bulk import plan step: reads a job's inputs and writes its chunk plan (import bucket only)."
+      assume_role_policy  = data.aws_iam_policy_document.lambda_assume.json
+      audit_append_policy = false
+    }
+    importChunk = {
+      name                = "import-chunk"
+      description         = "Tributary bulk import chunk step: imports one chunk of an input through the ingest write path."
+      assume_role_policy  = data.aws_iam_policy_document.lambda_assume.json
+      audit_append_policy = false
+    }
+    importFinish = {
+      name                = "import-finish"
+      description         = "Tributary bulk import finish step: a job's error output, final state and audit record."
+      assume_role_policy  = data.aws_iam_policy_document.lambda_assume.json
+      audit_append_policy = false
+    }
   }
 
-  # Statement groups: each statement is { sid, actions, resources, conditions }, always Allow.
-
-  # Every API request, accepted or refused, and every token the authorizer refuses, writes one hash-chained audit
-  # record (src/adapters/aws/s3-audit-log.ts): PutObject with If-None-Match of audit/chains/{writer}/{sequence}.json,
-  # the container's own chain. Anchors (audit/anchors/{sequence}.json, a shared chain written every 100 records or
-  # 10 s) find their head with HeadObject and GetObject (s3:GetObject; s3:ListBucket is what makes HeadObject of a
-  # missing key answer 404 instead of 403). The bucket's
-  # default SSE-KMS under the audit key needs GenerateDataKey to write and Decrypt to read. Object Lock
-  # (COMPLIANCE) makes every record immutable, so no delete or overwrite is possible, and none is granted.
-  audit_append_statements = [
-    {
-      sid        = "AuditAppend"
-      actions    = ["s3:PutObject", "s3:GetObject"]
-      resources  = ["${aws_s3_bucket.this["audit"].arn}/*"]
-      conditions = []
-    },
-    {
-      sid        = "AuditList"
-      actions    = ["s3:ListBucket"]
-      resources  = [aws_s3_bucket.this["audit"].arn]
-      conditions = []
-    },
-    {
-      sid        = "AuditKey"
-      actions    = ["kms:GenerateDataKey", "kms:Decrypt"]
-      resources  = [aws_kms_key.this["audit"].arn]
-      conditions = []
-    },
-  ]
-
-  # Ingest stages objects in the raw lake, copies them to their final keys and deletes the staging copies.
-  raw_lake_write_statements = [
-    {
-      sid        = "RawLakeObjects"
-      actions    = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
-      resources  = ["${aws_s3_bucket.this["lake"].arn}/*"]
-      conditions = []
-    },
-    {
-      sid        = "RawLakeList"
-      actions    = ["s3:ListBucket"]
-      resources  = [aws_s3_bucket.this["lake"].arn]
-      conditions = []
-    },
-    {
-      sid        = "RawLakeKey"
-      actions    = ["kms:GenerateDataKey", "kms:Decrypt"]
-      resources  = [aws_kms_key.this["lake"].arn]
-      conditions = []
-    },
-  ]
-
-  # The rest of landing a resource (ingest, triage's re-ingest, recovery): identity records write-only (never read
-  # or decrypted; delete is the rollback of a request's records: docs/commit-protocol.md), pseudonyms, the version
-  # index, and the ingest event.
-  landing_statements = [
-    {
-      sid        = "IdentityStoreWriteOnly"
-      actions    = ["s3:PutObject", "s3:DeleteObject"]
-      resources  = ["${aws_s3_bucket.this["identity"].arn}/*"]
-      conditions = []
-    },
-    {
-      sid        = "IdentityKeyEncryptOnly"
-      actions    = ["kms:GenerateDataKey", "kms:Encrypt"]
-      resources  = [aws_kms_key.this["identity"].arn]
-      conditions = []
-    },
-    {
-      sid        = "Pseudonyms"
-      actions    = ["kms:GenerateMac"]
-      resources  = [for key in aws_kms_key.hmac : key.arn]
-      conditions = []
-    },
-    # TransactWriteItems is authorised per item action (the adapter puts only Puts in one); Delete discards a create
-    # that never committed (docs/dynamodb-version-index.md).
-    {
-      sid        = "VersionIndex"
-      actions    = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
-      resources  = [aws_dynamodb_table.versions.arn]
-      conditions = []
-    },
-    # Recovery of commits a crash left unfinished queries the sparse pending index, and nothing else.
-    {
-      sid        = "VersionIndexRecovery"
-      actions    = ["dynamodb:Query"]
-      resources  = ["${aws_dynamodb_table.versions.arn}/index/pending"]
-      conditions = []
-    },
-    {
-      sid        = "VersionIndexKey"
-      actions    = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
-      resources  = [aws_kms_key.this["versions"].arn]
-      conditions = [{ test = "StringEquals", variable = "kms:ViaService", values = ["dynamodb.${local.region}.amazonaws.com"] }]
-    },
-    {
-      sid        = "PublishEvents"
-      actions    = ["sns:Publish"]
-      resources  = [aws_sns_topic.ingest.arn]
-      conditions = []
-    },
-    {
-      sid        = "EventsKey"
-      actions    = ["kms:GenerateDataKey", "kms:Decrypt"]
-      resources  = [aws_kms_key.this["messaging"].arn]
-      conditions = []
-    },
-  ]
-
-  # Each function's statements after Logs, in order (groups above, or its own). metadata, validate, notAllowed and
-  # authorizer have none: their logs, and the audit-append policy.
+  # Each function's statements after Logs, in order (the groups of iam_statements.tf and import.tf, or its own).
+  # metadata, validate, notAllowed and authorizer have none: their logs, and the audit-append policy.
   function_statements = {
+    # ingest also serves $import (kick-off and status): the job state in the import bucket (import.tf).
     ingest = [
       local.raw_lake_write_statements,
-      [
-        {
-          sid        = "TriageWrite"
-          actions    = ["s3:PutObject"]
-          resources  = ["${aws_s3_bucket.this["triage"].arn}/*"]
-          conditions = []
-        },
-        {
-          sid        = "TriageKeyEncrypt"
-          actions    = ["kms:GenerateDataKey"]
-          resources  = [aws_kms_key.this["triage"].arn]
-          conditions = []
-        },
-      ],
+      local.triage_write_statements,
       local.landing_statements,
       local.audit_append_statements,
+      local.import_api_statements,
     ]
 
     # triage (recheck): reads the triage bucket, then writes like ingest.
@@ -419,6 +318,30 @@ locals {
     notAllowed = []
     # authorizer: fetches the issuer's public JWKS over HTTPS (no IAM needed), audits every token it refuses.
     authorizer = []
+
+    # The bulk import steps (import.tf): each reads and writes the job's state in the import bucket.
+    # importPlan: streams the job's inputs once and writes its chunk items (the plans the Distributed Map reads).
+    importPlan = [
+      local.import_inputs_read_statements,
+      local.import_job_state_statements,
+      local.import_list_statements,
+    ]
+    # importChunk: one chunk's byte range of an input, then ingest's write path (lake, triage, identity records,
+    # pseudonyms, version index, events, audit), as a batch request of the job's source.
+    importChunk = [
+      local.import_inputs_read_statements,
+      local.import_job_state_statements,
+      local.raw_lake_write_statements,
+      local.triage_write_statements,
+      local.landing_statements,
+      local.audit_append_statements,
+    ]
+    # importFinish: the error output and the job's final state (import bucket), the job's audit record.
+    importFinish = [
+      local.import_job_state_statements,
+      local.import_list_statements,
+      local.audit_append_statements,
+    ]
   }
 }
 

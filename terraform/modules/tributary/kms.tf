@@ -49,7 +49,7 @@ locals {
   ]
 }
 
-# Key policy shared by the lake, marts, triage, audit and versions-table keys.
+# Key policy shared by the lake, marts, triage, audit, versions-table and import keys.
 data "aws_iam_policy_document" "kms_default" {
   statement {
     sid       = "KeyAdministration"
@@ -76,8 +76,10 @@ data "aws_iam_policy_document" "kms_default" {
   }
 }
 
-# Identity store key: root may administer it but never decrypt; ingest and triage may only encrypt;
-# the reidentify role is the only principal that can decrypt.
+# Identity store key: root may administer it but never decrypt; the roles that land resources (ingest, triage's and
+# the ops API's re-ingest, recovery's roll-forward, the import chunk step) may only encrypt; the reidentify role is
+# the only principal that can decrypt. Use is not delegated to IAM: a landing role missing here is refused by KMS
+# (test/unit/kms-key-policies.test.ts).
 data "aws_iam_policy_document" "kms_identity" {
   statement {
     sid       = "KeyAdministrationWithoutUse"
@@ -99,7 +101,7 @@ data "aws_iam_policy_document" "kms_identity" {
 
     principals {
       type        = "AWS"
-      identifiers = [aws_iam_role.function["ingest"].arn, aws_iam_role.function["triage"].arn]
+      identifiers = [aws_iam_role.function["ingest"].arn, aws_iam_role.function["triage"].arn, aws_iam_role.function["recovery"].arn, aws_iam_role.function["ops"].arn, aws_iam_role.function["importChunk"].arn]
     }
   }
 
@@ -273,6 +275,11 @@ locals {
       spec        = "SYMMETRIC_DEFAULT"
       policy      = data.aws_iam_policy_document.kms_messaging.json
     }
+    import = {
+      description = "bulk import bucket (inputs, job state, error outputs)"
+      spec        = "SYMMETRIC_DEFAULT"
+      policy      = data.aws_iam_policy_document.kms_default.json
+    }
     study = {
       description = "study pseudonym HMAC key (per-study pseudonyms of row-level extracts)"
       spec        = "HMAC_256"
@@ -326,7 +333,7 @@ data "aws_iam_policy_document" "kms_hmac" {
 
     principals {
       type        = "AWS"
-      identifiers = [aws_iam_role.function["ingest"].arn, aws_iam_role.function["triage"].arn]
+      identifiers = [aws_iam_role.function["ingest"].arn, aws_iam_role.function["triage"].arn, aws_iam_role.function["recovery"].arn, aws_iam_role.function["ops"].arn, aws_iam_role.function["importChunk"].arn]
     }
   }
 }

@@ -19,7 +19,7 @@ locals {
   # Every Lambda function, one log group (logs.tf) and one role (local.function_roles, iam.tf) each;
   # serverless.yml must use these keys (names are <service>-<stage>-<key>), and test/unit/serverless.test.ts
   # checks that it declares no other.
-  functions = toset(["ingest", "metadata", "validate", "notAllowed", "authorizer", "etl", "triage", "reidentify", "analysis", "recovery", "ops"])
+  functions = toset(["ingest", "metadata", "validate", "notAllowed", "authorizer", "etl", "triage", "reidentify", "analysis", "recovery", "ops", "importPlan", "importChunk", "importFinish"])
 
   # SSM path every serverless.yml lookup reads from: /tributary/<stage>/<name>.
   ssm_prefix = "/${var.service_name}/${var.environment}"

@@ -97,7 +97,7 @@ data "aws_iam_policy_document" "ingest_topic" {
 
     principals {
       type        = "AWS"
-      identifiers = [aws_iam_role.function["ingest"].arn, aws_iam_role.function["triage"].arn]
+      identifiers = [aws_iam_role.function["ingest"].arn, aws_iam_role.function["triage"].arn, aws_iam_role.function["importChunk"].arn]
     }
   }
 

@@ -1,5 +1,5 @@
-# State moves from the per-resource blocks this module had before its buckets, KMS keys and function roles came
-# from maps (for_each). Terraform applies them on the next plan, so an existing deployment keeps every bucket,
+# State moves from the per-resource blocks this module had before its buckets, KMS keys, function roles and
+# service log groups came from maps (for_each). Terraform applies them on the next plan, so an existing deployment keeps every bucket,
 # key and role (no destroy and re-create); they change nothing for a new one. Keep them: removing a moved block
 # before every environment has applied it would plan the destruction of the old address. Moved blocks cannot
 # loop, so every address is listed. test/unit/terraform.test.ts checks that they cover every former address.
@@ -374,4 +374,13 @@ moved {
 moved {
   from = aws_iam_role_policy.authorizer_audit
   to   = aws_iam_role_policy.audit_append["authorizer"]
+}
+
+################################################################################
+# Service log groups (logs.tf)
+################################################################################
+
+moved {
+  from = aws_cloudwatch_log_group.api_access
+  to   = aws_cloudwatch_log_group.service["api_access"]
 }

@@ -165,7 +165,7 @@ output "log_group_names" {
 
 output "api_access_log_group" {
   description = "CloudWatch log group of the REST API's access logs (/aws/api-gateway/<service>-<stage>)."
-  value       = aws_cloudwatch_log_group.api_access.name
+  value       = aws_cloudwatch_log_group.service["api_access"].name
 }
 
 output "api_gateway_cloudwatch_role_arn" {

@@ -103,6 +103,28 @@ locals {
       ]
     }
 
+    # Bulk import (docs/import.md, import.tf): the inputs of $import jobs under inputs/ (FHIR as sent, before the
+    # write path pseudonymises it), and each job's state under import-jobs/{id}/ (job.json, chunk records, the
+    # chunk plans the state machine's Distributed Map reads, the start marker EventBridge turns into an execution,
+    # the error output). Nothing here is kept: every object expires after var.import_expiration_days.
+    import = {
+      name                       = "import"
+      bucket_key_enabled         = true
+      force_destroy              = var.force_destroy
+      object_lock_enabled        = null
+      object_lock_retention_days = null
+      lifecycle_rules = [
+        {
+          id                                = "expire-imports"
+          prefix                            = null
+          transition                        = []
+          noncurrent_version_expiration     = [{ noncurrent_days = 1 }]
+          expiration                        = [{ days = var.import_expiration_days, expired_object_delete_marker = null }]
+          abort_incomplete_multipart_upload = [{ days_after_initiation = 1 }]
+        },
+      ]
+    }
+
     # Audit trail: append-only, Object Lock in COMPLIANCE mode.
     audit = {
       name               = "audit"

@@ -41,6 +41,14 @@ locals {
     oidc_issuer          = var.oidc_issuer
     oidc_audience        = var.oidc_audience
     api_endpoint_type    = var.private_api ? "PRIVATE" : "REGIONAL"
+
+    # Bulk import (import.tf): the import bucket and its key, the roles of the three steps, the state machine.
+    import_bucket            = aws_s3_bucket.this["import"].bucket
+    import_kms_key_arn       = aws_kms_key.this["import"].arn
+    import_plan_role_arn     = aws_iam_role.function["importPlan"].arn
+    import_chunk_role_arn    = aws_iam_role.function["importChunk"].arn
+    import_finish_role_arn   = aws_iam_role.function["importFinish"].arn
+    import_state_machine_arn = aws_sfn_state_machine.import.arn
   }
 }
 

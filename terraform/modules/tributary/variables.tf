@@ -69,6 +69,17 @@ variable "triage_expiration_days" {
   default     = 30
 }
 
+variable "import_expiration_days" {
+  description = "Days an object of the import bucket (bulk import inputs, job state, error outputs) is kept before it expires."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.import_expiration_days >= 1
+    error_message = "import_expiration_days must be at least 1."
+  }
+}
+
 variable "athena_results_expiration_days" {
   description = "Days Athena query results are kept in the marts bucket (athena-results/ prefix)."
   type        = number
