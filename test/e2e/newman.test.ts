@@ -22,7 +22,7 @@ async function bearer(): Promise<string> {
  * contract problems found.
  */
 async function recordingResponses<T>(fn: () => Promise<T>): Promise<{ result: T; responses: number; problems: string[] }> {
-  // newman ships no typings; scripts/postman.ts requires the same module instance (one registry per test file)
+  // newman ships no typings; scripts/postman/run.ts requires the same module instance (one registry per test file)
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const newman = require('newman') as { run: (...args: unknown[]) => EventEmitter };
   const original = newman.run;
