@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { startLocalIssuer } from '../src/adapters/local/issuer';
+import { ChildLog, stopChild } from './stack-children';
 import { startConsoleServer, type ConsoleServer } from './console-server';
 import { INSTANCE_ID_EXTENSION } from '../src/fhir/capability';
 import { quietAwsSdkNotice, wantsHelp } from './cli';
@@ -37,8 +38,6 @@ const DEFAULT_READY_TIMEOUT_SEC = 120;
  * limit of a few GB), which keeps the stack's memory flat under load (docs/operations.md, Memory).
  */
 const HANDLER_HEAP_MB = 1024;
-/** Lines of a child's log printed when it dies. */
-const TAIL_LINES = 30;
 
 /** Options of the local stack. */
 export interface StackOptions {
@@ -136,63 +135,7 @@ export class StartError extends Error {
   override readonly name = 'StartError';
 }
 
-/** A child's output: appended to its log file, kept in memory (last lines), and shown unless quiet. */
-class ChildLog {
-  private text = '';
-  private readonly out: fs.WriteStream;
-  constructor(
-    readonly file: string,
-    private readonly echo?: NodeJS.WriteStream,
-  ) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    this.out = fs.createWriteStream(file, { flags: 'a' });
-  }
-  attach(child: ChildProcess): void {
-    const keep = (d: Buffer): void => {
-      this.text = (this.text + d.toString()).slice(-20000);
-      this.out.write(d);
-      this.echo?.write(d);
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-  }
-  note(line: string): void {
-    this.out.write(line + '\n');
-  }
-  tail(n = TAIL_LINES): string {
-    const lines = this.text.split('\n').filter((l) => l.trim());
-    return lines.length ? lines.slice(-n).map((l) => `  ${l}`).join('\n') : '  (nothing was logged)';
-  }
-  contains(s: string): boolean {
-    return this.text.includes(s);
-  }
-  close(): Promise<void> {
-    return new Promise((r) => this.out.end(r));
-  }
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Resolves when `child` has exited (at once if it already has). */
-function exitOf(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
-}
-
-/** Stops a child (its process group): `signal`, then SIGKILL after `ms`. */
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals, ms = 5000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
-  const kill = (s: NodeJS.Signals): void => {
-    try {
-      process.kill(-child.pid!, s);
-    } catch {
-      child.kill(s);
-    }
-  };
-  kill(signal);
-  const t = setTimeout(() => kill('SIGKILL'), ms);
-  await exitOf(child);
-  clearTimeout(t);
-}
 
 /**
  * Starts the local S3-protocol server (s3rver, `scripts/s3-server.ts`) as its own process on `port`, storing under
