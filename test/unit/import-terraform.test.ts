@@ -5,7 +5,8 @@
  * machine definition (config/import-state-machine.asl.json). Parsed with @cdktf/hcl2json and `yaml`; nothing is
  * deployed. Each checker returns findings and is also run on a broken copy, so each test can fail.
  * (The per-instance expansion of the import bucket, its key and the three function roles, statement by statement,
- * is in test/unit/terraform.test.ts: BUCKETS, KEYS, ROLES.)
+ * is checked in test/unit/terraform-buckets.test.ts, terraform-kms.test.ts and terraform-iam.test.ts, against
+ * BUCKETS and KEYS in terraform-fixtures.ts and ROLES in terraform-roles.ts.)
  */
 import fs from 'node:fs';
 import path from 'node:path';

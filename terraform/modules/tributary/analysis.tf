@@ -19,7 +19,7 @@
 locals {
   # The workgroup of study <s> is <prefix>-study-<s>. serverless.yml gives the analysis function the same prefix
   # (ANALYSIS_WORKGROUP_PREFIX = <service>-<stage>-study-, as it names the log groups of logs.tf), and
-  # test/unit/serverless.test.ts checks that the two agree for every stage.
+  # test/unit/analysis-terraform.test.ts checks that the two agree for every stage.
   analysis_workgroup_prefix = "${local.prefix}-study-"
 
   # Every mart some study's approved analyses read (view names).

@@ -17,8 +17,8 @@ locals {
   bucket_suffix = "${local.account_id}-${local.region}"
 
   # Every Lambda function, one log group (logs.tf) and one role (local.function_roles, iam.tf) each;
-  # serverless.yml must use these keys (names are <service>-<stage>-<key>), and test/unit/serverless.test.ts
-  # checks that it declares no other.
+  # serverless.yml must use these keys (names are <service>-<stage>-<key>), and
+  # test/unit/serverless-functions.test.ts checks that it declares no other.
   functions = toset(["ingest", "metadata", "validate", "notAllowed", "authorizer", "etl", "triage", "reidentify", "analysis", "recovery", "ops", "importPlan", "importChunk", "importFinish"])
 
   # SSM path every serverless.yml lookup reads from: /tributary/<stage>/<name>.

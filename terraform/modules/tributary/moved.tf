@@ -2,7 +2,7 @@
 # service log groups came from maps (for_each). Terraform applies them on the next plan, so an existing deployment keeps every bucket,
 # key and role (no destroy and re-create); they change nothing for a new one. Keep them: removing a moved block
 # before every environment has applied it would plan the destruction of the old address. Moved blocks cannot
-# loop, so every address is listed. test/unit/terraform.test.ts checks that they cover every former address.
+# loop, so every address is listed. test/unit/terraform-moves.test.ts checks that they cover every former address.
 
 ################################################################################
 # S3 buckets (s3.tf)
