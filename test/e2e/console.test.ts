@@ -86,6 +86,23 @@ describeBrowser('operations console in Chromium', () => {
   // playwright-core is loaded only when the browser is there
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { chromium } = require('playwright-core') as typeof import('playwright-core');
+  /**
+   * What a page shows and carries as data: every text node and every attribute value, not the markup's tag and
+   * attribute names (a Synthea family name `Lang` is not in `<html lang="en">`) nor script and style source. As a
+   * string (evaluated in the browser; the project's TypeScript has no DOM types).
+   */
+  const PAGE_DATA = `(() => {
+    const parts = [document.title];
+    const walk = document.createTreeWalker(document.documentElement, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+      if (n.nodeType === Node.TEXT_NODE) {
+        const tag = n.parentElement ? n.parentElement.tagName : '';
+        if (tag !== 'SCRIPT' && tag !== 'STYLE') parts.push(n.textContent || '');
+      } else for (const a of Array.from(n.attributes)) parts.push(a.value);
+    }
+    for (const el of Array.from(document.querySelectorAll('input, textarea, select'))) parts.push(el.value || '');
+    return parts.join('\\n');
+  })()`;
   let browser: import('playwright-core').BrowserContext;
   let page: import('playwright-core').Page;
   let operatorToken = '';
@@ -98,7 +115,7 @@ describeBrowser('operations console in Chromium', () => {
     await page.waitForTimeout(300);
     fs.mkdirSync(OUT, { recursive: true });
     await page.screenshot({ path: path.join(OUT, `${name}.png`), fullPage: false });
-    doms.push({ page: name, html: await page.content() });
+    doms.push({ page: name, html: String(await page.evaluate(PAGE_DATA)) });
   };
   const ops = async (method: string, p: string, auth?: string): Promise<{ status: number; body: any; text: string }> => {
     const r = await fetch(`${apiRoot()}${p}`, { method, headers: auth ? { Authorization: `Bearer ${auth}` } : {} });
@@ -325,6 +342,10 @@ describeBrowser('operations console in Chromium', () => {
     expect(doms.length).toBeGreaterThanOrEqual(6);
     expect(answers.length).toBeGreaterThan(20);
     expect(identifiers.length).toBeGreaterThan(60);
+    // the scan reads what the pages show (their text, not just markup), and finds a planted value put there
+    expect(doms.every((d) => /Tributary/.test(d.html))).toBe(true);
+    const probe = identifiers.map((v) => (typeof v === 'string' ? v : v.value)).find((v) => v.length >= 6)!;
+    expect(findLeaks(`${doms[0]!.html}\n${probe}`, identifiers).length).toBeGreaterThan(0);
     const leaks: string[] = [];
     for (const d of doms) for (const l of findLeaks(d.html, identifiers)) leaks.push(`${d.page}: ${l}`);
     for (const a of answers) for (const l of findLeaks(a, identifiers)) leaks.push(`ops answer: ${l}`);
