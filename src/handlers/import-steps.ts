@@ -47,8 +47,10 @@ export async function chunk(item: ChunkItem): Promise<{ refused: number; resourc
   const rec = await importChunk(chunkDeps(app), await chunkTask(im.inputs, job, item));
   await im.jobs.putChunk(job.id, rec);
   // the chunks are the runner here: keep the job's heartbeat (and progress) fresh, so a status call does not take
-  // the running state machine for dead and start another (core/import/job.ts, resumeIfStale)
-  await renewHeartbeat({ jobs: im.jobs, clock: systemClock }, job.id, 'step-functions');
+  // the running state machine for dead and start another (core/import/job.ts, resumeIfStale). Best effort: the
+  // chunk is recorded; a missed beat at worst starts a second execution, which writes nothing twice (a chunk's
+  // request id is its Idempotency-Key), whereas failing here would make Step Functions redo the chunk.
+  await renewHeartbeat({ jobs: im.jobs, clock: systemClock }, job.id, 'step-functions').catch(() => false);
   return { refused: rec.refused, resources: Object.values(rec.counts).reduce((a, b) => a + b, 0) };
 }
 

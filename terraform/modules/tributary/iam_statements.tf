@@ -31,7 +31,8 @@ locals {
     },
   ]
 
-  # Ingest stages objects in the raw lake, copies them to their final keys and deletes the staging copies.
+  # The raw lake: committed objects and the commit protocol's outbox and manifests (write, read back, delete on
+  # roll-back or clean-up: docs/commit-protocol.md).
   raw_lake_write_statements = [
     {
       sid        = "RawLakeObjects"
