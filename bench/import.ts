@@ -106,6 +106,7 @@ function benchDeps(dataDir: string): ChunkDeps {
     audit,
     clock: systemClock,
     validate,
+    maxLineBytes: config.maxBodyBytes,
     principalOf: (p) => jobPrincipal(p, false),
   };
 }
@@ -113,12 +114,14 @@ function benchDeps(dataDir: string): ChunkDeps {
 /** Peak resident set of this process (main thread and workers), MB. */
 const peakRssMb = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
 
-/** One import of the Synthea NDJSON at `copies`× in this process. */
-async function runOnce(copies: number): Promise<{ resources: number; refused: number; resourcesPerSecond: number; peakRssMb: number; seconds: number; workers: number }> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-bench-import-'));
-  try {
+/**
+ * One import, in this process, of the NDJSON files the parent wrote to `{dataDir}/import/inputs` (so the peak RSS
+ * measured is the import's, not the input generator's).
+ */
+async function runOnce(dataDir: string, copies: number): Promise<{ resources: number; refused: number; resourcesPerSecond: number; peakRssMb: number; seconds: number; workers: number }> {
+  {
     const inputsDir = path.join(dataDir, 'import');
-    const counts = writeSyntheaNdjson(SYNTHEA!, path.join(inputsDir, 'inputs'), copies);
+    const counts = Object.fromEntries(fs.readdirSync(path.join(inputsDir, 'inputs')).filter((f) => f.endsWith('.ndjson')).sort().map((f) => [f.slice(0, -'.ndjson'.length), 0]));
     const inputs = new FsObjectStore('tributary-import', inputsDir);
     const jobs = new FileImportJobStore(path.join(dataDir, 'imports'));
     const parameter = Object.keys(counts).map((t) => ({ name: 'input', part: [{ name: 'type', valueCode: t }, { name: 'url', valueUri: `${t}.ndjson` }] }));
@@ -128,11 +131,13 @@ async function runOnce(copies: number): Promise<{ resources: number; refused: nu
     await createLocalIdentityVault({ store: new FsObjectStore('tributary-identity', path.join(dataDir, 'identity')), dataDir });
     process.env.BENCH_IMPORT_DATA_DIR = dataDir;
     const workers = Math.max(1, os.availableParallelism());
-    const pool = new WorkerPool<ChunkTask, ImportChunkRecord>(__filename, workers, process.env.IMPORT_WORKER_HEAP_MB ? { maxOldGenerationSizeMb: Number(process.env.IMPORT_WORKER_HEAP_MB) } : undefined);
+    const settings = loadConfig({ TRIBUTARY_RUNTIME: 'local', ...process.env }).bulkImport;
+    // the product's worker heap cap and chunk bounds (IMPORT_WORKER_HEAP_MB, IMPORT_CHUNK_LINES, IMPORT_CHUNK_BYTES)
+    const pool = new WorkerPool<ChunkTask, ImportChunkRecord>(__filename, workers, { maxOldGenerationSizeMb: settings.workerHeapMb });
     // each worker builds its write path before the clock starts
     await Promise.all(Array.from({ length: workers }, () => pool.run({ warm: true } as unknown as ChunkTask)));
     const t0 = performance.now();
-    const done = await runImportJob({ inputs, jobs, audit: createLocalAuditLog(dataDir), clock: systemClock, process: (t) => pool.run(t), concurrency: workers + 1, chunkLines: 1000, runnerId: 'bench' }, job.id);
+    const done = await runImportJob({ inputs, jobs, audit: createLocalAuditLog(dataDir), clock: systemClock, process: (t) => pool.run(t), concurrency: workers + 1, chunkLines: settings.chunkLines, chunkBytes: settings.chunkBytes, runnerId: 'bench' }, job.id);
     const seconds = (performance.now() - t0) / 1000;
     if (done.progress.refused > 0) {
       const first = Buffer.from((await inputs.get(errorOutputKey(job.id))) ?? new Uint8Array()).toString('utf8').split('\n', 1)[0];
@@ -140,6 +145,16 @@ async function runOnce(copies: number): Promise<{ resources: number; refused: nu
     }
     await pool.close();
     return { resources: done.progress.resources, refused: done.progress.refused, resourcesPerSecond: Math.round(done.progress.resources / seconds), peakRssMb: peakRssMb(), seconds: Math.round(seconds * 10) / 10, workers };
+  }
+}
+
+/** Writes the Synthea set as NDJSON at `copies`× into a fresh data dir (in the calling process), then imports it in a child process. */
+function importInChild(copies: number): Awaited<ReturnType<typeof runOnce>> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-bench-import-'));
+  try {
+    writeSyntheaNdjson(SYNTHEA!, path.join(dataDir, 'import', 'inputs'), copies);
+    const out = execFileSync(process.execPath, [__filename, dataDir, String(copies)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    return JSON.parse(out.trim().split('\n').pop()!) as Awaited<ReturnType<typeof runOnce>>;
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
@@ -152,7 +167,7 @@ async function runOnce(copies: number): Promise<{ resources: number; refused: nu
  */
 export async function benchImport(scales: number[] = [1, 10]): Promise<Record<string, unknown> | undefined> {
   if (!SYNTHEA) return undefined;
-  const runs = scales.map((s) => JSON.parse(execFileSync(process.execPath, [__filename, String(s)], { encoding: 'utf8', maxBuffer: 1 << 20 }).trim().split('\n').pop()!) as Awaited<ReturnType<typeof runOnce>>);
+  const runs = scales.map(importInChild);
   const [one, ...more] = runs;
   return { resources: one.resources, resourcesPerSecond: one.resourcesPerSecond, peakRssMb: one.peakRssMb, refused: one.refused, seconds: one.seconds, workers: one.workers, ...Object.fromEntries(more.map((r, i) => [`x${scales[i + 1]}`, { resources: r.resources, resourcesPerSecond: r.resourcesPerSecond, peakRssMb: r.peakRssMb }])) };
 }
@@ -170,11 +185,20 @@ if (!isMainThread && parentPort) {
     );
   });
 } else if (require.main === module) {
-  const scale = Number(process.argv[2] ?? 1);
+  // `import.js <dataDir> <copies>`: the import of inputs already written; `import.js [copies]`: write them, then that
+  const [dirArg, copiesArg] = process.argv.slice(2);
   if (!SYNTHEA) {
     process.stdout.write('{}\n');
+  } else if (dirArg && copiesArg) {
+    runOnce(dirArg, Number(copiesArg)).then(
+      (r) => process.stdout.write(`${JSON.stringify(r)}\n`),
+      (err: unknown) => {
+        process.stderr.write(`bench import: ${String((err as Error)?.stack ?? err)}\n`);
+        process.exit(1);
+      },
+    );
   } else {
-    runOnce(scale).then(
+    Promise.resolve(Number(dirArg ?? 1)).then((copies) => importInChild(copies)).then(
       (r) => process.stdout.write(`${JSON.stringify(r)}\n`),
       (err: unknown) => {
         process.stderr.write(`bench import: ${String((err as Error)?.stack ?? err)}\n`);

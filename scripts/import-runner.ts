@@ -24,7 +24,8 @@ async function main(): Promise<number> {
   const app = getApp(config);
   const im = getImportApp(config);
   const workers = config.bulkImport.workers || Math.max(1, os.availableParallelism());
-  const pool = new WorkerPool<ChunkTask, ImportChunkRecord>(path.join(__dirname, '../src/handlers/import-worker.js'), workers);
+  // each worker's heap is capped: it holds one chunk at a time, and an uncapped heap grows with the job's length
+  const pool = new WorkerPool<ChunkTask, ImportChunkRecord>(path.join(__dirname, '../src/handlers/import-worker.js'), workers, { maxOldGenerationSizeMb: config.bulkImport.workerHeapMb });
   const t0 = Date.now();
   try {
     const job = await runImportJob(
@@ -36,6 +37,7 @@ async function main(): Promise<number> {
         process: (t) => pool.run(t),
         concurrency: workers + 1,
         chunkLines: config.bulkImport.chunkLines,
+        chunkBytes: config.bulkImport.chunkBytes,
         runnerId: `${os.hostname()}:${process.pid}`,
       },
       jobId,

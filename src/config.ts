@@ -21,7 +21,7 @@ export interface Config {
   snsEndpoint?: string;
   buckets: { lake: string; identity: string; triage: string; audit: string; marts: string; import: string };
   /** Bulk import (`$import`): key prefix of inputs in the import bucket, lines per chunk, local worker threads, AWS job table. */
-  bulkImport: { prefix: string; chunkLines: number; workers: number; jobsPrefix: string };
+  bulkImport: { prefix: string; chunkLines: number; chunkBytes: number; workers: number; workerHeapMb: number; jobsPrefix: string };
   kms: { lake?: string; identity?: string; hmac?: string; triage?: string; audit?: string; marts?: string; import?: string };
   ingestTopicArn: string;
   versionsTable: string;
@@ -217,7 +217,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bulkImport: {
       prefix: env.IMPORT_PREFIX ?? 'inputs/',
       chunkLines: intSetting(env, 'IMPORT_CHUNK_LINES', 1000, 1),
+      chunkBytes: intSetting(env, 'IMPORT_CHUNK_BYTES', 1024 * 1024, 1024),
       workers: intSetting(env, 'IMPORT_WORKERS', 0, 0),
+      workerHeapMb: intSetting(env, 'IMPORT_WORKER_HEAP_MB', 128, 64),
       jobsPrefix: 'import-jobs/',
     },
     kms: {

@@ -62,6 +62,7 @@ export function chunkDeps(app: App): ChunkDeps {
     audit: app.audit,
     clock: systemClock,
     validate: app.validate,
+    maxLineBytes: app.config.maxBodyBytes,
     principalOf: (p) => jobPrincipal(p, app.config.auth.enabled),
   };
 }

@@ -32,7 +32,7 @@ export async function plan(event: StartEvent): Promise<{ jobId: string; bucket: 
   const now = systemClock.now().toISOString();
   Object.assign(job, { status: 'running', updatedAt: now, runner: { id: 'step-functions', heartbeatAt: now } });
   await im.jobs.update(job);
-  const waves = await planChunks(im.inputs, im.jobs, job, app.config.bulkImport.chunkLines);
+  const waves = await planChunks(im.inputs, im.jobs, job, app.config.bulkImport.chunkLines, app.config.bulkImport.chunkBytes);
   const keys = waves.map((_, i) => `${app.config.bulkImport.jobsPrefix}${jobId}/plan-${i}.json`);
   for (const [i, items] of waves.entries()) await im.inputs.put(keys[i]!, JSON.stringify(items), { contentType: 'application/json' });
   return { jobId, bucket: im.inputs.name, waves: keys };

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { OperationOutcome } from 'fhir/r4';
-import { chunkTask, finishJob, importChunk, lineOfError, planChunks, renewHeartbeat, resumeIfStale, runImportJob, startImport, errorOutputKey, type ChunkTask } from '../../src/core/import';
+import { chunkTask, finishJob, importChunk, lineIds, lineOfError, planChunks, renewHeartbeat, resumeIfStale, runImportJob, startImport, errorOutputKey, type ChunkTask } from '../../src/core/import';
 import { chunkDeps } from '../../src/bootstrap/import';
 import type { ImportChunkRecord, IngestEvent } from '../../src/core/ports';
 import { MemoryObjectStore } from '../../src/adapters/local/memory-object-store';
@@ -146,6 +146,53 @@ test('a chunk that a concurrent chunk beat to a resource (409, nothing written) 
   expect(done.progress).toMatchObject({ resources: 2, refused: 0 });
 });
 
+test('a chunk beaten many times in a row (two chunks sharing Organizations) still lands, none of its lines refused', async () => {
+  const job = await start({ 'Patient.ndjson': [patient('race-q1'), patient('race-q2')].join('\n') });
+  let conflicts = 0;
+  const racing = {
+    ...deps,
+    ingestor: {
+      write: async (req: Parameters<typeof deps.ingestor.write>[0]) => {
+        // 8 losses in a row: the former limit of 5 attempts refused the whole chunk as a 409
+        if (conflicts++ < 8) throw new ClientError(conflict('A concurrent request changed this resource; retry with the new version'));
+        return deps.ingestor.write(req);
+      },
+    },
+  };
+  const done = await runImportJob(runDeps((t) => importChunk(racing, t), 10), job.id);
+  expect(conflicts).toBe(9);
+  expect(done.progress).toMatchObject({ resources: 2, refused: 0 });
+}, 30_000);
+
+test('chunks of one file sharing a resource are written in line order; chunks sharing none still run side by side', async () => {
+  // chunk 0 and chunk 2 both write ord-p1 (the later line wins); chunk 1 shares nothing
+  const lines = [patient('ord-p1', { gender: 'male' }), patient('ord-p2'), patient('ord-p3'), patient('ord-p4'), patient('ord-p1', { gender: 'other' }), patient('ord-p5')];
+  const job = await start({ 'Patient.ndjson': lines.join('\n') });
+  const events: string[] = [];
+  const slow = async (t: ChunkTask) => {
+    events.push(`start ${t.chunk}`);
+    // the first chunk is the slowest: without the ordering, chunk 2 would commit ord-p1 before it
+    await new Promise((r) => setTimeout(r, t.chunk === 0 ? 300 : 10));
+    const rec = await importChunk(deps, t);
+    events.push(`end ${t.chunk}`);
+    return rec;
+  };
+  const done = await runImportJob({ ...runDeps(slow, 2), concurrency: 3 }, job.id);
+  expect(done.progress).toMatchObject({ resources: 6, refused: 0 });
+  expect(events.indexOf('start 1')).toBeLessThan(events.indexOf('end 0'));
+  expect(events.indexOf('start 2')).toBeGreaterThan(events.indexOf('end 0'));
+  const hashed = await h.indexKeys.init().then((k) => k.resource('Patient', 'ord-p1'));
+  expect((await h.versions.get([hashed])).get(hashed)?.versionId).toBe('2');
+  const last = [...h.lake.objects.entries()].filter(([k]) => k.startsWith('raw/') && k.includes(`imp-${job.id}-0-2`));
+  expect(last.length).toBe(1);
+  expect(Buffer.from(last[0]![1].body).toString('utf8')).toContain('"gender":"other"');
+});
+
+test('lineIds finds every id a line may write, nested and escaped ones included', () => {
+  const ids = lineIds(['{"resourceType":"Patient","id":"a1","contained":[{"resourceType":"Organization","id":"o1"}]}', '{"resourceType":"Patient","\\u0069d":"e1"}', '{"resourceType":"Patient" , "id" : "s1"}']);
+  expect([...ids].sort()).toEqual(['a1', 'e1', 'o1', 's1']);
+});
+
 test('a transaction Bundle file is one request and keeps its urn:uuid rewrite', async () => {
   const bundle = {
     resourceType: 'Bundle',
@@ -180,6 +227,31 @@ test('the AWS fan-out (plan of byte-ranged chunk items, one invocation each, fin
   expect(done.progress).toMatchObject({ resources: 7, refused: 1 });
   const errors = Buffer.from((await inputs.get(errorOutputKey(job.id)))!).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as OperationOutcome);
   expect(errors.map(lineOfError)).toEqual([3]);
+});
+
+test('a chunk also ends at chunkBytes: large lines make smaller chunks, cut alike by the local runner and the AWS plan', async () => {
+  const big = (id: string) => patient(id, { text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(3000)}</div>` } });
+  const lines = [big('b-p1'), big('b-p2'), big('b-p3'), big('b-p4'), big('b-p5')];
+  const job = await start({ 'Patient.ndjson': lines.join('\n') + '\n' });
+  // 1,000 lines a chunk, but at most ~2 lines' bytes: the byte bound decides
+  const bound = 2 * (Buffer.byteLength(lines[0]!) + 1);
+  const [planned] = await planChunks(inputs, jobs, job, 1000, bound);
+  expect(planned.map((i) => [i.chunk, i.firstLine])).toEqual([[0, 1], [1, 3], [2, 5]]);
+  const seen: [number, number, number][] = [];
+  const done = await runImportJob({ ...runDeps(async (t) => (seen.push([t.chunk, t.firstLine, t.lines.length]), importChunk(deps, t)), 1000), chunkBytes: bound }, job.id);
+  expect(seen.sort((a, b) => a[0] - b[0])).toEqual([[0, 1, 2], [1, 3, 2], [2, 5, 1]]);
+  expect(done.progress).toMatchObject({ resources: 5, refused: 0 });
+});
+
+test('a line over the largest resource accepted (MAX_BODY_BYTES) is refused unread, with its line; the rest is imported', async () => {
+  const huge = patient('size-p2', { text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${'y'.repeat(400)}</div>` } });
+  const job = await start({ 'Patient.ndjson': [patient('size-p1'), huge, patient('size-p3')].join('\n') });
+  const done = await runImportJob(runDeps((t) => importChunk({ ...deps, maxLineBytes: 300 }, t), 10), job.id);
+  expect(done.progress).toMatchObject({ resources: 2, refused: 1 });
+  const [error] = Buffer.from((await inputs.get(errorOutputKey(job.id)))!).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as OperationOutcome);
+  expect(lineOfError(error!)).toBe(2);
+  expect(error!.issue[0]).toMatchObject({ code: 'too-costly', diagnostics: expect.stringContaining('over 300 bytes') });
+  expect((await versionsOf(['Patient/size-p2'])).size).toBe(0);
 });
 
 test('in AWS the chunk invocations keep the job alive: a status call then starts no second runner, and shows progress', async () => {

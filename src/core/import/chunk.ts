@@ -44,6 +44,8 @@ export interface ChunkDeps extends WriteDeps {
   clock: Clock;
   validate: ResourceValidator;
   validationLevel?: string;
+  /** Bytes a line may have (the REST body limit, `MAX_BODY_BYTES`); a longer line is refused unread. */
+  maxLineBytes?: number;
   /** The core principal of the job's token (scopes checked per entry, as for REST). */
   principalOf(p: ChunkTask['principal']): Principal;
 }
@@ -144,8 +146,13 @@ interface UnitResult {
   status: number;
 }
 
-/** Attempts of a request that a concurrent chunk beat to one of its resources (409: nothing was written). */
-const CONFLICT_ATTEMPTS = 5;
+/**
+ * Attempts of a request that a concurrent chunk beat to one of its resources (409: nothing was written). Chunks of
+ * one job race whenever the same resource is on lines of two chunks in flight (Synthea's Organizations and
+ * Practitioners repeat in every patient's Bundle); giving up would refuse a whole chunk of good lines, so the
+ * attempts are many and the wait grows (up to about a second), and only a resource that never stops changing fails.
+ */
+export const CONFLICT_ATTEMPTS = 40;
 
 /**
  * {@link writeResources}, again when the version index reports that a concurrent request (another chunk updating the
@@ -159,7 +166,7 @@ async function writeWithRetry(deps: ChunkDeps, req: Parameters<typeof writeResou
     } catch (err) {
       const conflict = err instanceof OperationOutcomeError && getStatus(err.outcome) === 409;
       if (!conflict || attempt >= CONFLICT_ATTEMPTS) throw err;
-      await new Promise((r) => setTimeout(r, 20 * attempt * Math.random()));
+      await new Promise((r) => setTimeout(r, Math.min(1000, 25 * attempt) * (0.5 + Math.random())));
     }
   }
 }
@@ -218,7 +225,7 @@ export async function importChunk(deps: ChunkDeps, task: ChunkTask): Promise<Imp
   const errors: OperationOutcome[] = [];
   let units: Unit[];
   if (task.kind === 'ndjson') {
-    const read = readChunkLines(task.fileName, task.type, task.firstLine, task.lines, task.last);
+    const read = readChunkLines(task.fileName, task.type, task.firstLine, task.lines, task.last, deps.maxLineBytes);
     errors.push(...read.errors);
     units = ndjsonUnits(requestId, read.bundle, read.lineOf);
   } else {

@@ -76,8 +76,10 @@ export interface ChunkEntries {
  * message: position and kind, never the text), a value that is not a resource, an unknown type, or a resource of
  * another type than the file's.
  * @param isLast the chunk ends the file: its final empty line (the newline that ends the file) is not an error.
+ * @param maxLineBytes a line longer than this (in UTF-8) is refused without being parsed (`too-costly`, as REST answers
+ *   a body over the limit with 413), so one huge line cannot exhaust the worker's capped heap.
  */
-export function readChunkLines(file: string, type: string | undefined, firstLine: number, lines: readonly string[], isLast = false): ChunkEntries {
+export function readChunkLines(file: string, type: string | undefined, firstLine: number, lines: readonly string[], isLast = false, maxLineBytes = Infinity): ChunkEntries {
   const entry: BundleEntry[] = [];
   const lineOf: number[] = [];
   const errors: OperationOutcome[] = [];
@@ -86,6 +88,11 @@ export function readChunkLines(file: string, type: string | undefined, firstLine
     const fail = (issue: OperationOutcomeIssue): void => void errors.push(importError({ file, line }, [issue]));
     if (text.trim() === '') {
       if (!(isLast && i === lines.length - 1)) fail(refusal('structure', 'Empty line: each line must be one FHIR resource'));
+      return;
+    }
+    // a UTF-8 byte is at most one UTF-16 unit, and a unit at most 3 bytes: measure only when it can matter
+    if (text.length * 3 > maxLineBytes && Buffer.byteLength(text, 'utf8') > maxLineBytes) {
+      fail(refusal('too-costly', `The line is over ${maxLineBytes} bytes, the largest resource accepted (MAX_BODY_BYTES)`));
       return;
     }
     let value: unknown;

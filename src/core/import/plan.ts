@@ -10,6 +10,7 @@ import readline from 'node:readline';
 import { Readable } from 'node:stream';
 import type { ImportJobRecord, ImportJobStore, ObjectStore } from '../ports';
 import type { ChunkTask } from './chunk';
+import { DEFAULT_CHUNK_BYTES } from './run';
 
 /** One chunk to import. */
 export interface ChunkItem {
@@ -26,8 +27,8 @@ export interface ChunkItem {
 /** Byte length of a line as it is in the object (its `\n` included; a `\r` before it is counted by readline's input). */
 const lineBytes = (line: string): number => Buffer.byteLength(line, 'utf8') + 1;
 
-/** Splits a job's inputs into chunk items in two waves (Patients, then the rest), leaving out recorded chunks. */
-export async function planChunks(store: ObjectStore, jobs: ImportJobStore, job: ImportJobRecord, chunkLines: number): Promise<[ChunkItem[], ChunkItem[]]> {
+/** Splits a job's inputs into chunk items (at most `chunkLines` lines or `chunkBytes` bytes each, as the local runner cuts them) in two waves (Patients, then the rest), leaving out recorded chunks. */
+export async function planChunks(store: ObjectStore, jobs: ImportJobStore, job: ImportJobRecord, chunkLines: number, chunkBytes = DEFAULT_CHUNK_BYTES): Promise<[ChunkItem[], ChunkItem[]]> {
   const done = new Set((await jobs.chunks(job.id)).map((c) => `${c.file}-${c.chunk}`));
   const waves: [ChunkItem[], ChunkItem[]] = [[], []];
   for (const [file, input] of job.inputs.entries()) {
@@ -46,7 +47,7 @@ export async function planChunks(store: ObjectStore, jobs: ImportJobStore, job: 
     let line = 1;
     for await (const l of readline.createInterface({ input: Readable.from(body), crlfDelay: Infinity })) {
       pos += lineBytes(l);
-      if (++n === chunkLines) {
+      if (++n === chunkLines || pos - start >= chunkBytes) {
         push({ chunk, firstLine: line, start, end: pos, last: false });
         chunk++;
         line += n;

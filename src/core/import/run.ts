@@ -1,6 +1,6 @@
 /**
  * Running a bulk import job (the work behind an asynchronous `$import`, https://hl7.org/fhir/R4/async.html):
- * each input object is read as a stream of lines, cut into chunks of at most `chunkLines` lines (a Bundle file is
+ * each input object is read as a stream of lines, cut into chunks of at most `chunkLines` lines or `chunkBytes` bytes (a Bundle file is
  * one chunk), and each chunk is handed to `process` (a worker thread locally, a Lambda per chunk in AWS) with at most
  * `concurrency` chunks in flight, so memory stays bounded whatever the input size. Chunks commit independently and
  * each committed chunk is recorded in the job store; a rerun (after a crash, or a second runner) skips the recorded
@@ -16,6 +16,12 @@ import { lineOfError, type ChunkTask } from './chunk';
 
 /** Default number of lines per chunk. */
 export const DEFAULT_CHUNK_LINES = 1000;
+/**
+ * Default bytes per chunk: a chunk ends at this many bytes of lines even before {@link DEFAULT_CHUNK_LINES} lines, so
+ * a file of large resources (attachments, long reports) cannot make a chunk, and the heap of the worker holding it,
+ * grow with the lines' size.
+ */
+export const DEFAULT_CHUNK_BYTES = 1024 * 1024;
 
 /** What {@link runImportJob} needs. */
 export interface RunDeps {
@@ -28,6 +34,8 @@ export interface RunDeps {
   process(task: ChunkTask): Promise<ImportChunkRecord>;
   concurrency: number;
   chunkLines?: number;
+  /** Bytes after which a chunk ends even with fewer lines ({@link DEFAULT_CHUNK_BYTES}). */
+  chunkBytes?: number;
   /** Who runs the job (for the heartbeat). */
   runnerId: string;
 }
@@ -69,6 +77,29 @@ function slots(n: number) {
   };
 }
 
+/** Every `"id": "…"` value of a line, as written (top-level or nested: a superset of the resource's id). */
+const ID_VALUE = /"id"\s*:\s*"((?:[^"\\]|\\.)*)"/g;
+
+/**
+ * The ids a chunk's lines may write, to order chunks of one file that share a resource: a superset (nested ids
+ * included) read without parsing; a line whose keys may be escaped (`\u`) is parsed for its `id`.
+ */
+export function lineIds(lines: readonly string[]): Set<string> {
+  const ids = new Set<string>();
+  for (const line of lines) {
+    for (const m of line.matchAll(ID_VALUE)) ids.add(m[1]!);
+    if (line.includes('\\u')) {
+      try {
+        const id = (JSON.parse(line) as { id?: unknown }).id;
+        if (typeof id === 'string') ids.add(id);
+      } catch {
+        /* refused by the chunk as malformed */
+      }
+    }
+  }
+  return ids;
+}
+
 /** Sums chunk records into the job's progress. */
 export function progressOf(job: ImportJobRecord, chunks: readonly ImportChunkRecord[]): ImportJobRecord['progress'] {
   const p = { chunksDone: chunks.length, resources: 0, refused: 0, bytesDone: 0, bytesTotal: job.progress.bytesTotal };
@@ -93,7 +124,8 @@ export async function runImportJob(deps: RunDeps, jobId: string): Promise<Import
   const job = await deps.jobs.get(jobId);
   if (!job) throw new Error(`no import job ${jobId}`);
   if (job.status === 'completed') return job;
-  const chunkLines = deps.chunkLines ?? 1000;
+  const chunkLines = deps.chunkLines ?? DEFAULT_CHUNK_LINES;
+  const chunkBytes = deps.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   const recorded = await deps.jobs.chunks(jobId);
   const done = new Set(recorded.map((c) => `${c.file}-${c.chunk}`));
   const records = [...recorded];
@@ -106,9 +138,21 @@ export async function runImportJob(deps: RunDeps, jobId: string): Promise<Import
   const pool = slots(Math.max(1, deps.concurrency));
   let failure: unknown;
   let lastBeat = Date.now();
+  // chunks in flight with the ids they may write: a chunk sharing an id with an earlier chunk of its file in flight
+  // waits for it, so a resource on lines of two chunks is written in line order (like lines within one chunk)
+  const inFlight = new Set<{ file: number; ids: Set<string>; done: Promise<void> }>();
   const dispatch = async (task: ChunkTask): Promise<void> => {
+    const ids = task.kind === 'ndjson' ? lineIds(task.lines) : new Set<string>();
+    for (;;) {
+      const earlier = [...inFlight].filter((f) => f.file === task.file && [...ids].some((id) => f.ids.has(id)));
+      if (earlier.length === 0) break;
+      await Promise.all(earlier.map((f) => f.done));
+    }
     await pool.acquire();
     if (failure) return pool.release();
+    let finished!: () => void;
+    const flight = { file: task.file, ids, done: new Promise<void>((r) => (finished = r)) };
+    inFlight.add(flight);
     void deps
       .process(task)
       .then(async (rec) => {
@@ -120,7 +164,11 @@ export async function runImportJob(deps: RunDeps, jobId: string): Promise<Import
         }
       })
       .catch((err: unknown) => void (failure ??= err))
-      .finally(() => pool.release());
+      .finally(() => {
+        inFlight.delete(flight);
+        finished();
+        pool.release();
+      });
   };
   const principal = { source: job.source, clientId: job.clientId, scope: job.scope };
   for (const [file, input] of job.inputs.entries()) {
@@ -137,17 +185,19 @@ export async function runImportJob(deps: RunDeps, jobId: string): Promise<Import
     let lines: string[] = [];
     let firstLine = 1;
     let bytes = 0;
+    let chunkStart = 0;
     const flush = async (last: boolean): Promise<void> => {
       if (!done.has(`${file}-${chunk}`) && (lines.length > 0 || chunk === 0)) await dispatch({ ...common, chunk, firstLine, lines, last, bytes });
       chunk++;
       firstLine += lines.length;
       lines = [];
+      chunkStart = bytes;
     };
     for await (const l of objectLines(deps.inputs, input.key)) {
       if (failure) break;
       lines.push(l);
       bytes += Buffer.byteLength(l, 'utf8') + 1;
-      if (lines.length >= chunkLines) await flush(false);
+      if (lines.length >= chunkLines || bytes - chunkStart >= chunkBytes) await flush(false);
     }
     if (lines.length > 0) await flush(true);
     // Patients first: the resources of later files that refer to them find them committed

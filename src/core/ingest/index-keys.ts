@@ -8,27 +8,10 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { KeyService } from '../ports';
 import { stringifyFhirJson } from '../../fhir/json';
+import { base32 } from '../../fhir/pseudo';
 
 /** Label MACed once to derive the index's hashing key (changing it re-keys every index entry). */
 export const INDEX_KEY_LABEL = 'tributary-version-index-key-v1';
-
-const B32 = 'abcdefghijklmnopqrstuvwxyz234567';
-
-function base32(buf: Buffer): string {
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const byte of buf) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += B32[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += B32[(value << (5 - bits)) & 31];
-  return out;
-}
 
 /** What a request is, for the Idempotency-Key check: its method, URL parts, conditional headers and body. */
 export interface RequestShape {

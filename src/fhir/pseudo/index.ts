@@ -14,7 +14,7 @@ export type {
 } from './engine-types';
 export { identityValues, type IdentityLookup, type IdentityRecord, type VaultedElement } from './identity-records';
 export type { KeyService } from './keys';
-export { ID_HASH_KEY_LABEL, PSEUDONYM_NAMESPACE, SOURCE_PATIENT_KEY_SYSTEM, sourcePatientInput } from './pseudonyms';
+export { ID_HASH_KEY_LABEL, PSEUDONYM_NAMESPACE, SOURCE_PATIENT_KEY_SYSTEM, base32, sourcePatientInput } from './pseudonyms';
 export { PSEUDED, POLICY_TAG_SYSTEM, KEY_TAG_SYSTEM } from './security-labels';
 export { NARRATIVE_PLACEHOLDER, MASKED } from './element-actions';
 export * from './policy';

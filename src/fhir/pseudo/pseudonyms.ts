@@ -13,25 +13,36 @@ export const ID_HASH_KEY_LABEL = 'tributary:v1:id-hash-key';
 /** Namespace of every pseudonym MAC input; the kind (`nhs:`, `id:`, `src:`) follows, so kinds cannot collide. */
 export const PSEUDONYM_NAMESPACE = 'tributary:v1:pseudonym:';
 
-/** Entries the hash memo holds before it starts over. */
-const HASH_CACHE_LIMIT = 400_000;
+/**
+ * Entries each generation of the hash memo holds (two generations: at most twice this many). Small enough that a
+ * long bulk import's workers stay flat (each entry is about 200 bytes with its key), large enough to hold the ids a
+ * chunk of 1,000 resources and its neighbours repeat (patients, encounters, practitioners).
+ */
+export const HASH_CACHE_GENERATION = 25_000;
 
-const B32 = 'abcdefghijklmnopqrstuvwxyz234567';
-/** RFC 4648 base32, lower case, no padding. */
-function base32(buf: Uint8Array): string {
-  let out = '';
+/** Values longer than this are hashed every time, never memoised (the memo's bytes stay bounded by the count). */
+export const MEMO_MAX_VALUE_LENGTH = 128;
+
+const B32 = Buffer.from('abcdefghijklmnopqrstuvwxyz234567', 'latin1');
+/**
+ * RFC 4648 base32, lower case, no padding. Built in a buffer: a string grown by `+=` is a rope of one node per
+ * character, which a memo would keep whole (about 1 KB per 32-character hash).
+ */
+export function base32(buf: Uint8Array): string {
+  const out = Buffer.allocUnsafe(Math.ceil((buf.length * 8) / 5));
+  let o = 0;
   let bits = 0;
   let value = 0;
   for (let i = 0; i < buf.length; i++) {
-    value = (value << 8) | buf[i]!;
+    value = ((value << 8) | buf[i]!) & 0xffff;
     bits += 8;
     while (bits >= 5) {
-      out += B32[(value >>> (bits - 5)) & 31];
+      out[o++] = B32[(value >>> (bits - 5)) & 31]!;
       bits -= 5;
     }
   }
-  if (bits > 0) out += B32[(value << (5 - bits)) & 31];
-  return out;
+  if (bits > 0) out[o++] = B32[(value << (5 - bits)) & 31]!;
+  return out.toString('latin1', 0, o);
 }
 
 /** RFC 9562 version-8 UUID formatted from hash bytes. */
@@ -50,7 +61,9 @@ function uuidFrom(h: Buffer): string {
 export class KeyedHasher {
   private idKey: Buffer | undefined;
   private idKeyPromise: Promise<Buffer> | undefined;
-  private readonly hashCache = new Map<string, Map<string, string>>();
+  /** The memo's current and previous generation, each keyed by namespace then value (see {@link cached}). */
+  private hashCache = new Map<string, Map<string, string>>();
+  private previousCache = new Map<string, Map<string, string>>();
   private hashCacheSize = 0;
 
   /**
@@ -81,26 +94,37 @@ export class KeyedHasher {
 
   /**
    * Memoised keyed hashes: a short namespace (kind, source, type) then the value itself as the key, so a
-   * lookup hashes the (already hashed) id string rather than a freshly concatenated one.
+   * lookup hashes the (already hashed) id string rather than a freshly concatenated one. Two generations of at most
+   * {@link HASH_CACHE_GENERATION} entries of at most {@link MEMO_MAX_VALUE_LENGTH} characters: when the current one is full it becomes the previous one (the one before
+   * is dropped), and a hit in the previous one moves back into the current one, so what recurs stays and memory is
+   * bounded whatever the input size.
    */
   private cached(ns: string, value: string, make: () => string): string {
+    // a long value (free text, an opaque reference) rarely recurs, and would make the memo's size its length's
+    if (value.length > MEMO_MAX_VALUE_LENGTH) return make();
     let m = this.hashCache.get(ns);
+    let v = m?.get(value);
+    if (v !== undefined) return v;
+    v = this.previousCache.get(ns)?.get(value) ?? make();
+    if (++this.hashCacheSize > HASH_CACHE_GENERATION) {
+      this.previousCache = this.hashCache;
+      this.hashCache = new Map();
+      this.hashCacheSize = 1;
+      m = undefined;
+    }
     if (m === undefined) {
       m = new Map();
       this.hashCache.set(ns, m);
     }
-    let v = m.get(value);
-    if (v === undefined) {
-      v = make();
-      if (++this.hashCacheSize > HASH_CACHE_LIMIT) {
-        this.hashCache.clear();
-        this.hashCacheSize = 1;
-        m = new Map();
-        this.hashCache.set(ns, m);
-      }
-      m.set(value, v);
-    }
+    m.set(value, v);
     return v;
+  }
+
+  /** Entries in the memo now (both generations), for tests of its bound. */
+  memoSize(): number {
+    let n = 0;
+    for (const c of [this.hashCache, this.previousCache]) for (const m of c.values()) n += m.size;
+    return n;
   }
 
   /** Keyed hash of a source's resource id: same source + type + id → same lake id; other sources differ. */
