@@ -62,3 +62,21 @@ test('an index written as one versions.jsonl (earlier versions) is imported on f
   await other.commit([{ key: 'Patient/1', expected: '2', record: rec('3') }]);
   expect((await idx.get(['Patient/1'])).get('Patient/1')!.versionId).toBe('3');
 });
+
+test('a commit whose buckets changed between its read and its lock sees the change: concurrent creates of one key, one wins', async () => {
+  // two writers (as two worker threads would be) over the same folder; both read the key's bucket before either holds
+  // the lock, so the second must notice the first's append (its size changed) and refuse
+  const a = new FileVersionIndex(dir);
+  const b = new FileVersionIndex(dir);
+  for (let round = 0; round < 20; round++) {
+    const key = `Organization/shared-${round}`;
+    const others = Array.from({ length: 50 }, (_, i) => ({ key: `Observation/${round}-${i}`, record: rec('1') }));
+    const results = await Promise.allSettled([a.commit([{ key, record: rec('1') }, ...others]), b.commit([{ key, record: rec('1') }])]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason.name).toBe('VersionConflictError');
+    expect((await a.get([key])).get(key)?.versionId).toBe('1');
+  }
+  // every key has exactly one line: nothing of a refused commit was appended
+  const text = bucketFiles().map((f) => fs.readFileSync(f, 'utf8')).join('');
+  for (let round = 0; round < 20; round++) expect(text.split(`"k":"Organization/shared-${round}"`).length - 1).toBe(1);
+});

@@ -29,6 +29,18 @@ interface Line {
   a?: 1;
 }
 
+/** The first `size` bytes of an open file, as UTF-8. */
+function readAll(fd: number, size: number): string {
+  const buf = Buffer.allocUnsafe(size);
+  let off = 0;
+  while (off < size) {
+    const n = fs.readSync(fd, buf, off, size - off, off);
+    if (n === 0) break;
+    off += n;
+  }
+  return buf.toString('utf8', 0, off);
+}
+
 const toLine = (key: string, r: VersionRecord): string =>
   JSON.stringify({ k: key, v: r.versionId, s: r.source, t: r.lastUpdated, l: r.lakeId, r: r.requestId, d: r.digest, a: r.aborted ? 1 : undefined });
 const toRecord = (e: Line): VersionRecord => ({
@@ -102,6 +114,37 @@ export class FileVersionIndex implements VersionIndex {
     return out;
   }
 
+  /**
+   * Reads the current records of `keys` like {@link read}, noting each bucket's size: buckets are append-only, so a
+   * bucket whose size is the same later has the same records (what {@link commit} checks under its lock).
+   */
+  private readSized(keys: readonly string[]): { records: Map<string, VersionRecord>; buckets: Map<string, { size: number; keys: string[] }> } {
+    const buckets = new Map<string, { size: number; keys: string[] }>();
+    for (const k of new Set(keys)) {
+      const file = this.bucketOf(k);
+      const b = buckets.get(file) ?? { size: 0, keys: [] };
+      b.keys.push(k);
+      buckets.set(file, b);
+    }
+    const records = new Map<string, VersionRecord>();
+    for (const [file, b] of buckets) {
+      let fd: number;
+      try {
+        fd = fs.openSync(file, 'r');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      try {
+        b.size = fs.fstatSync(fd).size;
+        FileVersionIndex.find(readAll(fd, b.size), b.keys, records);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    return { records, buckets };
+  }
+
   /** Appends lines to their buckets (grouped: one append per bucket). */
   private append(lines: { key: string; line: string }[]): void {
     const byBucket = new Map<string, string>();
@@ -170,20 +213,46 @@ export class FileVersionIndex implements VersionIndex {
     return this.read(keys);
   }
 
+  /**
+   * Checks every entry's expected version and appends the new records, atomically across processes. The buckets are
+   * read before the lock is taken; under it, each bucket is opened once for appending, and re-read only when its size
+   * changed meanwhile (a concurrent commit appended to it), so the lock is held for a stat and an append per bucket
+   * rather than a whole read: the other writers (import workers, the API's threads) wait that much less.
+   */
   async commit(entries: { key: string; expected?: string; record: VersionRecord }[]): Promise<void> {
     if (entries.length === 0) return;
+    await this.ensureImported();
+    const before = this.readSized(entries.map((e) => e.key));
     await this.acquire();
+    const fds = new Map<string, number>();
     try {
       this.recover();
-      const current = this.read(entries.map((e) => e.key));
+      const current = new Map<string, VersionRecord>();
+      for (const [file, b] of before.buckets) {
+        const fd = fs.openSync(file, 'a+');
+        fds.set(file, fd);
+        const size = fs.fstatSync(fd).size;
+        if (size === b.size) {
+          for (const k of b.keys) if (before.records.has(k)) current.set(k, before.records.get(k)!);
+        } else {
+          FileVersionIndex.find(readAll(fd, size), b.keys, current);
+        }
+      }
       for (const e of entries) {
         if (current.get(e.key)?.versionId !== e.expected) throw new VersionConflictError(e.key);
       }
       const lines = entries.map((e) => ({ key: e.key, line: toLine(e.key, e.record) }));
       fs.writeFileSync(this.journal, lines.map((l) => l.line).join('\n') + '\n');
-      this.append(lines);
+      const byBucket = new Map<string, string>();
+      for (const { key, line } of lines) {
+        const file = this.bucketOf(key);
+        byBucket.set(file, (byBucket.get(file) ?? '') + line + '\n');
+      }
+      // O_APPEND: each write lands at the bucket's end
+      for (const [file, text] of byBucket) fs.writeSync(fds.get(file)!, text);
       fs.rmSync(this.journal, { force: true });
     } finally {
+      for (const fd of fds.values()) fs.closeSync(fd);
       fs.rmSync(this.lock, { force: true });
     }
   }
