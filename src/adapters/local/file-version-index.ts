@@ -29,18 +29,6 @@ interface Line {
   a?: 1;
 }
 
-/** The first `size` bytes of an open file, as UTF-8. */
-function readAll(fd: number, size: number): string {
-  const buf = Buffer.allocUnsafe(size);
-  let off = 0;
-  while (off < size) {
-    const n = fs.readSync(fd, buf, off, size - off, off);
-    if (n === 0) break;
-    off += n;
-  }
-  return buf.toString('utf8', 0, off);
-}
-
 const toLine = (key: string, r: VersionRecord): string =>
   JSON.stringify({ k: key, v: r.versionId, s: r.source, t: r.lastUpdated, l: r.lakeId, r: r.requestId, d: r.digest, a: r.aborted ? 1 : undefined });
 const toRecord = (e: Line): VersionRecord => ({
@@ -60,6 +48,8 @@ export class FileVersionIndex implements VersionIndex {
   private readonly journal: string;
   private readonly legacy: string;
   private imported = false;
+  /** The read buffer of bucket files, reused (grows to the largest bucket read). */
+  private scratch: Buffer = Buffer.allocUnsafeSlow(64 * 1024);
 
   constructor(dir: string) {
     this.buckets = path.join(dir, 'buckets');
@@ -74,16 +64,32 @@ export class FileVersionIndex implements VersionIndex {
     return path.join(this.buckets, `${createHash('sha1').update(key).digest('hex').slice(0, 3)}.jsonl`);
   }
 
-  /** The current record of each of `keys` found in one bucket file's text (complete lines only). */
-  private static find(text: string, keys: readonly string[], out: Map<string, VersionRecord>): void {
+  /**
+   * The first `size` bytes of an open bucket file, in the reused {@link scratch} buffer (valid until the next read):
+   * buckets are searched as bytes and only the lines found are decoded, so a lookup makes no garbage in proportion to
+   * the bucket's size (buckets grow with the index; decoding them whole made the import workers' heaps grow with it).
+   */
+  private readBucket(fd: number, size: number): Buffer {
+    if (this.scratch.length < size) this.scratch = Buffer.allocUnsafeSlow(Math.max(size, this.scratch.length * 2));
+    let off = 0;
+    while (off < size) {
+      const n = fs.readSync(fd, this.scratch, off, size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return this.scratch.subarray(0, off);
+  }
+
+  /** The current record of each of `keys` found in one bucket file's bytes (complete lines only). */
+  private static find(bytes: Buffer, keys: readonly string[], out: Map<string, VersionRecord>): void {
     for (const key of keys) {
-      const prefix = `{"k":${JSON.stringify(key)},`;
-      let end = text.length;
-      for (let at = text.lastIndexOf(prefix, end); at >= 0; at = text.lastIndexOf(prefix, end)) {
-        if (at === 0 || text[at - 1] === '\n') {
-          const nl = text.indexOf('\n', at);
+      const prefix = Buffer.from(`{"k":${JSON.stringify(key)},`, 'utf8');
+      let end = bytes.length;
+      for (let at = bytes.lastIndexOf(prefix, end); at >= 0; at = bytes.lastIndexOf(prefix, end)) {
+        if (at === 0 || bytes[at - 1] === 0x0a) {
+          const nl = bytes.indexOf(0x0a, at);
           if (nl >= 0) {
-            out.set(key, toRecord(JSON.parse(text.slice(at, nl)) as Line));
+            out.set(key, toRecord(JSON.parse(bytes.toString('utf8', at, nl)) as Line));
             break;
           }
         }
@@ -95,23 +101,7 @@ export class FileVersionIndex implements VersionIndex {
 
   /** Reads the current records of `keys`, one read per bucket. */
   private read(keys: readonly string[]): Map<string, VersionRecord> {
-    const byBucket = new Map<string, string[]>();
-    for (const k of new Set(keys)) {
-      const b = this.bucketOf(k);
-      byBucket.set(b, [...(byBucket.get(b) ?? []), k]);
-    }
-    const out = new Map<string, VersionRecord>();
-    for (const [file, ks] of byBucket) {
-      let text: string;
-      try {
-        text = fs.readFileSync(file, 'utf8');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw err;
-      }
-      FileVersionIndex.find(text, ks, out);
-    }
-    return out;
+    return this.readSized(keys).records;
   }
 
   /**
@@ -137,7 +127,7 @@ export class FileVersionIndex implements VersionIndex {
       }
       try {
         b.size = fs.fstatSync(fd).size;
-        FileVersionIndex.find(readAll(fd, b.size), b.keys, records);
+        FileVersionIndex.find(this.readBucket(fd, b.size), b.keys, records);
       } finally {
         fs.closeSync(fd);
       }
@@ -235,7 +225,7 @@ export class FileVersionIndex implements VersionIndex {
         if (size === b.size) {
           for (const k of b.keys) if (before.records.has(k)) current.set(k, before.records.get(k)!);
         } else {
-          FileVersionIndex.find(readAll(fd, size), b.keys, current);
+          FileVersionIndex.find(this.readBucket(fd, size), b.keys, current);
         }
       }
       for (const e of entries) {
