@@ -129,38 +129,35 @@ test('a resource that comes again in a chunk is an update, in line order (as a b
   expect(commits).toEqual([expect.stringContaining(`imp-${job.id}-0-0.1.json`), expect.stringContaining(`imp-${job.id}-0-0.json`)]);
 });
 
-test('a chunk that a concurrent chunk beat to a resource (409, nothing written) is tried again', async () => {
-  const job = await start({ 'Patient.ndjson': [patient('race-p1'), patient('race-p2')].join('\n') });
-  let conflicts = 0;
+/** The chunk deps with a write path that loses `losses` races first (a 409: nothing written), counting the calls. */
+function losing(losses: number) {
+  const calls = { n: 0 };
   const racing = {
     ...deps,
     ingestor: {
       write: async (req: Parameters<typeof deps.ingestor.write>[0]) => {
-        if (conflicts++ === 0) throw new ClientError(conflict('A concurrent request changed this resource; retry with the new version'));
+        if (calls.n++ < losses) throw new ClientError(conflict('A concurrent request changed this resource; retry with the new version'));
         return deps.ingestor.write(req);
       },
     },
   };
+  return { racing, calls };
+}
+
+test('a chunk that a concurrent chunk beat to a resource (409, nothing written) is tried again', async () => {
+  const job = await start({ 'Patient.ndjson': [patient('race-p1'), patient('race-p2')].join('\n') });
+  const { racing, calls } = losing(1);
   const done = await runImportJob(runDeps((t) => importChunk(racing, t), 10), job.id);
-  expect(conflicts).toBe(2);
+  expect(calls.n).toBe(2);
   expect(done.progress).toMatchObject({ resources: 2, refused: 0 });
 });
 
 test('a chunk beaten many times in a row (two chunks sharing Organizations) still lands, none of its lines refused', async () => {
   const job = await start({ 'Patient.ndjson': [patient('race-q1'), patient('race-q2')].join('\n') });
-  let conflicts = 0;
-  const racing = {
-    ...deps,
-    ingestor: {
-      write: async (req: Parameters<typeof deps.ingestor.write>[0]) => {
-        // 8 losses in a row: the former limit of 5 attempts refused the whole chunk as a 409
-        if (conflicts++ < 8) throw new ClientError(conflict('A concurrent request changed this resource; retry with the new version'));
-        return deps.ingestor.write(req);
-      },
-    },
-  };
+  // 8 losses in a row: the former limit of 5 attempts refused the whole chunk as a 409
+  const { racing, calls } = losing(8);
   const done = await runImportJob(runDeps((t) => importChunk(racing, t), 10), job.id);
-  expect(conflicts).toBe(9);
+  expect(calls.n).toBe(9);
   expect(done.progress).toMatchObject({ resources: 2, refused: 0 });
 }, 30_000);
 
