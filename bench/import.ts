@@ -118,7 +118,7 @@ const peakRssMb = (): number => Math.round(process.resourceUsage().maxRSS / 1024
  * One import, in this process, of the NDJSON files the parent wrote to `{dataDir}/import/inputs` (so the peak RSS
  * measured is the import's, not the input generator's).
  */
-async function runOnce(dataDir: string, copies: number): Promise<{ resources: number; refused: number; resourcesPerSecond: number; peakRssMb: number; seconds: number; workers: number }> {
+async function runOnce(dataDir: string, copies: number): Promise<{ resources: number; refused: number; resourcesPerSecond: number; peakRssMb: number; seconds: number; workers: number; cpuMicrosPerResource: number; systemShare: number; coresBusy: number }> {
   {
     const inputsDir = path.join(dataDir, 'import');
     const counts = Object.fromEntries(fs.readdirSync(path.join(inputsDir, 'inputs')).filter((f) => f.endsWith('.ndjson')).sort().map((f) => [f.slice(0, -'.ndjson'.length), 0]));
@@ -132,19 +132,21 @@ async function runOnce(dataDir: string, copies: number): Promise<{ resources: nu
     process.env.BENCH_IMPORT_DATA_DIR = dataDir;
     const workers = Math.max(1, os.availableParallelism());
     const settings = loadConfig({ TRIBUTARY_RUNTIME: 'local', ...process.env }).bulkImport;
-    // the product's worker heap cap and chunk bounds (IMPORT_WORKER_HEAP_MB, IMPORT_CHUNK_LINES, IMPORT_CHUNK_BYTES)
+    // the product's worker heap bounds and chunk bounds (IMPORT_WORKER_HEAP_MB, IMPORT_CHUNK_LINES, IMPORT_CHUNK_BYTES)
     const pool = new WorkerPool<ChunkTask, ImportChunkRecord>(__filename, workers, { maxOldGenerationSizeMb: settings.workerHeapMb });
     // each worker builds its write path before the clock starts
     await Promise.all(Array.from({ length: workers }, () => pool.run({ warm: true } as unknown as ChunkTask)));
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const done = await runImportJob({ inputs, jobs, audit: createLocalAuditLog(dataDir), clock: systemClock, process: (t) => pool.run(t), concurrency: workers + 1, chunkLines: settings.chunkLines, chunkBytes: settings.chunkBytes, runnerId: 'bench' }, job.id);
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     if (done.progress.refused > 0) {
       const first = Buffer.from((await inputs.get(errorOutputKey(job.id))) ?? new Uint8Array()).toString('utf8').split('\n', 1)[0];
       process.stderr.write(`bench import: ${done.progress.refused} refused, the first: ${first.slice(0, 600)}\n`);
     }
     await pool.close();
-    return { resources: done.progress.resources, refused: done.progress.refused, resourcesPerSecond: Math.round(done.progress.resources / seconds), peakRssMb: peakRssMb(), seconds: Math.round(seconds * 10) / 10, workers };
+    return { resources: done.progress.resources, refused: done.progress.refused, resourcesPerSecond: Math.round(done.progress.resources / seconds), peakRssMb: peakRssMb(), seconds: Math.round(seconds * 10) / 10, workers, cpuMicrosPerResource: Math.round((cpu.user + cpu.system) / done.progress.resources), systemShare: Math.round((cpu.system / (cpu.user + cpu.system)) * 100) / 100, coresBusy: Math.round(((cpu.user + cpu.system) / 1e6 / seconds) * 100) / 100 };
   }
 }
 

@@ -219,7 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       chunkLines: intSetting(env, 'IMPORT_CHUNK_LINES', 1000, 1),
       chunkBytes: intSetting(env, 'IMPORT_CHUNK_BYTES', 1024 * 1024, 1024),
       workers: intSetting(env, 'IMPORT_WORKERS', 0, 0),
-      workerHeapMb: intSetting(env, 'IMPORT_WORKER_HEAP_MB', 192, 64),
+      workerHeapMb: intSetting(env, 'IMPORT_WORKER_HEAP_MB', 144, 64),
       jobsPrefix: 'import-jobs/',
     },
     kms: {

@@ -23,7 +23,7 @@ test('keys spread over bucket files; the last complete line of a key wins; a hal
   const idx = new FileVersionIndex(dir);
   const keys = Array.from({ length: 300 }, (_, i) => `Observation/${i}`);
   await idx.commit(keys.map((key) => ({ key, record: rec('1') })));
-  expect(bucketFiles().length).toBeGreaterThan(200);
+  expect(bucketFiles().filter((f) => fs.statSync(f).size > 0).length).toBeGreaterThan(200);
   await idx.commit([{ key: 'Observation/7', expected: '1', record: rec('2') }]);
   // Observation/70 shares a prefix with Observation/7 and keeps its own version
   const got = await idx.get(['Observation/7', 'Observation/70', 'Observation/999']);
@@ -79,4 +79,45 @@ test('a commit whose buckets changed between its read and its lock sees the chan
   // every key has exactly one line: nothing of a refused commit was appended
   const text = bucketFiles().map((f) => fs.readFileSync(f, 'utf8')).join('');
   for (let round = 0; round < 20; round++) expect(text.split(`"k":"Organization/shared-${round}"`).length - 1).toBe(1);
+});
+
+test('a lookup after another writer appended reads the bucket again; a commit after a lookup checks what it read', async () => {
+  // `a` remembers what it read of each bucket with the bucket's size: `b`'s appends change the size
+  const a = new FileVersionIndex(dir);
+  const b = new FileVersionIndex(dir);
+  await a.commit([{ key: 'Patient/m1', record: rec('1') }]);
+  expect((await a.get(['Patient/m1'])).get('Patient/m1')?.versionId).toBe('1');
+  await b.commit([{ key: 'Patient/m1', expected: '1', record: rec('2') }]);
+  expect((await a.get(['Patient/m1'])).get('Patient/m1')?.versionId).toBe('2');
+  // `a` read version 2; `b` moves it on; `a`'s commit expecting 2 must be refused, and expecting 3 must land
+  await b.commit([{ key: 'Patient/m1', expected: '2', record: rec('3') }]);
+  await expect(a.commit([{ key: 'Patient/m1', expected: '2', record: rec('9') }])).rejects.toMatchObject({ name: 'VersionConflictError' });
+  await a.commit([{ key: 'Patient/m1', expected: '3', record: rec('4') }]);
+  expect((await b.get(['Patient/m1'])).get('Patient/m1')?.versionId).toBe('4');
+});
+
+test('bucket files stay open between calls, at most maxOpenFiles of them, and a removed index is read afresh', async () => {
+  const openFds = (): number => fs.readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(path.join(dir, 'buckets'));
+    } catch {
+      return false;
+    }
+  }).length;
+  const idx = new FileVersionIndex(dir, { maxOpenFiles: 8 });
+  const keys = Array.from({ length: 100 }, (_, i) => `Observation/fd-${i}`);
+  await idx.commit(keys.map((key) => ({ key, record: rec('1') })));
+  expect(openFds()).toBe(8);
+  const got = await idx.get(keys);
+  expect([...got.values()].every((r) => r.versionId === '1') && got.size === 100).toBe(true);
+  expect(openFds()).toBe(8);
+  // the data dir is removed and made again (a reset): the open descriptors hold the removed files, not the new ones
+  const all = new FileVersionIndex(dir);
+  expect((await all.get(keys)).size).toBe(100);
+  fs.rmSync(dir, { recursive: true, force: true });
+  const fresh = new FileVersionIndex(dir);
+  await fresh.commit([{ key: keys[0]!, record: rec('7') }]);
+  const after = await all.get(keys);
+  expect(after.get(keys[0]!)?.versionId).toBe('7');
+  expect(after.size).toBe(1);
 });

@@ -185,9 +185,18 @@ test('chunks of one file sharing a resource are written in line order; chunks sh
   expect(Buffer.from(last[0]![1].body).toString('utf8')).toContain('"gender":"other"');
 });
 
-test('lineIds finds every id a line may write, nested and escaped ones included', () => {
-  const ids = lineIds(['{"resourceType":"Patient","id":"a1","contained":[{"resourceType":"Organization","id":"o1"}]}', '{"resourceType":"Patient","\\u0069d":"e1"}', '{"resourceType":"Patient" , "id" : "s1"}']);
-  expect([...ids].sort()).toEqual(['a1', 'e1', 'o1', 's1']);
+test('lineIds finds the top-level id of each line, escaped or spaced, and not nested ids or ids inside strings', () => {
+  const ids = lineIds([
+    '{"resourceType":"Patient","id":"a1","contained":[{"resourceType":"Organization","id":"o1"}]}',
+    '{"resourceType":"Patient","\\u0069d":"e1"}',
+    '{"resourceType":"Patient" , "id" : "s1"}',
+    '{"resourceType":"Patient","text":{"div":"<div id=\\"d1\\">\\"id\\":\\"x1\\"</div>"},"identifier":[{"id":"el1","value":"v"}],"id":"q\\"1"}',
+    '{"resourceType":"ExplanationOfBenefit","contained":[{"resourceType":"Coverage","id":"coverage"}],"item":[{"id":"1"}],"id":"eob1"}',
+    '{"id":"dup1","resourceType":"Patient","id":"dup2"}',
+    '{"resourceType":"Patient","id":"cut',
+    '{"resourceType":"Patient","id":7}',
+  ]);
+  expect([...ids].sort()).toEqual(['a1', 'dup1', 'dup2', 'e1', 'eob1', 'q"1', 's1']);
 });
 
 test('a transaction Bundle file is one request and keeps its urn:uuid rewrite', async () => {

@@ -6,6 +6,7 @@
  * rewrite). Each chunk has a deterministic request id, `imp-{jobId}-{file}-{chunk}`: a chunk whose commit manifest
  * already exists (the process died after its commit, before its record) is not written again.
  */
+import { createHash } from 'node:crypto';
 import type { Bundle, OperationOutcome, Resource } from 'fhir/r4';
 import { OperationOutcomeError } from '../../fhir/errors';
 import { JsonInputError, parseFhirJson } from '../../fhir/json';
@@ -171,6 +172,13 @@ async function writeWithRetry(deps: ChunkDeps, req: Parameters<typeof writeResou
   }
 }
 
+/** SHA-256 (hex) of the lines a unit was read from, in order (the unit's body is what they parse to). */
+function linesDigest(task: ChunkTask, lineOf: readonly number[]): string {
+  const h = createHash('sha256');
+  for (const n of lineOf) h.update(task.lines[n - task.firstLine] ?? '').update('\n');
+  return h.digest('hex');
+}
+
 /** Writes one request through {@link writeResources}, or reads its commit when it was already committed. */
 async function importUnit(deps: ChunkDeps, task: ChunkTask, unit: Unit): Promise<UnitResult> {
   const { requestId, body, lineOf } = unit;
@@ -188,7 +196,9 @@ async function importUnit(deps: ChunkDeps, task: ChunkTask, unit: Unit): Promise
   try {
     // the deterministic request id is also the Idempotency-Key: a chunk re-run after its commit (its manifest not
     // yet written) answers the first response and writes nothing (docs/commit-protocol.md)
-    const result = await writeWithRetry(deps, { requestId, method: 'POST', body, principal, validationLevel: deps.validationLevel, idempotencyKey: requestId });
+    // the unit's lines are its body's source text: their hash stands for the body's in the Idempotency-Key digest
+    const bodyDigest = task.kind === 'ndjson' ? linesDigest(task, lineOf) : undefined;
+    const result = await writeWithRetry(deps, { requestId, method: 'POST', body, principal, validationLevel: deps.validationLevel, idempotencyKey: requestId, bodyDigest });
     audited = result.audited === true || result.replayed === true;
     r.counts = result.counts;
     r.objectKeys = result.objectKeys;

@@ -77,26 +77,73 @@ function slots(n: number) {
   };
 }
 
-/** Every `"id": "…"` value of a line, as written (top-level or nested: a superset of the resource's id). */
-const ID_VALUE = /"id"\s*:\s*"((?:[^"\\]|\\.)*)"/g;
+/** The end of the JSON string whose opening quote is at `open` (the index of its closing quote), or -1. */
+function stringEnd(line: string, open: number): number {
+  for (let q = line.indexOf('"', open + 1); q >= 0; q = line.indexOf('"', q + 1)) {
+    let b = q - 1;
+    while (line.charCodeAt(b) === 0x5c) b--;
+    if ((q - 1 - b) % 2 === 0) return q; // not escaped: an even run of backslashes before it
+  }
+  return -1;
+}
+
+/** A JSON string's text between its quotes, unescaped (undefined when the escapes are malformed). */
+function unescape(raw: string): string | undefined {
+  if (!raw.includes('\\')) return raw;
+  try {
+    return JSON.parse(`"${raw}"`) as string;
+  } catch {
+    return undefined;
+  }
+}
+
+const isSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 
 /**
- * The ids a chunk's lines may write, to order chunks of one file that share a resource: a superset (nested ids
- * included) read without parsing; a line whose keys may be escaped (`\u`) is parsed for its `id`.
+ * Adds to `out` the string value of every top-level `"id"` key of one NDJSON line (the resource's id; a repeated key
+ * gives each), read by a scan of its structure rather than a parse: ids of contained resources, of elements and text
+ * inside strings are not the line's. Escaped keys and values (`"\u0069d"`) are decoded. A malformed line adds what
+ * was read before the fault (the chunk refuses the line anyway).
+ */
+export function topLevelIds(line: string, out: Set<string>): void {
+  let depth = 0;
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 0x22) {
+      const end = stringEnd(line, i);
+      if (end < 0) return;
+      if (depth === 1) {
+        let j = end + 1;
+        while (isSpace(line.charCodeAt(j))) j++;
+        if (line.charCodeAt(j) === 0x3a && unescape(line.slice(i + 1, end)) === 'id') {
+          // a key at the top level, and it is "id": its value, if a string
+          j++;
+          while (isSpace(line.charCodeAt(j))) j++;
+          if (line.charCodeAt(j) === 0x22) {
+            const vEnd = stringEnd(line, j);
+            if (vEnd < 0) return;
+            const id = unescape(line.slice(j + 1, vEnd));
+            if (id !== undefined) out.add(id);
+            i = vEnd;
+            continue;
+          }
+        }
+      }
+      i = end;
+    } else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+}
+
+/**
+ * The ids a chunk's lines may write (each line's top-level `"id"`), to order chunks of one file that share a
+ * resource. Nested ids are not included: a contained resource or an element id does not write a resource, and
+ * counting them (as an earlier regex did) made every chunk of a file whose resources contain the same ids, such as
+ * Synthea's ExplanationOfBenefit, wait for the one before.
  */
 export function lineIds(lines: readonly string[]): Set<string> {
   const ids = new Set<string>();
-  for (const line of lines) {
-    for (const m of line.matchAll(ID_VALUE)) ids.add(m[1]!);
-    if (line.includes('\\u')) {
-      try {
-        const id = (JSON.parse(line) as { id?: unknown }).id;
-        if (typeof id === 'string') ids.add(id);
-      } catch {
-        /* refused by the chunk as malformed */
-      }
-    }
-  }
+  for (const line of lines) topLevelIds(line, ids);
   return ids;
 }
 

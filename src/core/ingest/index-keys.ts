@@ -21,12 +21,23 @@ export interface RequestShape {
   ifMatch?: string;
   ifNoneExist?: string;
   body: unknown;
+  /**
+   * A SHA-256 (hex) of the body's source text, when the caller has it (the bulk import: its lines): used in place of
+   * a hash of the serialised body, which would serialise a whole chunk once more.
+   */
+  bodyDigest?: string;
 }
+
+/** Resource keys remembered per generation (two generations kept: the lookups of one chunk and the next). */
+const RESOURCE_KEY_GENERATION = 4_000;
 
 /** The keyed hashes of the version index. */
 export class IndexKeys {
   private key?: Buffer;
   private readonly ready: Promise<Buffer>;
+  /** `type/id` → resource key: a request computes each several times (version check, commit, patient lookups). */
+  private memo = new Map<string, string>();
+  private older = new Map<string, string>();
 
   constructor(keys: KeyService | Promise<KeyService>) {
     this.ready = Promise.resolve(keys)
@@ -48,7 +59,17 @@ export class IndexKeys {
 
   /** Index key of a resource: `{type}/{keyed hash of "type/id"}`. */
   resource(type: string, id: string): string {
-    return `${type}/${this.h(`r\u0000${type}/${id}`)}`;
+    const name = `${type}/${id}`;
+    let k = this.memo.get(name) ?? this.older.get(name);
+    if (k === undefined) {
+      k = `${type}/${this.h(`r\u0000${name}`)}`;
+      if (this.memo.size >= RESOURCE_KEY_GENERATION) {
+        this.older = this.memo;
+        this.memo = new Map();
+      }
+      this.memo.set(name, k);
+    }
+    return k;
   }
 
   /**
@@ -62,7 +83,7 @@ export class IndexKeys {
   /** Keyed digest of a request (method, URL type and id, conditional headers, body), hex: same request ⇔ same digest. */
   digest(r: RequestShape): string {
     if (!this.key) throw new Error('IndexKeys used before init()');
-    const body = createHash('sha256').update(stringifyFhirJson(r.body as never)).digest('hex');
+    const body = r.bodyDigest !== undefined ? `text:${r.bodyDigest}` : createHash('sha256').update(stringifyFhirJson(r.body as never)).digest('hex');
     const head = JSON.stringify([r.method, r.type ?? '', r.id ?? '', r.ifMatch ?? '', r.ifNoneExist ?? '']);
     return createHmac('sha256', this.key).update(`d\u0000${head}\u0000${body}`).digest('hex');
   }

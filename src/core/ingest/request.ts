@@ -36,6 +36,8 @@ export interface WriteRequest {
   validationLevel?: string;
   /** `Idempotency-Key` header: a client-chosen key, scoped per source (a retry answers the first response). */
   idempotencyKey?: string;
+  /** SHA-256 (hex) of the body's source text, when the caller has it (the bulk import's lines): see `IndexKeys.digest`. */
+  bodyDigest?: string;
   /** Caller's IP address, for the audit record of a committed request. */
   sourceIp?: string;
 }
