@@ -76,9 +76,9 @@ export function writeSyntheaNdjson(srcDir: string, outDir: string, copies = 1): 
 
 /** The write path of one worker: real validator, pseudonymiser, identity store, version index, audit log. */
 function benchDeps(dataDir: string): ChunkDeps {
-  const config = loadConfig({ TRIBUTARY_RUNTIME: 'local', DATA_DIR: dataDir, AUTH: 'off' });
+  const config = loadConfig({ TRIBUTARY_RUNTIME: 'local', DATA_DIR: dataDir, AUTH: 'off', IMPORT_INDEX_OPEN_FILES: process.env.IMPORT_INDEX_OPEN_FILES });
   const lake = new FsObjectStore('tributary-lake', path.join(dataDir, 'lake'));
-  const versions = new FileVersionIndex(path.join(dataDir, 'index'));
+  const versions = new FileVersionIndex(path.join(dataDir, 'index'), { maxOpenFiles: config.bulkImport.indexOpenFiles });
   const profile = buildProfileValidator({ model: readProfileModel(), rules: readRulesText(config.rulesFile), validation: config.validation });
   const validate = buildValidator({ ...config, schemaModule: loadSchemaModule }, profile);
   const keys = LocalKeyService.open(dataDir);

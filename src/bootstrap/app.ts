@@ -66,7 +66,7 @@ export function getApp(config: Config = loadConfig()): App {
         const { DynamoDbVersionIndex, DynamoDBClient } = load.dynamo();
         return new DynamoDbVersionIndex(new DynamoDBClient({ region: config.region }), config.versionsTable);
       })()
-    : new (load.fileIndex().FileVersionIndex)(path.join(config.dataDir, 'index'));
+    : new (load.fileIndex().FileVersionIndex)(path.join(config.dataDir, 'index'), { maxOpenFiles: config.indexOpenFiles });
   const profile = buildProfileValidator({ model: readProfileModel(), rules: readRulesText(config.rulesFile), validation: config.validation });
   const validate = buildValidator({ ...config, schemaModule: loadSchemaModule }, profile);
   const identityStore = new S3ObjectStore(s3, config.buckets.identity, { kmsKeyId: config.kms.identity });

@@ -5,11 +5,14 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { chunkDeps, getApp } from '../bootstrap';
+import { loadConfig } from '../config';
 import { importChunk, type ChunkTask } from '../core/import';
 
 const port = parentPort;
 if (port) {
-  const deps = chunkDeps(getApp());
+  const config = loadConfig();
+  // a worker's index keeps more bucket files open than the API's (IMPORT_INDEX_OPEN_FILES)
+  const deps = chunkDeps(getApp({ ...config, indexOpenFiles: config.bulkImport.indexOpenFiles }));
   port.on('message', (m: { id: number; task: ChunkTask }) => {
     importChunk(deps, m.task).then(
       (result) => port.postMessage({ id: m.id, result }),

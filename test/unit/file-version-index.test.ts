@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FileVersionIndex } from '../../src/adapters/local/file-version-index';
+import { loadConfig, openFileLimit } from '../../src/config';
 
 const rec = (v: string) => ({ versionId: v, source: 'gp', lastUpdated: '2026-01-01T00:00:00Z' });
 const line = (k: string, v: string) => JSON.stringify({ k, v, s: 'gp', t: '2026-01-01T00:00:00Z' });
@@ -120,4 +121,17 @@ test('bucket files stay open between calls, at most maxOpenFiles of them, and a 
   const after = await all.get(keys);
   expect(after.get(keys[0]!)?.versionId).toBe('7');
   expect(after.size).toBe(1);
+});
+
+test('the import workers keep up to 4,096 bucket files open, within half the descriptor limit; the API 256', () => {
+  const limit = openFileLimit();
+  expect(limit).toBeGreaterThan(0);
+  if (fs.existsSync('/proc/self/limits')) {
+    const soft = /^Max open files\s+(\d+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'))?.[1];
+    expect(limit).toBe(Number(soft));
+  }
+  const config = loadConfig({ TRIBUTARY_RUNTIME: 'local', IMPORT_WORKERS: '2' });
+  expect(config.indexOpenFiles).toBe(256);
+  expect(config.bulkImport.indexOpenFiles).toBe(Math.min(4096, Math.floor(limit / 4)));
+  expect(loadConfig({ TRIBUTARY_RUNTIME: 'local', IMPORT_INDEX_OPEN_FILES: '64', INDEX_OPEN_FILES: '32' })).toMatchObject({ indexOpenFiles: 32, bulkImport: { indexOpenFiles: 64 } });
 });
