@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config';
 import { getApp, getImportApp } from '../src/bootstrap';
-import { runImportJob, type ChunkTask } from '../src/core/import';
+import { runImportJob, workerHeapMb, type ChunkTask } from '../src/core/import';
 import { systemClock, type ImportChunkRecord } from '../src/core/ports';
 import { WorkerPool } from '../src/adapters/local/worker-pool';
 
@@ -25,7 +25,9 @@ async function main(): Promise<number> {
   const im = getImportApp(config);
   const workers = config.bulkImport.workers || Math.max(1, os.availableParallelism());
   // each worker's heap is capped: it holds one chunk at a time, and an uncapped heap grows with the job's length
-  const pool = new WorkerPool<ChunkTask, ImportChunkRecord>(path.join(__dirname, '../src/handlers/import-worker.js'), workers, { maxOldGenerationSizeMb: config.bulkImport.workerHeapMb });
+  const stored = await im.jobs.get(jobId);
+  const heap = stored ? workerHeapMb(stored, config.bulkImport.workerHeapMb) : config.bulkImport.workerHeapMb;
+  const pool = new WorkerPool<ChunkTask, ImportChunkRecord>(path.join(__dirname, '../src/handlers/import-worker.js'), workers, { maxOldGenerationSizeMb: heap });
   const t0 = Date.now();
   try {
     const job = await runImportJob(

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { OperationOutcome } from 'fhir/r4';
-import { chunkTask, finishJob, importChunk, lineIds, lineOfError, planChunks, renewHeartbeat, resumeIfStale, runImportJob, startImport, errorOutputKey, type ChunkTask } from '../../src/core/import';
+import { chunkTask, finishJob, importChunk, lineIds, lineOfError, planChunks, renewHeartbeat, resumeIfStale, runImportJob, startImport, errorOutputKey, workerHeapMb, type ChunkTask } from '../../src/core/import';
 import { chunkDeps } from '../../src/bootstrap/import';
 import type { ImportChunkRecord, IngestEvent } from '../../src/core/ports';
 import { MemoryObjectStore } from '../../src/adapters/local/memory-object-store';
@@ -292,4 +292,10 @@ test('$import parameters are checked: another bucket, a missing object, no input
   await expect(start({}, [{ url: 's3://elsewhere/x.ndjson', type: 'Patient' }])).rejects.toMatchObject({ name: 'ClientError' });
   await expect(start({}, [{ url: 'missing.ndjson', type: 'Patient' }])).rejects.toMatchObject({ name: 'ClientError' });
   await expect(start({}, [])).rejects.toMatchObject({ name: 'ClientError' });
+});
+
+test('a job with Bundle files gives its workers a heap sized to the largest; NDJSON jobs keep the base', () => {
+  const input = (kind: 'ndjson' | 'bundle', size: number) => ({ url: 'x', key: 'inputs/x', kind, size });
+  expect(workerHeapMb({ inputs: [input('ndjson', 5e9)] }, 144)).toBe(144);
+  expect(workerHeapMb({ inputs: [input('ndjson', 1), input('bundle', 3.9 * 1024 * 1024), input('bundle', 1024)] }, 144)).toBe(144 + 4 * 48);
 });

@@ -8,6 +8,11 @@
  * across processes; a commit is first written whole to `journal.jsonl`, which the next writer re-applies if its
  * writer died half-way, so a commit is all or nothing. A `versions.jsonl` of earlier versions (one log for all
  * keys) is imported into the buckets on first use.
+ *
+ * Cost per bucket touched (a 1,000-resource import chunk touches about 900): the bucket files are created once with
+ * the index and kept open (up to `maxOpenFiles`), and what a read found is remembered with the bucket's size, so a
+ * lookup of a key seen before is an fstat, and a commit after the lookup of its keys reads nothing again; under the
+ * lock it stats each bucket and appends.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';

@@ -147,6 +147,17 @@ export function lineIds(lines: readonly string[]): Set<string> {
   return ids;
 }
 
+/**
+ * The heap a local import worker needs for a job: `base` MB (`IMPORT_WORKER_HEAP_MB`) for NDJSON, whose chunks are
+ * bounded by lines and bytes; a Bundle file is one request, parsed, validated, pseudonymised and serialised whole,
+ * so a job with Bundle files adds 48 MB per MiB of its largest (the Synthea Bundles, up to 3.9 MB, ran out of a
+ * 144 MB heap).
+ */
+export function workerHeapMb(job: Pick<ImportJobRecord, 'inputs'>, base: number): number {
+  const largest = Math.max(0, ...job.inputs.filter((i) => i.kind === 'bundle').map((i) => i.size));
+  return largest > 0 ? base + 48 * Math.ceil(largest / (1024 * 1024)) : base;
+}
+
 /** Sums chunk records into the job's progress. */
 export function progressOf(job: ImportJobRecord, chunks: readonly ImportChunkRecord[]): ImportJobRecord['progress'] {
   const p = { chunksDone: chunks.length, resources: 0, refused: 0, bytesDone: 0, bytesTotal: job.progress.bytesTotal };
