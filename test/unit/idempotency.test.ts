@@ -40,6 +40,22 @@ describe('Idempotency-Key', () => {
     expect(rig.lake.keys()).toEqual(before);
   });
 
+  test("a caller's text hash (bodyDigest, the bulk import's lines) stands for the body; a request committed before, with the body's own digest, still replays", async () => {
+    const rig = ingestRig();
+    await rig.ingestor.write(rig.request({ method: 'POST', type: 'Patient', body: patient(), idempotencyKey: 'k-lines', bodyDigest: 'a'.repeat(64) }));
+    expect((await rig.ingestor.write(rig.request({ method: 'POST', type: 'Patient', body: patient(), idempotencyKey: 'k-lines', bodyDigest: 'a'.repeat(64) }))).replayed).toBe(true);
+    // other lines under the same key: another request
+    const other = await rejection(rig.ingestor.write(rig.request({ method: 'POST', type: 'Patient', body: patient(), idempotencyKey: 'k-lines', bodyDigest: 'b'.repeat(64) })));
+    expect(getStatus(normalizeError(other))).toBe(422);
+    // committed without a text hash (an import chunk of the previous version), re-run with one: the same request
+    const first = await rig.ingestor.write(rig.request({ method: 'POST', type: 'Patient', body: patient(), idempotencyKey: 'k-old' }));
+    const again = await rig.ingestor.write(rig.request({ method: 'POST', type: 'Patient', body: patient(), idempotencyKey: 'k-old', bodyDigest: 'c'.repeat(64) }));
+    expect(again.replayed).toBe(true);
+    expect(again.response).toEqual(first.response);
+    const changed = await rejection(rig.ingestor.write(rig.request({ method: 'POST', type: 'Patient', body: patient('Other'), idempotencyKey: 'k-old', bodyDigest: 'c'.repeat(64) })));
+    expect(getStatus(normalizeError(changed))).toBe(422);
+  });
+
   test('a transaction retried: the same ids in the response, urn:uuid references resolved the same way, one lake object per type', async () => {
     const rig = ingestRig();
     const tx: Bundle = {

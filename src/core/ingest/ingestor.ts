@@ -236,7 +236,9 @@ export class Ingestor {
    * request under the same key is refused (422).
    */
   private async replay(req: WriteRequest, prior: VersionRecord, digest: string): Promise<WriteResult> {
-    if (prior.digest !== digest) {
+    // a request committed with the digest of its serialised body (before callers could give their text's hash)
+    const same = prior.digest === digest || (req.bodyDigest !== undefined && prior.digest === (await this.deps.indexKeys.init()).digest({ ...req, bodyDigest: undefined }));
+    if (!same) {
       throw new ClientError(
         outcomeWithIssues(422, [{ severity: 'error', code: 'business-rule', diagnostics: 'Idempotency-Key was already used with a different request', expression: ['Idempotency-Key'] }]),
       );
