@@ -178,8 +178,12 @@ export async function benchImport(scales: number[] = [1, 10]): Promise<Record<st
     refused: one.refused,
     seconds: one.seconds,
     workers: one.workers,
+    // CPU (all threads) per resource over the timed import, its system-time share, and cores busy on average
+    cpuMicrosPerResource: one.cpuMicrosPerResource,
+    systemShare: one.systemShare,
+    coresBusy: one.coresBusy,
     // x10.peakRssRatio: that scale's peak RSS over 1x's (target: at most 1.2)
-    ...Object.fromEntries(more.map((r, i) => [`x${scales[i + 1]}`, { resources: r.resources, refused: r.refused, resourcesPerSecond: r.resourcesPerSecond, peakRssMb: r.peakRssMb, peakRssRatio: Math.round((r.peakRssMb / one.peakRssMb) * 100) / 100 }])),
+    ...Object.fromEntries(more.map((r, i) => [`x${scales[i + 1]}`, { resources: r.resources, refused: r.refused, resourcesPerSecond: r.resourcesPerSecond, cpuMicrosPerResource: r.cpuMicrosPerResource, peakRssMb: r.peakRssMb, peakRssRatio: Math.round((r.peakRssMb / one.peakRssMb) * 100) / 100 }])),
   };
 }
 
