@@ -135,3 +135,20 @@ test('the import workers keep up to 4,096 bucket files open, within half the des
   expect(config.bulkImport.indexOpenFiles).toBe(Math.min(4096, Math.floor(limit / 4)));
   expect(loadConfig({ TRIBUTARY_RUNTIME: 'local', IMPORT_INDEX_OPEN_FILES: '64', INDEX_OPEN_FILES: '32' })).toMatchObject({ indexOpenFiles: 32, bulkImport: { indexOpenFiles: 64 } });
 });
+
+test('a writer that died in the middle of a bucket append: recovery starts its lines on a new line, and the cut line is skipped', async () => {
+  const idx = new FileVersionIndex(dir);
+  await idx.commit([{ key: 'Patient/cut', record: rec('1') }]);
+  // the dead writer journaled version 2, then wrote part of its line into the bucket
+  const full = line('Patient/cut', '2');
+  fs.writeFileSync(path.join(dir, 'journal.jsonl'), `${full}\n`);
+  const file = bucketFiles().find((f) => fs.readFileSync(f, 'utf8').includes('"Patient/cut"'))!;
+  fs.appendFileSync(file, full.slice(0, 30));
+  // the next writer applies the journal; its lines must not run on from the cut one
+  const other = new FileVersionIndex(dir);
+  await other.commit([{ key: 'Patient/next', record: rec('1') }]);
+  expect((await other.get(['Patient/cut'])).get('Patient/cut')?.versionId).toBe('2');
+  expect((await idx.get(['Patient/cut'])).get('Patient/cut')?.versionId).toBe('2');
+  await idx.commit([{ key: 'Patient/cut', expected: '2', record: rec('3') }]);
+  expect((await other.get(['Patient/cut'])).get('Patient/cut')?.versionId).toBe('3');
+});

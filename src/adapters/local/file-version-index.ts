@@ -36,6 +36,15 @@ interface Line {
 
 const toLine = (key: string, r: VersionRecord): string =>
   JSON.stringify({ k: key, v: r.versionId, s: r.source, t: r.lastUpdated, l: r.lakeId, r: r.requestId, d: r.digest, a: r.aborted ? 1 : undefined });
+/** A bucket line, or undefined when it is not JSON (cut short by a writer that died in the middle of an append). */
+function parseLine(text: string): Line | undefined {
+  try {
+    return JSON.parse(text) as Line;
+  } catch {
+    return undefined;
+  }
+}
+
 const toRecord = (e: Line): VersionRecord => ({
   versionId: e.v,
   source: e.s,
@@ -244,8 +253,12 @@ export class FileVersionIndex implements VersionIndex {
         if (at === 0 || bytes[at - 1] === 0x0a) {
           const nl = bytes.indexOf(0x0a, at);
           if (nl >= 0) {
-            out.set(key, toRecord(JSON.parse(bytes.toString('utf8', at, nl)) as Line));
-            break;
+            const found = parseLine(bytes.toString('utf8', at, nl));
+            if (found) {
+              out.set(key, toRecord(found));
+              break;
+            }
+            // a line cut by a writer that died (recovery went on after it): an earlier line holds the key's record
           }
         }
         if (at === 0) break;
@@ -301,7 +314,27 @@ export class FileVersionIndex implements VersionIndex {
       const b = this.bucketOf(key);
       byBucket.set(b, (byBucket.get(b) ?? '') + line + '\n');
     }
-    for (const [file, text] of byBucket) fs.appendFileSync(file, text);
+    for (const [file, text] of byBucket) {
+      // a writer that died in the middle of its append may have left a cut line: ours start on a new line
+      fs.appendFileSync(file, FileVersionIndex.endsCut(file) ? `\n${text}` : text);
+    }
+  }
+
+  /** Whether a bucket file ends inside a line (its last byte is not a newline). */
+  private static endsCut(file: string): boolean {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch {
+      return false;
+    }
+    try {
+      const size = fs.fstatSync(fd).size;
+      const last = Buffer.alloc(1);
+      return size > 0 && fs.readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a;
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   private async acquire(): Promise<void> {
