@@ -90,7 +90,6 @@ export interface AnalysisConfig {
   workgroupPrefix?: string;
 }
 
-/** `env[name]` as an integer ≥ `min`, or `fallback` when unset; anything else stops the start. */
 /**
  * The process's soft limit on open files (`RLIMIT_NOFILE`, which Node raises to the hard limit at start), from
  * /proc/self/limits on Linux; 1,024 where that cannot be read.
@@ -105,6 +104,7 @@ export function openFileLimit(): number {
   return 1024;
 }
 
+/** `env[name]` as an integer ≥ `min`, or `fallback` when unset; anything else stops the start. */
 function intSetting(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
   const v = env[name];
   if (v === undefined || v === '') return fallback;
