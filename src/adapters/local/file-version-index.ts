@@ -72,6 +72,8 @@ export interface FileVersionIndexOptions {
 /** A file-backed {@link VersionIndex}. */
 export class FileVersionIndex implements VersionIndex {
   private readonly buckets: string;
+  /** Bucket file paths by bucket number, made on first use. */
+  private readonly bucketFiles: string[] = new Array<string>(4096);
   private readonly lock: string;
   private readonly journal: string;
   private readonly legacy: string;
@@ -124,9 +126,11 @@ export class FileVersionIndex implements VersionIndex {
     fs.rmSync(creating, { force: true });
   }
 
-  /** The bucket file of a key (first 3 hex digits of its SHA-1). */
+  /** The bucket file of a key (first 3 hex digits of its SHA-1), from the 4,096 paths made once. */
   private bucketOf(key: string): string {
-    return path.join(this.buckets, `${createHash('sha1').update(key).digest('hex').slice(0, 3)}.jsonl`);
+    const d = createHash('sha1').update(key).digest();
+    const i = (d[0]! << 4) | (d[1]! >> 4);
+    return (this.bucketFiles[i] ??= path.join(this.buckets, `${i.toString(16).padStart(3, '0')}.jsonl`));
   }
 
   private close(file: string): void {

@@ -25,23 +25,46 @@ export interface ConditionalRef {
   token: string;
 }
 
-/** Every `reference` string of a resource with its FHIRPath (contained resources and extensions included). */
+/**
+ * Every `reference` string of a resource (contained resources and extensions included), with a function giving its
+ * FHIRPath. The path is built only when asked for: the walk itself allocates nothing per element, where building
+ * every element's path made this walk a tenth of what a bulk import allocated.
+ */
 export function eachReference(
   node: unknown,
-  path: string,
-  fn: (ref: string, holder: Record<string, unknown>, path: string) => void,
+  root: string,
+  fn: (ref: string, holder: Record<string, unknown>, path: () => string) => void,
 ): void {
-  if (Array.isArray(node)) {
-    node.forEach((x, i) => eachReference(x, `${path}[${i}]`, fn));
-    return;
-  }
-  if (!node || typeof node !== 'object') return;
-  const o = node as Record<string, unknown>;
-  for (const k of Object.keys(o)) {
-    const v = o[k];
-    if (k === 'reference' && typeof v === 'string') fn(v, o, `${path}.reference`);
-    else if (v && typeof v === 'object') eachReference(v, `${path}.${k}`, fn);
-  }
+  const segs: (string | number)[] = [];
+  const path = (): string => {
+    let out = root;
+    for (const s of segs) out += typeof s === 'number' ? `[${s}]` : `.${s}`;
+    return `${out}.reference`;
+  };
+  const walk = (n: unknown): void => {
+    if (Array.isArray(n)) {
+      for (let i = 0; i < n.length; i++) {
+        const x = n[i];
+        if (x && typeof x === 'object') {
+          segs.push(i);
+          walk(x);
+          segs.pop();
+        }
+      }
+      return;
+    }
+    const o = n as Record<string, unknown>;
+    for (const k in o) {
+      const v = o[k];
+      if (k === 'reference' && typeof v === 'string') fn(v, o, path);
+      else if (v && typeof v === 'object') {
+        segs.push(k);
+        walk(v);
+        segs.pop();
+      }
+    }
+  };
+  if (node && typeof node === 'object') walk(node);
 }
 
 /**
@@ -74,12 +97,13 @@ export function findConditionalReferences(entries: Entry[], plan: IdentifierPlan
   const out: ConditionalRef[] = [];
   for (const e of entries) {
     if (e.error) continue;
-    eachReference(e.resource, e.root, (ref, holder, path) => {
+    eachReference(e.resource, e.root, (ref, holder, pathOf) => {
       const q = ref.indexOf('?');
       if (q <= 0) return;
       const type = ref.slice(0, q);
       if (!/^[A-Z][A-Za-z]+$/.test(type) || type === 'Patient' || e.error) return;
       const c = parseCondition(ref.slice(q + 1));
+      const path = pathOf();
       if (!plan) {
         e.error = badRequest('Conditional references need the identifier index, which this deployment does not have', path);
       } else if (!('token' in c)) {
@@ -138,12 +162,18 @@ export function resolveConditionalReferences(refs: ConditionalRef[], entries: En
 }
 
 /** The fullUrls of the entries of Bundles nested in a resource (a document or message sent as one entry). */
-function nestedFullUrls(node: unknown, out = new Set<string>()): Set<string> {
-  if (Array.isArray(node)) for (const x of node) nestedFullUrls(x, out);
-  else if (node && typeof node === 'object') {
-    for (const [k, v] of Object.entries(node)) {
-      if (k === 'fullUrl' && typeof v === 'string') out.add(v);
-      else if (v && typeof v === 'object') nestedFullUrls(v, out);
+function nestedFullUrls(node: unknown, out?: Set<string>): Set<string> | undefined {
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) {
+      const x = node[i];
+      if (x && typeof x === 'object') out = nestedFullUrls(x, out);
+    }
+  } else if (node && typeof node === 'object') {
+    const o = node as Record<string, unknown>;
+    for (const k in o) {
+      const v = o[k];
+      if (k === 'fullUrl' && typeof v === 'string') (out ??= new Set()).add(v);
+      else if (v && typeof v === 'object') out = nestedFullUrls(v, out);
     }
   }
   return out;
@@ -168,8 +198,8 @@ export function linkEntries(entries: Entry[], isTx: boolean, deps: Map<Entry, Se
     const nested = nestedFullUrls(e.resource);
     eachReference(e.resource, e.root, (ref, _h, path) => {
       const target = byUrl.get(ref);
-      if (target && target !== e) l.push({ target, path });
-      else if (!target && /^urn:(uuid|oid):/.test(ref) && !nested.has(ref)) l.push({ path });
+      if (target && target !== e) l.push({ target, path: path() });
+      else if (!target && /^urn:(uuid|oid):/.test(ref) && !nested?.has(ref)) l.push({ path: path() });
     });
     for (const t of deps.get(e) ?? []) l.push({ target: t, path: e.root });
     refsOf.set(e, l);
