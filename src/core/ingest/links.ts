@@ -28,7 +28,8 @@ export interface ConditionalRef {
 /**
  * Every `reference` string of a resource (contained resources and extensions included), with a function giving its
  * FHIRPath. The path is built only when asked for: the walk itself allocates nothing per element, where building
- * every element's path made this walk a tenth of what a bulk import allocated.
+ * every element's path made this walk a tenth of what a bulk import allocated. Call `path()` inside the callback:
+ * it gives the path of the reference being visited, and the walk moves on once the callback returns.
  */
 export function eachReference(
   node: unknown,
