@@ -238,6 +238,11 @@ export interface ImportJobRecord {
   /** Input objects, in the order they are read: key in the import bucket, resource type (NDJSON) or `Bundle`. */
   inputs: { url: string; key: string; type?: string; kind: 'ndjson' | 'bundle'; size: number }[];
   progress: { chunksDone: number; resources: number; refused: number; bytesDone: number; bytesTotal: number };
+  /**
+   * How the inputs are cut into chunks (lines, bytes), fixed by the job's first run: chunks are recorded by number,
+   * so a resumed job must cut its inputs the same way whatever the configuration is then.
+   */
+  chunking?: { lines: number; bytes: number };
   /** The runner working on it and its last sign of life (a stale heartbeat means the job may be resumed). */
   runner?: { id: string; heartbeatAt: string };
   finishedAt?: string;

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { OperationOutcome } from 'fhir/r4';
-import { chunkTask, finishJob, importChunk, lineIds, lineOfError, planChunks, renewHeartbeat, resumeIfStale, runImportJob, startImport, errorOutputKey, workerHeapMb, type ChunkTask } from '../../src/core/import';
+import { chunkTask, finishJob, importChunk, ImportCutError, lineIds, lineOfError, planChunks, renewHeartbeat, resumeIfStale, runImportJob, startImport, errorOutputKey, workerHeapMb, type ChunkTask } from '../../src/core/import';
 import { chunkDeps } from '../../src/bootstrap/import';
 import type { ImportChunkRecord, IngestEvent } from '../../src/core/ports';
 import { MemoryObjectStore } from '../../src/adapters/local/memory-object-store';
@@ -118,6 +118,52 @@ test('a job killed mid-way and run again stores every resource exactly once', as
   // a third run of a completed job does nothing
   const again = await runImportJob(runDeps(() => Promise.reject(new Error('must not run'))), job.id);
   expect(again.progress.resources).toBe(18);
+});
+
+/** Runs the job with `chunkLines`, killed after committing its `killAt`-th chunk and before recording it. */
+async function killedRun(jobId: string, chunkLines: number, killAt: number): Promise<void> {
+  let n = 0;
+  const kill = async (t: ChunkTask) => {
+    const rec = await importChunk(deps, t);
+    if (++n === killAt) throw new Error('killed');
+    return rec;
+  };
+  await expect(runImportJob({ ...runDeps(kill, chunkLines), concurrency: 1 }, jobId)).rejects.toThrow('killed');
+}
+
+test('a job resumed under other IMPORT_CHUNK_* settings keeps the cut of its first run: every resource once', async () => {
+  const ps = Array.from({ length: 9 }, (_, i) => patient(`cut-p${i}`));
+  const job = await start({ 'Patient.ndjson': ps.join('\n') });
+  await killedRun(job.id, 2, 4);
+  expect((await jobs.get(job.id))!.chunking).toEqual({ lines: 2, bytes: 1024 * 1024 });
+  // resumed with 3 lines a chunk: chunks are recorded by number, so cutting anew would skip or repeat lines
+  const seen: number[] = [];
+  const done = await runImportJob(runDeps((t) => (seen.push(t.lines.length), importChunk(deps, t)), 3), job.id);
+  expect(done.progress).toMatchObject({ resources: 9, refused: 0 });
+  expect(seen.every((n) => n <= 2)).toBe(true);
+  const v = await versionsOf(ps.map((_, i) => `Patient/cut-p${i}`));
+  expect(v.size).toBe(9);
+  expect([...v.values()].every((r) => r.versionId === '1')).toBe(true); // none written twice
+  // the AWS plan of the same job cuts as its first run did too
+  expect((await planChunks(inputs, jobs, (await jobs.get(job.id))!, 3)).flat()).toEqual([]);
+});
+
+test('a job whose cut was not recorded (started by an earlier version) fails rather than skip or repeat lines when resumed with another cut', async () => {
+  const ps = Array.from({ length: 9 }, (_, i) => patient(`old-p${i}`));
+  const job = await start({ 'Patient.ndjson': ps.join('\n') });
+  await killedRun(job.id, 2, 3);
+  const stored = (await jobs.get(job.id))!;
+  delete stored.chunking;
+  await jobs.update(stored);
+  await expect(planChunks(inputs, jobs, { ...stored }, 3)).rejects.toThrow(ImportCutError);
+  const processed: number[] = [];
+  await expect(runImportJob(runDeps((t) => (processed.push(t.chunk), importChunk(deps, t)), 3), job.id)).rejects.toThrow(/recorded ending at byte \d+, this run cuts it at \d+/);
+  expect(processed).toEqual([]);
+  expect((await jobs.get(job.id))!).toMatchObject({ status: 'failed', error: 'ImportCutError' });
+  expect((await jobs.get(job.id))!.chunking).toBeUndefined(); // not given a cut its chunks do not fit
+  // with the cut it had, it resumes and ends with every resource once
+  const done = await runImportJob(runDeps((t) => importChunk(deps, t), 2), job.id);
+  expect(done.progress).toMatchObject({ resources: 9, refused: 0 });
 });
 
 test('a resource that comes again in a chunk is an update, in line order (as a bulk export of shared resources gives)', async () => {

@@ -10,7 +10,7 @@ import readline from 'node:readline';
 import { Readable } from 'node:stream';
 import type { ImportJobRecord, ImportJobStore, ObjectStore } from '../ports';
 import type { ChunkTask } from './chunk';
-import { DEFAULT_CHUNK_BYTES } from './run';
+import { checkRecordedEnd, DEFAULT_CHUNK_BYTES, fixChunking } from './run';
 
 /** One chunk to import. */
 export interface ChunkItem {
@@ -29,11 +29,18 @@ const lineBytes = (line: string): number => Buffer.byteLength(line, 'utf8') + 1;
 
 /** Splits a job's inputs into chunk items (at most `chunkLines` lines or `chunkBytes` bytes each, as the local runner cuts them) in two waves (Patients, then the rest), leaving out recorded chunks. */
 export async function planChunks(store: ObjectStore, jobs: ImportJobStore, job: ImportJobRecord, chunkLines: number, chunkBytes = DEFAULT_CHUNK_BYTES): Promise<[ChunkItem[], ChunkItem[]]> {
-  const done = new Set((await jobs.chunks(job.id)).map((c) => `${c.file}-${c.chunk}`));
+  const recorded = await jobs.chunks(job.id);
+  // the job's own cut once recorded (the caller stores the job with it before any chunk runs)
+  ({ lines: chunkLines, bytes: chunkBytes } = fixChunking(job, recorded.length, chunkLines, chunkBytes));
+  const done = new Map(recorded.map((c) => [`${c.file}-${c.chunk}`, c]));
   const waves: [ChunkItem[], ChunkItem[]] = [[], []];
   for (const [file, input] of job.inputs.entries()) {
     const wave = input.type === 'Patient' ? waves[0] : waves[1];
-    const push = (it: Omit<ChunkItem, 'jobId' | 'file'>): void => void (done.has(`${file}-${it.chunk}`) || wave.push({ jobId: job.id, file, ...it }));
+    const push = (it: Omit<ChunkItem, 'jobId' | 'file'>): void => {
+      const rec = done.get(`${file}-${it.chunk}`);
+      if (rec) checkRecordedEnd(job, rec, it.end);
+      else wave.push({ jobId: job.id, file, ...it });
+    };
     if (input.kind === 'bundle') {
       push({ chunk: 0, firstLine: 1, start: 0, end: input.size, last: true });
       continue;

@@ -11,6 +11,7 @@ import readline from 'node:readline';
 import { Readable } from 'node:stream';
 import type { OperationOutcome } from 'fhir/r4';
 import type { AuditLog, Clock, ImportChunkRecord, ImportJobRecord, ImportJobStore, ObjectStore } from '../ports';
+import { ServerFault } from '../../fhir/errors';
 import { recordRequest } from '../use-cases/record-request';
 import { lineOfError, type ChunkTask } from './chunk';
 
@@ -22,6 +23,34 @@ export const DEFAULT_CHUNK_LINES = 1000;
  * grow with the lines' size.
  */
 export const DEFAULT_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * A chunk recorded by an earlier run ends elsewhere than the cut of this run (a job started before its cut was
+ * recorded, then resumed with other `IMPORT_CHUNK_*` settings): going on would skip or repeat lines, so the job fails.
+ */
+export class ImportCutError extends ServerFault {
+  override readonly name = 'ImportCutError';
+}
+
+/**
+ * The job's cut: its own once recorded, else `lines` and `bytes`. A job with no chunk recorded yet keeps that cut
+ * (the caller stores the job before any chunk runs); one with chunks recorded before cuts were kept (an earlier
+ * version) is not given one, and {@link checkRecordedEnd} refuses a cut its chunks do not fit.
+ * @param recordedChunks - how many chunks of the job are recorded
+ * @returns the cut to use
+ */
+export function fixChunking(job: ImportJobRecord, recordedChunks: number, lines = DEFAULT_CHUNK_LINES, bytes = DEFAULT_CHUNK_BYTES): { lines: number; bytes: number } {
+  if (job.chunking) return job.chunking;
+  if (recordedChunks > 0) return { lines, bytes };
+  job.chunking = { lines, bytes };
+  return job.chunking;
+}
+
+/** The check of a recorded chunk against this run's cut: its end in bytes must be the same. */
+export function checkRecordedEnd(job: ImportJobRecord, rec: Pick<ImportChunkRecord, 'file' | 'chunk' | 'bytes'>, end: number): void {
+  if (rec.bytes === end) return;
+  throw new ImportCutError(`import job ${job.id}: chunk ${rec.chunk} of input ${rec.file + 1} was recorded ending at byte ${rec.bytes}, this run cuts it at ${end}`);
+}
 
 /** What {@link runImportJob} needs. */
 export interface RunDeps {
@@ -182,10 +211,10 @@ export async function runImportJob(deps: RunDeps, jobId: string): Promise<Import
   const job = await deps.jobs.get(jobId);
   if (!job) throw new Error(`no import job ${jobId}`);
   if (job.status === 'completed') return job;
-  const chunkLines = deps.chunkLines ?? DEFAULT_CHUNK_LINES;
-  const chunkBytes = deps.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   const recorded = await deps.jobs.chunks(jobId);
-  const done = new Set(recorded.map((c) => `${c.file}-${c.chunk}`));
+  // stored with the first heartbeat below, before any chunk runs
+  const { lines: chunkLines, bytes: chunkBytes } = fixChunking(job, recorded.length, deps.chunkLines, deps.chunkBytes);
+  const done = new Map(recorded.map((c) => [`${c.file}-${c.chunk}`, c]));
   const records = [...recorded];
   const beat = (): ImportJobRecord => {
     const now = deps.clock.now().toISOString();
@@ -245,19 +274,26 @@ export async function runImportJob(deps: RunDeps, jobId: string): Promise<Import
     let bytes = 0;
     let chunkStart = 0;
     const flush = async (last: boolean): Promise<void> => {
-      if (!done.has(`${file}-${chunk}`) && (lines.length > 0 || chunk === 0)) await dispatch({ ...common, chunk, firstLine, lines, last, bytes });
+      const rec = done.get(`${file}-${chunk}`);
+      if (rec) checkRecordedEnd(job, rec, bytes);
+      else if (lines.length > 0 || chunk === 0) await dispatch({ ...common, chunk, firstLine, lines, last, bytes });
       chunk++;
       firstLine += lines.length;
       lines = [];
       chunkStart = bytes;
     };
-    for await (const l of objectLines(deps.inputs, input.key)) {
-      if (failure) break;
-      lines.push(l);
-      bytes += Buffer.byteLength(l, 'utf8') + 1;
-      if (lines.length >= chunkLines || bytes - chunkStart >= chunkBytes) await flush(false);
+    try {
+      for await (const l of objectLines(deps.inputs, input.key)) {
+        if (failure) break;
+        lines.push(l);
+        bytes += Buffer.byteLength(l, 'utf8') + 1;
+        if (lines.length >= chunkLines || bytes - chunkStart >= chunkBytes) await flush(false);
+      }
+      if (lines.length > 0 && !failure) await flush(true);
+    } catch (err) {
+      if (!(err instanceof ImportCutError)) throw err;
+      failure ??= err;
     }
-    if (lines.length > 0) await flush(true);
     // Patients first: the resources of later files that refer to them find them committed
     if (input.type === 'Patient') await pool.drain();
   }
