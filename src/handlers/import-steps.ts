@@ -9,7 +9,7 @@
  * A rerun of the state machine on the same job resumes it: recorded chunks are not planned again.
  */
 import { chunkDeps, getApp, getImportApp } from '../bootstrap';
-import { chunkTask, finishJob, fixChunking, importChunk, planChunks, renewHeartbeat, type ChunkItem } from '../core/import';
+import { chunkTask, finishJob, importChunk, planChunks, renewHeartbeat, type ChunkItem } from '../core/import';
 import { systemClock } from '../core/ports';
 
 /** The EventBridge event of the start marker, or a `{ jobId }` (a manual rerun). */
@@ -31,10 +31,11 @@ export async function plan(event: StartEvent): Promise<{ jobId: string; bucket: 
   if (!job) throw new Error('import job not found');
   const now = systemClock.now().toISOString();
   Object.assign(job, { status: 'running', updatedAt: now, runner: { id: 'step-functions', heartbeatAt: now } });
-  // the job keeps the cut of its first run: a resumed execution plans the same chunks whatever the settings then
-  const cut = fixChunking(job, (await im.jobs.chunks(jobId)).length, app.config.bulkImport.chunkLines, app.config.bulkImport.chunkBytes);
   await im.jobs.update(job);
-  const waves = await planChunks(im.inputs, im.jobs, job, cut.lines, cut.bytes);
+  // planChunks gives a new job its cut (job.chunking), stored before any chunk runs: a resumed execution plans the
+  // same chunks whatever the settings then
+  const waves = await planChunks(im.inputs, im.jobs, job, app.config.bulkImport.chunkLines, app.config.bulkImport.chunkBytes);
+  await im.jobs.update(job);
   const keys = waves.map((_, i) => `${app.config.bulkImport.jobsPrefix}${jobId}/plan-${i}.json`);
   for (const [i, items] of waves.entries()) await im.inputs.put(keys[i]!, JSON.stringify(items), { contentType: 'application/json' });
   return { jobId, bucket: im.inputs.name, waves: keys };

@@ -8,5 +8,5 @@
 export { importChunk, chunkRequestId, findCommit, lineOfError, type ChunkDeps, type ChunkTask } from './chunk';
 export { readChunkLines, importError, IMPORT_INPUT_EXTENSION } from './lines';
 export { planChunks, chunkTask, type ChunkItem } from './plan';
-export { finishJob, runImportJob, errorOutputKey, progressOf, DEFAULT_CHUNK_LINES, DEFAULT_CHUNK_BYTES, lineIds, workerHeapMb, fixChunking, ImportCutError, type RunDeps } from './run';
+export { finishJob, runImportJob, errorOutputKey, progressOf, DEFAULT_CHUNK_LINES, DEFAULT_CHUNK_BYTES, lineIds, workerHeapMb, ImportCutError, type RunDeps } from './run';
 export { startImport, importStatus, renewHeartbeat, resumeIfStale, STALE_RUNNER_MS, importManifest, progressText, readImportParameters, type ImportLauncher, type ImportCaller, type ImportStatus, type StartDeps } from './job';
