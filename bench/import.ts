@@ -6,7 +6,8 @@
  * identity store), the file version index and the hash-chained local audit log. The lake, the identity store and the
  * inputs are folders (bench/fs-object-store.ts: no network measured, no data held in memory); events are counted.
  *
- * {@link benchImport} runs each scale in a fresh process (peak RSS is per process) and returns
+ * {@link benchImport} runs each scale in a fresh process with the runner's V8 flags (`RUNNER_NODE_FLAGS`, as the local
+ * launcher starts a job's runner; peak RSS is per process) and returns
  * `{ resources, resourcesPerSecond, peakRssMb }` at 1× and `peakRssMb` at 10× (ids suffixed per copy).
  */
 import { execFileSync } from 'node:child_process';
@@ -25,6 +26,7 @@ import { createLocalIdentityVault } from '../src/adapters/local/identity-vault';
 import { createLocalAuditLog } from '../src/adapters/local/audit-log';
 import { FileImportJobStore } from '../src/adapters/local/import-job-store';
 import { WorkerPool } from '../src/adapters/local/worker-pool';
+import { RUNNER_NODE_FLAGS } from '../src/adapters/local/import-launcher';
 import { buildProfileValidator, buildValidator } from '../src/fhir/validation/pipeline';
 import { createPseudonymiser, parsePolicy } from '../src/fhir/pseudo';
 import { loadSchemaModule, projectFile, readPolicyText, readProfileModel, readRulesText } from '../src/paths';
@@ -155,7 +157,7 @@ function importInChild(copies: number): Awaited<ReturnType<typeof runOnce>> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-bench-import-'));
   try {
     writeSyntheaNdjson(SYNTHEA!, path.join(dataDir, 'import', 'inputs'), copies);
-    const out = execFileSync(process.execPath, [__filename, dataDir, String(copies)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    const out = execFileSync(process.execPath, [...RUNNER_NODE_FLAGS, __filename, dataDir, String(copies)], { encoding: 'utf8', maxBuffer: 1 << 20 });
     return JSON.parse(out.trim().split('\n').pop()!) as Awaited<ReturnType<typeof runOnce>>;
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });
