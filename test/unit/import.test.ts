@@ -266,6 +266,25 @@ test('a transaction Bundle file is one request and keeps its urn:uuid rewrite', 
   expect(o.subject.reference).not.toContain('urn:uuid');
 });
 
+test('a CRLF file is cut at its line ends: the AWS plan\'s byte ranges give each chunk its own lines', async () => {
+  const ps = Array.from({ length: 7 }, (_, i) => patient(`crlf-p${i}`, { name: [{ family: i % 2 ? 'Zoë' : 'Ng' }] }));
+  const body = ps.join('\r\n') + '\r\n';
+  const job = await start({ 'Patient.ndjson': body });
+  const [items] = await planChunks(inputs, jobs, job, 2);
+  expect(items.map((i) => [i.start, i.end])).toEqual([0, 2, 4, 6].map((n) => {
+    const at = (k: number) => Buffer.byteLength(ps.slice(0, k).map((l) => `${l}\r\n`).join(''));
+    return [at(n), at(Math.min(n + 2, 7))];
+  }));
+  const tasks = await Promise.all(items.map((i) => chunkTask(inputs, job, i)));
+  expect(tasks.flatMap((t) => t.lines)).toEqual(ps);
+  expect(tasks.at(-1)!.bytes).toBe(Buffer.byteLength(body));
+  // the local runner cuts it the same way, and the job ends with each resource once
+  const seen: ChunkTask[] = [];
+  const done = await runImportJob(runDeps((t) => (seen.push(t), importChunk(deps, t))), job.id);
+  expect(seen.map((t) => t.bytes).sort((a, b) => a - b)).toEqual(tasks.map((t) => t.bytes));
+  expect(done.progress).toMatchObject({ resources: 7, refused: 0 });
+});
+
 test('the AWS fan-out (plan of byte-ranged chunk items, one invocation each, finish) imports what the local runner does', async () => {
   const lines = [patient('fan-p1'), patient('fan-p2'), '', patient('fan-p3'), patient('fan-p4'), patient('fan-p5')];
   const job = await start({ 'Patient.ndjson': lines.join('\n') + '\n', 'Observation.ndjson': [obs('fan-o1', 'fan-p1'), obs('fan-o2', 'fan-p2')].join('\n') });

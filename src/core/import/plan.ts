@@ -6,9 +6,8 @@
  * so a rerun resumes. Patient inputs form the first wave, every other input the second (references to patients
  * resolve once they are committed).
  */
-import readline from 'node:readline';
-import { Readable } from 'node:stream';
 import type { ImportJobRecord, ImportJobStore, ObjectStore } from '../ports';
+import { byteLines } from './byte-lines';
 import type { ChunkTask } from './chunk';
 import { checkRecordedEnd, DEFAULT_CHUNK_BYTES, fixChunking } from './run';
 
@@ -23,9 +22,6 @@ export interface ChunkItem {
   end: number;
   last: boolean;
 }
-
-/** Byte length of a line as it is in the object (its `\n` included; a `\r` before it is counted by readline's input). */
-const lineBytes = (line: string): number => Buffer.byteLength(line, 'utf8') + 1;
 
 /** Splits a job's inputs into chunk items (at most `chunkLines` lines or `chunkBytes` bytes each, as the local runner cuts them) in two waves (Patients, then the rest), leaving out recorded chunks. */
 export async function planChunks(store: ObjectStore, jobs: ImportJobStore, job: ImportJobRecord, chunkLines: number, chunkBytes = DEFAULT_CHUNK_BYTES): Promise<[ChunkItem[], ChunkItem[]]> {
@@ -52,8 +48,8 @@ export async function planChunks(store: ObjectStore, jobs: ImportJobStore, job: 
     let start = 0;
     let pos = 0;
     let line = 1;
-    for await (const l of readline.createInterface({ input: Readable.from(body), crlfDelay: Infinity })) {
-      pos += lineBytes(l);
+    for await (const l of byteLines(body)) {
+      pos += l.bytes;
       if (++n === chunkLines || pos - start >= chunkBytes) {
         push({ chunk, firstLine: line, start, end: pos, last: false });
         chunk++;
@@ -73,7 +69,7 @@ export async function chunkTask(store: ObjectStore, job: ImportJobRecord, item: 
   const body = store.getStream ? await store.getStream(input.key, { start: item.start, end: item.end }) : undefined;
   if (!body) throw new Error(`import input ${item.file} is missing`);
   const lines: string[] = [];
-  for await (const l of readline.createInterface({ input: Readable.from(body), crlfDelay: Infinity })) lines.push(l);
+  for await (const l of byteLines(body)) lines.push(l.text);
   return {
     jobId: job.id,
     jobCreatedAt: job.createdAt,

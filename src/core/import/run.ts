@@ -7,12 +7,11 @@
  * chunks, and a chunk committed but not recorded is recognised by its deterministic request id ({@link importChunk}).
  * When every chunk is done the error output is written and the job's one audit record appended.
  */
-import readline from 'node:readline';
-import { Readable } from 'node:stream';
 import type { OperationOutcome } from 'fhir/r4';
 import type { AuditLog, Clock, ImportChunkRecord, ImportJobRecord, ImportJobStore, ObjectStore } from '../ports';
 import { ServerFault } from '../../fhir/errors';
 import { recordRequest } from '../use-cases/record-request';
+import { byteLineBatches, type ByteLine } from './byte-lines';
 import { lineOfError, type ChunkTask } from './chunk';
 
 /** Default number of lines per chunk. */
@@ -74,13 +73,12 @@ export function errorOutputKey(jobId: string): string {
   return `import-jobs/${jobId}/errors.ndjson`;
 }
 
-/** The lines of an object, streamed when the store can, with their byte offsets. */
-async function* objectLines(store: ObjectStore, key: string): AsyncGenerator<string> {
+/** The lines of an object with their byte lengths, a stream piece's worth at a time ({@link byteLineBatches}). */
+async function* objectLines(store: ObjectStore, key: string): AsyncGenerator<ByteLine[]> {
   const stream = store.getStream ? await store.getStream(key) : undefined;
   const source = stream ?? (await store.get(key).then((b) => (b ? [b] : undefined)));
   if (!source) throw new Error(`import input ${key} is missing`);
-  const rl = readline.createInterface({ input: Readable.from(source), crlfDelay: Infinity });
-  for await (const line of rl) yield line;
+  yield* byteLineBatches(source);
 }
 
 /** A counter of free slots: `acquire` waits for one, `release` frees one, `drain` waits for all. */
@@ -264,7 +262,7 @@ export async function runImportJob(deps: RunDeps, jobId: string): Promise<Import
     if (input.kind === 'bundle') {
       if (done.has(`${file}-0`)) continue;
       const lines: string[] = [];
-      for await (const l of objectLines(deps.inputs, input.key)) lines.push(l);
+      for await (const batch of objectLines(deps.inputs, input.key)) for (const l of batch) lines.push(l.text);
       await dispatch({ ...common, chunk: 0, firstLine: 1, lines, last: true, bytes: input.size });
       continue;
     }
@@ -283,11 +281,13 @@ export async function runImportJob(deps: RunDeps, jobId: string): Promise<Import
       chunkStart = bytes;
     };
     try {
-      for await (const l of objectLines(deps.inputs, input.key)) {
-        if (failure) break;
-        lines.push(l);
-        bytes += Buffer.byteLength(l, 'utf8') + 1;
-        if (lines.length >= chunkLines || bytes - chunkStart >= chunkBytes) await flush(false);
+      read: for await (const batch of objectLines(deps.inputs, input.key)) {
+        for (const l of batch) {
+          if (failure) break read;
+          lines.push(l.text);
+          bytes += l.bytes;
+          if (lines.length >= chunkLines || bytes - chunkStart >= chunkBytes) await flush(false);
+        }
       }
       if (lines.length > 0 && !failure) await flush(true);
     } catch (err) {
