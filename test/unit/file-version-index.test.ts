@@ -37,6 +37,15 @@ test('keys spread over bucket files; the last complete line of a key wins; a hal
   expect((await idx.get(['Observation/7'])).get('Observation/7')!.versionId).toBe('2');
 });
 
+test('a key lives in the bucket named by the first three hex digits of its SHA-1 (the layout an existing data dir has)', async () => {
+  const idx = new FileVersionIndex(dir);
+  await idx.commit([{ key: 'Patient/abc', record: rec('1') }]);
+  // sha1('Patient/abc') = 0ebe90…, written down rather than computed, so a change of the hash moves no bucket unnoticed
+  const bucket = path.join(dir, 'buckets', '0eb.jsonl');
+  expect(fs.readFileSync(bucket, 'utf8')).toContain('"k":"Patient/abc"');
+  expect(bucketFiles().filter((f) => fs.statSync(f).size > 0)).toEqual([bucket]);
+});
+
 test('a journal left by a writer that died half-way is applied by the next commit; an incomplete one is dropped', async () => {
   const idx = new FileVersionIndex(dir);
   fs.writeFileSync(path.join(dir, 'journal.jsonl'), `${line('Patient/a', '1')}\n${line('Patient/b', '1')}\n`);

