@@ -121,9 +121,15 @@ function manifestOf(rec: CommitRecord): string {
   return JSON.stringify(manifest);
 }
 
+/**
+ * The lake objects' bodies already encoded as UTF-8 by the writer that built the record, by key (the same bytes as
+ * `bodies`, so they are not encoded a second time); recovery, reading the outbox, has none.
+ */
+export type EncodedBodies = ReadonlyMap<string, Uint8Array>;
+
 /** Writes a lake object under `raw/` from the commit record (the same bytes, checksum-verified). */
-async function writeRaw(lake: ObjectStore, rec: CommitRecord, o: CommitRecord['objects'][number]): Promise<void> {
-  const body = rec.bodies?.[o.key];
+async function writeRaw(lake: ObjectStore, rec: CommitRecord, o: CommitRecord['objects'][number], encoded?: EncodedBodies): Promise<void> {
+  const body = encoded?.get(o.key) ?? rec.bodies?.[o.key];
   if (body === undefined) throw new ServerFault('commit record without the body of a lake object');
   await lake.put(o.key, body, { contentType: 'application/fhir+ndjson', checksumSha256: o.checksumSha256, metadata: o.metadata });
 }
@@ -136,7 +142,7 @@ async function writeRaw(lake: ObjectStore, rec: CommitRecord, o: CommitRecord['o
  * crash between the append and the outbox's `done.audited` makes recovery find it rather than add a second.
  * @returns true when every step is done (then {@link cleanUp} removes the outbox).
  */
-export async function finishCommit(deps: OutboxDeps, rec: CommitRecord): Promise<boolean> {
+export async function finishCommit(deps: OutboxDeps, rec: CommitRecord, encoded?: EncodedBodies): Promise<boolean> {
   const done: FinishProgress = { ...rec.done };
   const step = async (name: keyof FinishProgress, run: () => Promise<unknown>): Promise<void> => {
     if (done[name]) return;
@@ -149,7 +155,7 @@ export async function finishCommit(deps: OutboxDeps, rec: CommitRecord): Promise
   };
   const { lake, identity, audit } = deps;
   await Promise.all([
-    step('written', () => mapLimit(rec.objects, IO_CONCURRENCY, (o) => writeRaw(lake, rec, o))),
+    step('written', () => mapLimit(rec.objects, IO_CONCURRENCY, (o) => writeRaw(lake, rec, o, encoded))),
     step('promoted', async () => identity && rec.identities.length > 0 && identity.promote(rec.requestId, rec.identities)),
     step('audited', async () =>
       audit &&
@@ -189,8 +195,8 @@ export async function cleanUp(deps: OutboxDeps, rec: CommitRecord): Promise<void
  * fails, the outbox is rewritten as done so recovery only cleans up (no second audit record).
  * @returns true when the request is done (clean-up included, or left to recovery as done).
  */
-export async function completeCommit(deps: OutboxDeps, rec: CommitRecord): Promise<boolean> {
-  if (!(await finishCommit(deps, rec))) return false;
+export async function completeCommit(deps: OutboxDeps, rec: CommitRecord, encoded?: EncodedBodies): Promise<boolean> {
+  if (!(await finishCommit(deps, rec, encoded))) return false;
   try {
     await cleanUp(deps, rec);
   } catch {

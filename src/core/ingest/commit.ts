@@ -139,12 +139,15 @@ async function lakeObjects(deps: CommitDeps, req: WriteRequest, entries: Entry[]
   });
   const objects = [...byType].map(([type, g]) => {
     const body = g.lines.join('\n') + '\n';
+    // encoded once: hashed here, written under raw/ from these bytes ({@link completeCommit})
+    const bytes = Buffer.from(body, 'utf8');
     return {
       body,
+      bytes,
       key: lakeKey({ resourceType: type, source, date, base: req.requestId }),
       resourceType: type,
       count: g.lines.length,
-      checksumSha256: createHash('sha256').update(body).digest('base64'),
+      checksumSha256: createHash('sha256').update(bytes).digest('base64'),
       ids: g.ids,
     };
   });
@@ -184,7 +187,7 @@ export async function commitEntries(deps: CommitDeps, req: WriteRequest, entries
     digest: ctx.digest,
     interaction: ctx.interaction,
     ...(deps.transform?.policyVersion ? { policyVersion: deps.transform.policyVersion } : {}),
-    objects: objects.map(({ body: _body, ...o }) => ({
+    objects: objects.map(({ body: _body, bytes: _bytes, ...o }) => ({
       ...o,
       metadata: { source, requestid: req.requestId, resourcetype: o.resourceType, count: String(o.count), policyversion: deps.transform?.policyVersion ?? 'none' },
     })),
@@ -233,7 +236,7 @@ export async function commitEntries(deps: CommitDeps, req: WriteRequest, entries
     }
   }
   // 4. committed: roll the outbox forward; what fails here is recovery's, the client gets its success
-  await completeCommit(deps, rec);
+  await completeCommit(deps, rec, new Map(objects.map((o) => [o.key, o.bytes])));
   const counts: Record<string, number> = {};
   for (const o of objects) counts[o.resourceType] = o.count;
   return { objectKeys: objects.map((o) => o.key), counts, audited: deps.audit !== undefined };
