@@ -240,9 +240,11 @@ export interface ImportJobRecord {
   progress: { chunksDone: number; resources: number; refused: number; bytesDone: number; bytesTotal: number };
   /**
    * How the inputs are cut into chunks (lines, bytes), fixed by the job's first run: chunks are recorded by number,
-   * so a resumed job must cut its inputs the same way whatever the configuration is then.
+   * so a resumed job must cut its inputs the same way whatever the configuration is then. `waveParts`: a first-wave
+   * (Patient) input is cut into about that many chunks when it is small (`src/core/import/run.ts`, waveChunkBytes);
+   * absent in jobs of earlier versions, which cut it like any other input.
    */
-  chunking?: { lines: number; bytes: number };
+  chunking?: { lines: number; bytes: number; waveParts?: number };
   /** The runner working on it and its last sign of life (a stale heartbeat means the job may be resumed). */
   runner?: { id: string; heartbeatAt: string };
   finishedAt?: string;

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { OperationOutcome } from 'fhir/r4';
+import { chunkBytesOf, MIN_WAVE_CHUNK_BYTES, WAVE_PARTS } from '../../src/core/import/run';
 import { chunkTask, finishJob, importChunk, ImportCutError, lineIds, lineOfError, planChunks, renewHeartbeat, resumeIfStale, runImportJob, startImport, errorOutputKey, workerHeapMb, type ChunkTask } from '../../src/core/import';
 import { chunkDeps } from '../../src/bootstrap/import';
 import type { ImportChunkRecord, IngestEvent } from '../../src/core/ports';
@@ -135,7 +136,7 @@ test('a job resumed under other IMPORT_CHUNK_* settings keeps the cut of its fir
   const ps = Array.from({ length: 9 }, (_, i) => patient(`cut-p${i}`));
   const job = await start({ 'Patient.ndjson': ps.join('\n') });
   await killedRun(job.id, 2, 4);
-  expect((await jobs.get(job.id))!.chunking).toEqual({ lines: 2, bytes: 1024 * 1024 });
+  expect((await jobs.get(job.id))!.chunking).toEqual({ lines: 2, bytes: 1024 * 1024, waveParts: WAVE_PARTS });
   // resumed with 3 lines a chunk: chunks are recorded by number, so cutting anew would skip or repeat lines
   const seen: number[] = [];
   const done = await runImportJob(runDeps((t) => (seen.push(t.lines.length), importChunk(deps, t)), 3), job.id);
@@ -264,6 +265,38 @@ test('a transaction Bundle file is one request and keeps its urn:uuid rewrite', 
   const key = [...h.lake.objects.keys()].find((k) => k.startsWith('raw/Observation/') && k.includes(`imp-${job.id}-0-0`))!;
   const o = JSON.parse(Buffer.from(h.lake.objects.get(key)!.body).toString('utf8'));
   expect(o.subject.reference).not.toContain('urn:uuid');
+});
+
+test('a first-wave (Patient) input is cut into about WAVE_PARTS chunks when small, other inputs and older jobs as before', () => {
+  const cut = { bytes: 1024 * 1024, waveParts: WAVE_PARTS };
+  expect(chunkBytesOf(cut, { type: 'Patient', size: 406_467 })).toBe(Math.ceil(406_467 / WAVE_PARTS)); // 1× Synthea
+  expect(chunkBytesOf(cut, { type: 'Patient', size: 4_000 })).toBe(MIN_WAVE_CHUNK_BYTES);
+  expect(chunkBytesOf(cut, { type: 'Patient', size: 500 * 1024 * 1024 })).toBe(1024 * 1024);
+  expect(chunkBytesOf(cut, { type: 'Observation', size: 406_467 })).toBe(1024 * 1024);
+  expect(chunkBytesOf({ bytes: 1024 * 1024 }, { type: 'Patient', size: 406_467 })).toBe(1024 * 1024);
+});
+
+test('the Patient wave is spread over several chunks, cut alike by the local runner and the AWS plan, each resource once', async () => {
+  // 40 Patients of about 1.6 KB: 64 KB, so 4 chunks of at least MIN_WAVE_CHUNK_BYTES
+  const ps = Array.from({ length: 40 }, (_, i) => patient(`wave-p${i}`, { text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(1500)}</div>` } }));
+  const job = await start({ 'Patient.ndjson': ps.join('\n') + '\n', 'Observation.ndjson': obs('wave-o1', 'wave-p3') + '\n' });
+  const [wave, rest] = await planChunks(inputs, jobs, job, 1000);
+  expect(job.chunking).toEqual({ lines: 1000, bytes: 1024 * 1024, waveParts: WAVE_PARTS });
+  // a chunk ends at the first line end at or past MIN_WAVE_CHUNK_BYTES: 10 lines of about 1.66 KB each
+  const bytesOf = (from: number, to: number) => Buffer.byteLength(ps.slice(from, to).join('\n') + '\n');
+  expect(wave.map((i) => i.end - i.start)).toEqual([0, 10, 20, 30].map((n) => bytesOf(n, n + 10)));
+  expect(bytesOf(0, 9)).toBeLessThan(MIN_WAVE_CHUNK_BYTES);
+  expect(rest).toHaveLength(1);
+  const tasks: ChunkTask[] = [];
+  const done = await runImportJob(runDeps((t) => (tasks.push(t), importChunk(deps, t)), 1000), job.id);
+  expect(tasks.filter((t) => t.file === 0).map((t) => t.bytes).sort((a, b) => a - b)).toEqual(wave.map((i) => i.end));
+  expect(done.progress).toMatchObject({ resources: 41, refused: 0 });
+  expect([...(await versionsOf(ps.map((_, i) => `Patient/wave-p${i}`))).values()].map((v) => v.versionId)).toEqual(ps.map(() => '1'));
+  // a job of an earlier version (no waveParts) cuts its Patients as before: one chunk
+  const older = await start({ 'Patient.ndjson': ps.join('\n') + '\n' });
+  older.chunking = { lines: 1000, bytes: 1024 * 1024 };
+  await jobs.update(older);
+  expect((await planChunks(inputs, jobs, older, 1000))[0]).toHaveLength(1);
 });
 
 test('a CRLF file is cut at its line ends: the AWS plan\'s byte ranges give each chunk its own lines', async () => {

@@ -9,7 +9,7 @@
 import type { ImportJobRecord, ImportJobStore, ObjectStore } from '../ports';
 import { byteLines } from './byte-lines';
 import type { ChunkTask } from './chunk';
-import { checkRecordedEnd, DEFAULT_CHUNK_BYTES, fixChunking } from './run';
+import { checkRecordedEnd, chunkBytesOf, DEFAULT_CHUNK_BYTES, fixChunking, isFirstWave } from './run';
 
 /** One chunk to import. */
 export interface ChunkItem {
@@ -27,11 +27,13 @@ export interface ChunkItem {
 export async function planChunks(store: ObjectStore, jobs: ImportJobStore, job: ImportJobRecord, chunkLines: number, chunkBytes = DEFAULT_CHUNK_BYTES): Promise<[ChunkItem[], ChunkItem[]]> {
   const recorded = await jobs.chunks(job.id);
   // the job's own cut once recorded (the caller stores the job with it before any chunk runs)
-  ({ lines: chunkLines, bytes: chunkBytes } = fixChunking(job, recorded.length, chunkLines, chunkBytes));
+  const cut = fixChunking(job, recorded.length, chunkLines, chunkBytes);
+  chunkLines = cut.lines;
   const done = new Map(recorded.map((c) => [`${c.file}-${c.chunk}`, c]));
   const waves: [ChunkItem[], ChunkItem[]] = [[], []];
   for (const [file, input] of job.inputs.entries()) {
-    const wave = input.type === 'Patient' ? waves[0] : waves[1];
+    const wave = isFirstWave(input) ? waves[0] : waves[1];
+    const fileBytes = chunkBytesOf(cut, input);
     const push = (it: Omit<ChunkItem, 'jobId' | 'file'>): void => {
       const rec = done.get(`${file}-${it.chunk}`);
       if (rec) checkRecordedEnd(job, rec, it.end);
@@ -50,7 +52,7 @@ export async function planChunks(store: ObjectStore, jobs: ImportJobStore, job: 
     let line = 1;
     for await (const l of byteLines(body)) {
       pos += l.bytes;
-      if (++n === chunkLines || pos - start >= chunkBytes) {
+      if (++n === chunkLines || pos - start >= fileBytes) {
         push({ chunk, firstLine: line, start, end: pos, last: false });
         chunk++;
         line += n;
