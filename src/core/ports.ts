@@ -241,10 +241,11 @@ export interface ImportJobRecord {
   /**
    * How the inputs are cut into chunks (lines, bytes), fixed by the job's first run: chunks are recorded by number,
    * so a resumed job must cut its inputs the same way whatever the configuration is then. `waveParts`: a first-wave
-   * (Patient) input is cut into about that many chunks when it is small (`src/core/import/run.ts`, waveChunkBytes);
-   * absent in jobs of earlier versions, which cut it like any other input.
+   * (Patient) input is cut into about that many chunks when it is small (`chunkBytesOf` in `src/core/import/run.ts`;
+   * local jobs only). `exact`: line lengths are counted in the input's own bytes (`byte-lines.ts`); absent in jobs
+   * of earlier versions, which counted a line's text in UTF-8 plus one.
    */
-  chunking?: { lines: number; bytes: number; waveParts?: number };
+  chunking?: { lines: number; bytes: number; waveParts?: number; exact?: true };
   /** The runner working on it and its last sign of life (a stale heartbeat means the job may be resumed). */
   runner?: { id: string; heartbeatAt: string };
   finishedAt?: string;

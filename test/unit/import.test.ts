@@ -136,7 +136,7 @@ test('a job resumed under other IMPORT_CHUNK_* settings keeps the cut of its fir
   const ps = Array.from({ length: 9 }, (_, i) => patient(`cut-p${i}`));
   const job = await start({ 'Patient.ndjson': ps.join('\n') });
   await killedRun(job.id, 2, 4);
-  expect((await jobs.get(job.id))!.chunking).toEqual({ lines: 2, bytes: 1024 * 1024, waveParts: WAVE_PARTS });
+  expect((await jobs.get(job.id))!.chunking).toEqual({ lines: 2, bytes: 1024 * 1024, waveParts: WAVE_PARTS, exact: true });
   // resumed with 3 lines a chunk: chunks are recorded by number, so cutting anew would skip or repeat lines
   const seen: number[] = [];
   const done = await runImportJob(runDeps((t) => (seen.push(t.lines.length), importChunk(deps, t)), 3), job.id);
@@ -276,27 +276,56 @@ test('a first-wave (Patient) input is cut into about WAVE_PARTS chunks when smal
   expect(chunkBytesOf({ bytes: 1024 * 1024 }, { type: 'Patient', size: 406_467 })).toBe(1024 * 1024);
 });
 
-test('the Patient wave is spread over several chunks, cut alike by the local runner and the AWS plan, each resource once', async () => {
+test('locally the Patient wave is spread over several chunks, which the AWS plan of the same cut gives too; each resource once', async () => {
   // 40 Patients of about 1.6 KB: 64 KB, so 4 chunks of at least MIN_WAVE_CHUNK_BYTES
   const ps = Array.from({ length: 40 }, (_, i) => patient(`wave-p${i}`, { text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(1500)}</div>` } }));
-  const job = await start({ 'Patient.ndjson': ps.join('\n') + '\n', 'Observation.ndjson': obs('wave-o1', 'wave-p3') + '\n' });
-  const [wave, rest] = await planChunks(inputs, jobs, job, 1000);
-  expect(job.chunking).toEqual({ lines: 1000, bytes: 1024 * 1024, waveParts: WAVE_PARTS });
-  // a chunk ends at the first line end at or past MIN_WAVE_CHUNK_BYTES: 10 lines of about 1.66 KB each
-  const bytesOf = (from: number, to: number) => Buffer.byteLength(ps.slice(from, to).join('\n') + '\n');
-  expect(wave.map((i) => i.end - i.start)).toEqual([0, 10, 20, 30].map((n) => bytesOf(n, n + 10)));
-  expect(bytesOf(0, 9)).toBeLessThan(MIN_WAVE_CHUNK_BYTES);
-  expect(rest).toHaveLength(1);
+  const files = { 'Patient.ndjson': ps.join('\n') + '\n', 'Observation.ndjson': obs('wave-o1', 'wave-p3') + '\n' };
+  const job = await start(files);
   const tasks: ChunkTask[] = [];
   const done = await runImportJob(runDeps((t) => (tasks.push(t), importChunk(deps, t)), 1000), job.id);
-  expect(tasks.filter((t) => t.file === 0).map((t) => t.bytes).sort((a, b) => a - b)).toEqual(wave.map((i) => i.end));
+  expect((await jobs.get(job.id))!.chunking).toEqual({ lines: 1000, bytes: 1024 * 1024, waveParts: WAVE_PARTS, exact: true });
   expect(done.progress).toMatchObject({ resources: 41, refused: 0 });
   expect([...(await versionsOf(ps.map((_, i) => `Patient/wave-p${i}`))).values()].map((v) => v.versionId)).toEqual(ps.map(() => '1'));
-  // a job of an earlier version (no waveParts) cuts its Patients as before: one chunk
-  const older = await start({ 'Patient.ndjson': ps.join('\n') + '\n' });
+  // a chunk ends at the first line end at or past MIN_WAVE_CHUNK_BYTES: 10 lines of about 1.66 KB each
+  const bytesOf = (from: number, to: number) => Buffer.byteLength(ps.slice(from, to).join('\n') + '\n');
+  const patientTasks = tasks.filter((t) => t.file === 0).sort((a, b) => a.chunk - b.chunk);
+  expect(patientTasks.map((t) => t.lines.length)).toEqual([10, 10, 10, 10]);
+  expect(patientTasks.map((t) => t.bytes)).toEqual([10, 20, 30, 40].map((n) => bytesOf(0, n)));
+  expect(bytesOf(0, 9)).toBeLessThan(MIN_WAVE_CHUNK_BYTES);
+  // the AWS plan of a job with that cut cuts alike
+  const same = await start(files);
+  same.chunking = (await jobs.get(job.id))!.chunking;
+  const [wave, rest] = await planChunks(inputs, jobs, same, 1000);
+  expect(wave.map((i) => i.end)).toEqual(patientTasks.map((t) => t.bytes));
+  expect(rest).toHaveLength(1);
+  // a job the AWS plan starts keeps a small Patient file whole (the Distributed Map does not order chunks sharing an
+  // id), and so does a job of an earlier version
+  const aws = await start(files);
+  expect((await planChunks(inputs, jobs, aws, 1000))[0]).toHaveLength(1);
+  expect(aws.chunking).toEqual({ lines: 1000, bytes: 1024 * 1024, exact: true });
+  const older = await start(files);
   older.chunking = { lines: 1000, bytes: 1024 * 1024 };
   await jobs.update(older);
   expect((await planChunks(inputs, jobs, older, 1000))[0]).toHaveLength(1);
+});
+
+test('a job of an earlier version on a CRLF file fails rather than resume with line ends counted anew', async () => {
+  // the earlier version counted a CRLF line as its text plus one byte: its recorded chunk ends cannot be matched
+  const ps = Array.from({ length: 6 }, (_, i) => patient(`old-crlf-p${i}`));
+  const job = await start({ 'Patient.ndjson': ps.join('\r\n') + '\r\n' });
+  const stored = (await jobs.get(job.id))!;
+  stored.chunking = { lines: 2, bytes: 1024 * 1024 };
+  await jobs.update(stored);
+  await expect(planChunks(inputs, jobs, { ...stored }, 2)).rejects.toThrow(ImportCutError);
+  const processed: number[] = [];
+  await expect(runImportJob(runDeps((t) => (processed.push(t.chunk), importChunk(deps, t)), 2), job.id)).rejects.toThrow(/line 1 of input 1 is counted otherwise/);
+  expect(processed).toEqual([]);
+  expect((await jobs.get(job.id))!).toMatchObject({ status: 'failed', error: 'ImportCutError' });
+  // with LF line ends the counts agree, and such a job resumes
+  const lf = await start({ 'Patient.ndjson': ps.map((l) => l.replace('old-crlf', 'old-lf')).join('\n') + '\n' });
+  lf.chunking = { lines: 2, bytes: 1024 * 1024 };
+  await jobs.update(lf);
+  expect((await runImportJob(runDeps((t) => importChunk(deps, t), 2), lf.id)).progress).toMatchObject({ resources: 6, refused: 0 });
 });
 
 test('a CRLF file is cut at its line ends: the AWS plan\'s byte ranges give each chunk its own lines', async () => {

@@ -9,7 +9,7 @@
 import type { ImportJobRecord, ImportJobStore, ObjectStore } from '../ports';
 import { byteLines } from './byte-lines';
 import type { ChunkTask } from './chunk';
-import { checkRecordedEnd, chunkBytesOf, DEFAULT_CHUNK_BYTES, fixChunking, isFirstWave } from './run';
+import { checkRecordedEnd, chunkBytesOf, DEFAULT_CHUNK_BYTES, fixChunking, isFirstWave, lineBytesOf } from './run';
 
 /** One chunk to import. */
 export interface ChunkItem {
@@ -51,7 +51,7 @@ export async function planChunks(store: ObjectStore, jobs: ImportJobStore, job: 
     let pos = 0;
     let line = 1;
     for await (const l of byteLines(body)) {
-      pos += l.bytes;
+      pos += lineBytesOf(job, cut, l, file, line + n);
       if (++n === chunkLines || pos - start >= fileBytes) {
         push({ chunk, firstLine: line, start, end: pos, last: false });
         chunk++;

@@ -26,8 +26,10 @@ export const DEFAULT_CHUNK_BYTES = 1024 * 1024;
 /**
  * Parts a first-wave input (Patients, imported before every other input so references to them resolve) is cut into
  * when it is small. The wave runs alone, so one chunk of it left every other worker idle: at 1× Synthea, its one
- * chunk of 123 Patients took 0.78 s of a 4.5 s import with the second core idle. Cut into about 8 parts, it keeps 8
- * workers (or Lambda invocations) busy; a Patient input over 8 × `bytes` is cut as any other input.
+ * chunk of 123 Patients took 0.78 s of a 4.5 s import with the second core idle. Cut into about 8 parts, it keeps up
+ * to 8 workers busy; a Patient input over 8 × `bytes` is cut as any other input. Local jobs only: the local runner
+ * orders chunks of one file that share a resource id, the AWS Distributed Map does not, so there a Patient file
+ * that fits one chunk stays one (a Patient on two of its lines is then written in line order).
  */
 export const WAVE_PARTS = 8;
 /** The smallest chunk a first-wave input is cut into (a small file is not cut into chunks of a few lines). */
@@ -63,11 +65,30 @@ export class ImportCutError extends ServerFault {
  * @param recordedChunks - how many chunks of the job are recorded
  * @returns the cut to use
  */
-export function fixChunking(job: ImportJobRecord, recordedChunks: number, lines = DEFAULT_CHUNK_LINES, bytes = DEFAULT_CHUNK_BYTES): NonNullable<ImportJobRecord['chunking']> {
+export function fixChunking(
+  job: ImportJobRecord,
+  recordedChunks: number,
+  lines = DEFAULT_CHUNK_LINES,
+  bytes = DEFAULT_CHUNK_BYTES,
+  waveParts?: number,
+): NonNullable<ImportJobRecord['chunking']> {
   if (job.chunking) return job.chunking;
   if (recordedChunks > 0) return { lines, bytes };
-  job.chunking = { lines, bytes, waveParts: WAVE_PARTS };
+  job.chunking = { lines, bytes, ...(waveParts ? { waveParts } : {}), exact: true };
   return job.chunking;
+}
+
+/**
+ * A line's bytes as the job counts them. A job of an earlier version (no `exact` in its cut) counted a line's text in
+ * UTF-8 plus one; its recorded chunk ends are comparable with this run's only where that count is the line's own,
+ * so a line where they differ (a CRLF line end, malformed UTF-8) or holding a lone CR (which `readline` took for a
+ * line end) fails the job with {@link ImportCutError} before any chunk from it runs: checking the ends of recorded
+ * chunks alone could match a later end and skip the lines of a chunk never recorded.
+ */
+export function lineBytesOf(job: ImportJobRecord, cut: NonNullable<ImportJobRecord['chunking']>, line: ByteLine, file: number, lineNo: number): number {
+  if (cut.exact) return line.bytes;
+  if (Buffer.byteLength(line.text, 'utf8') + 1 === line.bytes && !line.text.includes('\r')) return line.bytes;
+  throw new ImportCutError(`import job ${job.id}: line ${lineNo} of input ${file + 1} is counted otherwise than when the job started (an earlier version); run it again as a new job`);
 }
 
 /** The check of a recorded chunk against this run's cut: its end in bytes must be the same. */
@@ -236,7 +257,7 @@ export async function runImportJob(deps: RunDeps, jobId: string): Promise<Import
   if (job.status === 'completed') return job;
   const recorded = await deps.jobs.chunks(jobId);
   // stored with the first heartbeat below, before any chunk runs
-  const cut = fixChunking(job, recorded.length, deps.chunkLines, deps.chunkBytes);
+  const cut = fixChunking(job, recorded.length, deps.chunkLines, deps.chunkBytes, WAVE_PARTS);
   const chunkLines = cut.lines;
   const done = new Map(recorded.map((c) => [`${c.file}-${c.chunk}`, c]));
   const records = [...recorded];
@@ -311,8 +332,8 @@ export async function runImportJob(deps: RunDeps, jobId: string): Promise<Import
       read: for await (const batch of objectLines(deps.inputs, input.key)) {
         for (const l of batch) {
           if (failure) break read;
+          bytes += lineBytesOf(job, cut, l, file, firstLine + lines.length);
           lines.push(l.text);
-          bytes += l.bytes;
           if (lines.length >= chunkLines || bytes - chunkStart >= chunkBytes) await flush(false);
         }
       }
