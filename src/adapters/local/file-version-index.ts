@@ -154,6 +154,8 @@ export class FileVersionIndex implements VersionIndex {
 
   /** Closes open bucket files (oldest first, never a pinned one) until at most `keep` are open. */
   private trim(keep: number): void {
+    // nothing to close (the common case) costs no copy of the open files' names
+    if (this.fds.size <= keep) return;
     for (const file of [...this.fds.keys()]) {
       if (this.fds.size <= keep) break;
       if (!this.pinned.has(file)) this.close(file);

@@ -7,25 +7,27 @@ import { created, getStatus, outcomeWithIssues, updated, type FhirResponse } fro
 import { etag } from '../../fhir/bundle';
 import type { Entry } from './request';
 
+/** Reason phrases of the statuses we use. */
+const REASONS: Readonly<Record<number, string>> = {
+  200: 'OK',
+  201: 'Created',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  412: 'Precondition Failed',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Entity',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+};
+
 /** Reason phrases for the statuses we use. */
 export function statusText(status: number): string {
-  const t: Record<number, string> = {
-    200: 'OK',
-    201: 'Created',
-    400: 'Bad Request',
-    401: 'Unauthorized',
-    403: 'Forbidden',
-    404: 'Not Found',
-    405: 'Method Not Allowed',
-    409: 'Conflict',
-    412: 'Precondition Failed',
-    413: 'Payload Too Large',
-    415: 'Unsupported Media Type',
-    422: 'Unprocessable Entity',
-    429: 'Too Many Requests',
-    500: 'Internal Server Error',
-  };
-  return t[status] ?? '';
+  return REASONS[status] ?? '';
 }
 
 /** What the client sees of its resource: its own resource with the server's id and meta (the lake copy is pseudonymised). */
