@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -83,3 +84,11 @@ function removeStale(dir) {
 if (fs.existsSync(dist)) removeStale(dist);
 // the web console (console/src → dist/console), bundled by esbuild
 run(process.execPath, ['scripts/build-console.mjs']);
+// the V8 code cache of the schema validator for the import runner's flags (src/lib/code-cache.ts): its workers then
+// compile the 6 MB module from the cache from the first job on; best effort (a failure only means no cache)
+try {
+  const { RUNNER_NODE_FLAGS } = createRequire(import.meta.url)(path.join(dist, 'src/adapters/local/import-launcher.js'));
+  run(process.execPath, [...RUNNER_NODE_FLAGS, path.join(dist, 'scripts/warm-code-cache.js')]);
+} catch (err) {
+  console.warn(`schema validator code cache: not written (${err.message})`);
+}

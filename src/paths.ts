@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { loadWithCodeCache } from './lib/code-cache';
 import type { RawModel } from './fhir/validation/model';
 import type { SchemaModule } from './fhir/validation/schema';
 import type { ViewFile } from './fhir/views/load';
@@ -36,14 +37,21 @@ export function readProfileModel(file: string = projectFile('generated/profile-m
   return JSON.parse(fs.readFileSync(file, 'utf8')) as RawModel;
 }
 
+/** Where V8 code caches of generated modules are kept: `node_modules/.cache/tributary-v8` of the project. */
+export function codeCacheDir(): string {
+  return path.join(path.dirname(path.dirname(projectFile('generated/fhir-schema-validate.js'))), 'node_modules', '.cache', 'tributary-v8');
+}
+
 /**
  * The ajv standalone R4 JSON-schema module generated at build time (`generated/fhir-schema-validate.js`, 6 MB:
- * about 200 ms to load). Pass the function itself to `createSchemaValidator` so it loads on first validation.
+ * about 250 ms to compile and warm up, 30 + 100 ms from its V8 code cache, src/lib/code-cache.ts; `npm run build`
+ * writes the cache for the import runner's flags, other processes write theirs 3 s after their first load). Pass
+ * the function itself to `createSchemaValidator` so it loads on first validation.
  */
 export function loadSchemaModule(): SchemaModule {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(projectFile('generated/fhir-schema-validate.js')) as SchemaModule;
+  return (schemaModule ??= loadWithCodeCache<SchemaModule>(projectFile('generated/fhir-schema-validate.js'), { cacheDir: codeCacheDir() }).exports);
 }
+let schemaModule: SchemaModule | undefined;
 
 /** The user validation rules file (`RULES_FILE`, default `rules/rules.yaml`): its text and its path. */
 export function readRulesText(file: string = projectFile('rules/rules.yaml')): { text: string; source: string } {
