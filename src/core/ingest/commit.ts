@@ -20,7 +20,7 @@ import type { Entry, WriteRequest } from './request';
 
 /** What the lake transform (pseudonymisation) returns. */
 export interface TransformResult {
-  /** Lake copies, in input order. */
+  /** Lake copies, in input order: new objects the commit may change (it stamps their `meta` in place). */
   resources: Resource[];
   identities: { pseudonym: string; source: string; record: unknown }[];
   /** Lake id of each input resource (same order). */
@@ -128,17 +128,30 @@ async function lakeObjects(deps: CommitDeps, req: WriteRequest, entries: Entry[]
   }
   const metaSource = `urn:tributary:source:${source}#${req.requestId}`;
   const byType = new Map<string, { lines: string[]; ids: { id: string; versionId: string }[] }>();
+  const owned = deps.transform !== undefined;
   lakeResources.forEach((r, i) => {
-    // version and time are the server's, whatever the policy does to meta
-    const meta = { ...(r.meta ?? {}), versionId: entries[i].versionId, lastUpdated, source: metaSource };
-    const lr = { ...r, meta } as Resource;
+    // version and time are the server's, whatever the policy does to meta; a transform's copies are the lake's own
+    // (the engine labels their meta in place) and are stamped in place, the client's resources (no transform) are copied
+    const versionId = entries[i].versionId;
+    let lr: Resource;
+    if (owned) {
+      const meta = (r.meta ??= {});
+      meta.versionId = versionId;
+      meta.lastUpdated = lastUpdated;
+      meta.source = metaSource;
+      lr = r;
+    } else {
+      lr = { ...r, meta: { ...(r.meta ?? {}), versionId, lastUpdated, source: metaSource } } as Resource;
+    }
     let g = byType.get(lr.resourceType);
     if (!g) byType.set(lr.resourceType, (g = { lines: [], ids: [] }));
     g.lines.push(lakeLine(entries[i].resource, lr));
     g.ids.push({ id: lr.id!, versionId: lr.meta!.versionId! });
   });
   const objects = [...byType].map(([type, g]) => {
-    const body = g.lines.join('\n') + '\n';
+    // one flat string: `join(...) + '\n'` made a rope that encoding then copied whole once more
+    g.lines.push('');
+    const body = g.lines.join('\n');
     // encoded once: hashed here, written under raw/ from these bytes ({@link completeCommit})
     const bytes = Buffer.from(body, 'utf8');
     return {
@@ -146,7 +159,7 @@ async function lakeObjects(deps: CommitDeps, req: WriteRequest, entries: Entry[]
       bytes,
       key: lakeKey({ resourceType: type, source, date, base: req.requestId }),
       resourceType: type,
-      count: g.lines.length,
+      count: g.ids.length,
       checksumSha256: createHash('sha256').update(bytes).digest('base64'),
       ids: g.ids,
     };
