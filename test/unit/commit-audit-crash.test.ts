@@ -6,6 +6,7 @@
  */
 import type { Patient } from 'fhir/r4';
 import { recoverCommits } from '../../src/core/use-cases';
+import { readOutbox } from '../../src/core/ingest';
 import type { AuditLog } from '../../src/core/ports';
 import { verifyAuditTrail } from '../../src/core/audit';
 import { FileAuditStore, localAuditDir } from '../../src/adapters/local/audit-log';
@@ -40,7 +41,7 @@ async function committedWithOutboxNotUpdated(recoveryAudit?: (a: AuditLog) => Au
   restore();
   rig.plan.reset();
   expect(r.status).toBe(201); // committed: success
-  const rec = JSON.parse(Buffer.from(outbox(rig, 'a1')!.body).toString('utf8')) as { done?: { audited?: boolean } };
+  const rec = readOutbox(outbox(rig, 'a1')!.body);
   expect(rec.done?.audited).toBeUndefined(); // the outbox does not know the record was appended
   expect(recordsOf(rig, 'a1')).toBe(1);
   const report = await recoverCommits({ ...rig.clean, audit: recoveryAudit ? recoveryAudit(rig.clean.audit) : rig.clean.audit }, { leaseMs: 0 });

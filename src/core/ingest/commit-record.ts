@@ -127,6 +127,50 @@ function manifestOf(rec: CommitRecord): string {
  */
 export type EncodedBodies = ReadonlyMap<string, Uint8Array>;
 
+/**
+ * The outbox object of a commit record (format 2): the record as JSON without `bodies`, with `bodyBytes` (each lake
+ * object's length in bytes, in `objects` order), on the first line; then the lake objects' NDJSON as it is, one after
+ * the other. The bodies are not escaped into a JSON string: for a 1,000-resource import chunk that was a second
+ * serialisation and a second UTF-8 encoding of about 1.3 MB. JSON text holds no raw newline, so a reader tells
+ * format 2 from format 1 (one JSON document with `bodies`, written before; still read by {@link readOutbox}).
+ * @throws ServerFault when a lake object's body is in neither `encoded` nor `rec.bodies`
+ */
+export function outboxBytes(rec: CommitRecord, encoded?: EncodedBodies): Buffer {
+  const { bodies, ...head } = rec;
+  const parts = rec.objects.map((o) => {
+    const b = encoded?.get(o.key) ?? (bodies?.[o.key] !== undefined ? Buffer.from(bodies[o.key]!, 'utf8') : undefined);
+    if (b === undefined) throw new ServerFault('commit record without the body of a lake object');
+    return b;
+  });
+  const header = Buffer.from(`${JSON.stringify({ ...head, bodyBytes: parts.map((p) => p.byteLength) })}\n`, 'utf8');
+  return Buffer.concat([header, ...parts]);
+}
+
+/**
+ * A commit record as read from its outbox object (format 2 of {@link outboxBytes}, or format 1: one JSON document)
+ * or its manifest (JSON, without bodies): `bodies` filled from the object's bytes.
+ * @throws SyntaxError for a first line that is not JSON; ServerFault when the bodies' lengths do not add up
+ */
+export function readOutbox(bytes: Uint8Array): CommitRecord {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const nl = buf.indexOf(0x0a);
+  if (nl < 0) return JSON.parse(buf.toString('utf8')) as CommitRecord;
+  const { bodyBytes, ...rec } = JSON.parse(buf.toString('utf8', 0, nl)) as CommitRecord & { bodyBytes?: number[] };
+  const bodies: Record<string, string> = {};
+  let at = nl + 1;
+  rec.objects.forEach((o, i) => {
+    const n = bodyBytes?.[i] ?? -1;
+    if (n < 0 || at + n > buf.length) throw new ServerFault(`outbox of ${rec.requestId} is cut short`);
+    bodies[o.key] = buf.toString('utf8', at, at + n);
+    at += n;
+  });
+  if (at !== buf.length) throw new ServerFault(`outbox of ${rec.requestId} has ${buf.length - at} bytes more than its lake objects`);
+  return { ...rec, bodies };
+}
+
+/** Content type of an outbox object: a JSON line, then NDJSON. */
+export const OUTBOX_CONTENT_TYPE = 'application/x-ndjson';
+
 /** Writes a lake object under `raw/` from the commit record (the same bytes, checksum-verified). */
 async function writeRaw(lake: ObjectStore, rec: CommitRecord, o: CommitRecord['objects'][number], encoded?: EncodedBodies): Promise<void> {
   const body = encoded?.get(o.key) ?? rec.bodies?.[o.key];
@@ -179,7 +223,9 @@ export async function finishCommit(deps: OutboxDeps, rec: CommitRecord, encoded?
   }
   if (done.written && done.promoted && done.audited && done.events && done.manifest) return true;
   // keep what is done, so recovery repeats only what is missing (the audit append is idempotent by request id anyway)
-  await lake.put(outboxKey(rec.requestId), JSON.stringify({ ...rec, done }), { contentType: 'application/json' }).catch(() => undefined);
+  await Promise.resolve()
+    .then(() => lake.put(outboxKey(rec.requestId), outboxBytes({ ...rec, done }, encoded), { contentType: OUTBOX_CONTENT_TYPE }))
+    .catch(() => undefined);
   return false;
 }
 
@@ -201,7 +247,9 @@ export async function completeCommit(deps: OutboxDeps, rec: CommitRecord, encode
     await cleanUp(deps, rec);
   } catch {
     const done: FinishProgress = { written: true, promoted: true, audited: true, events: true, manifest: true };
-    await deps.lake.put(outboxKey(rec.requestId), JSON.stringify({ ...rec, done }), { contentType: 'application/json' }).catch(() => undefined);
+    await Promise.resolve()
+      .then(() => deps.lake.put(outboxKey(rec.requestId), outboxBytes({ ...rec, done }, encoded), { contentType: OUTBOX_CONTENT_TYPE }))
+      .catch(() => undefined);
   }
   return true;
 }

@@ -14,7 +14,7 @@ import { carryRawNumbers, hasRawNumbers, restoreRawNumbers, stringifyFhirJson } 
 import { ClientError, ServerFault } from '../../fhir/errors';
 import { lakeKey, outboxKey, partitionDate } from '../lake-layout';
 import { VersionConflictError, type AuditLog, type Clock, type EventBus, type IdentityVault, type ObjectStore, type VersionIndex, type VersionRecord } from '../ports';
-import { completeCommit, decideCommit, rollBack, type CommitRecord, type ReplayEntry, type WriteInteraction } from './commit-record';
+import { completeCommit, decideCommit, outboxBytes, OUTBOX_CONTENT_TYPE, rollBack, type CommitRecord, type EncodedBodies, type ReplayEntry, type WriteInteraction } from './commit-record';
 import type { IndexKeys } from './index-keys';
 import type { Entry, WriteRequest } from './request';
 
@@ -151,11 +151,9 @@ async function lakeObjects(deps: CommitDeps, req: WriteRequest, entries: Entry[]
   const objects = [...byType].map(([type, g]) => {
     // one flat string: `join(...) + '\n'` made a rope that encoding then copied whole once more
     g.lines.push('');
-    const body = g.lines.join('\n');
-    // encoded once: hashed here, written under raw/ from these bytes ({@link completeCommit})
-    const bytes = Buffer.from(body, 'utf8');
+    // encoded once: hashed here, written to the outbox and under raw/ from these bytes ({@link completeCommit})
+    const bytes = Buffer.from(g.lines.join('\n'), 'utf8');
     return {
-      body,
       bytes,
       key: lakeKey({ resourceType: type, source, date, base: req.requestId }),
       resourceType: type,
@@ -200,17 +198,18 @@ export async function commitEntries(deps: CommitDeps, req: WriteRequest, entries
     digest: ctx.digest,
     interaction: ctx.interaction,
     ...(deps.transform?.policyVersion ? { policyVersion: deps.transform.policyVersion } : {}),
-    objects: objects.map(({ body: _body, bytes: _bytes, ...o }) => ({
+    objects: objects.map(({ bytes: _bytes, ...o }) => ({
       ...o,
       metadata: { source, requestid: req.requestId, resourcetype: o.resourceType, count: String(o.count), policyversion: deps.transform?.policyVersion ?? 'none' },
     })),
-    bodies: Object.fromEntries(objects.map((o) => [o.key, o.body])),
     identities: identities.map((i, seq) => ({ pseudonym: i.pseudonym, source: i.source, seq })),
     audit: { clientId: req.principal.clientId, status: ctx.status, ...(req.sourceIp ? { sourceIp: req.sourceIp } : {}) },
     replay: { lastUpdated, entries: ctx.replay },
   };
+  // the lake objects' bytes: in the outbox after its record, then under raw/ (the record itself holds no bodies)
+  const encoded: EncodedBodies = new Map(objects.map((o) => [o.key, o.bytes]));
   // 1. the outbox, with the lake objects: from here on, recovery knows of the request
-  await lake.put(outboxKey(req.requestId), JSON.stringify(rec), { contentType: 'application/json' });
+  await lake.put(outboxKey(req.requestId), outboxBytes(rec, encoded), { contentType: OUTBOX_CONTENT_TYPE });
   // 2. the identity records, not current yet
   if (deps.identity && identities.length > 0) {
     try {
@@ -249,7 +248,7 @@ export async function commitEntries(deps: CommitDeps, req: WriteRequest, entries
     }
   }
   // 4. committed: roll the outbox forward; what fails here is recovery's, the client gets its success
-  await completeCommit(deps, rec, new Map(objects.map((o) => [o.key, o.bytes])));
+  await completeCommit(deps, rec, encoded);
   const counts: Record<string, number> = {};
   for (const o of objects) counts[o.resourceType] = o.count;
   return { objectKeys: objects.map((o) => o.key), counts, audited: deps.audit !== undefined };

@@ -14,7 +14,7 @@ export type { Principal, PreferReturn, WriteRequest } from './request';
 export type { ResourceValidator } from './checks';
 export type { LakeTransform, TransformResult } from './commit';
 export { IndexKeys, INDEX_KEY_LABEL } from './index-keys';
-export { finishCommit, completeCommit, rollBack, cleanUp, decideCommit, isCommitOf, type CommitRecord, type OutboxDeps } from './commit-record';
+export { finishCommit, completeCommit, rollBack, cleanUp, decideCommit, isCommitOf, outboxBytes, readOutbox, OUTBOX_CONTENT_TYPE, type CommitRecord, type OutboxDeps } from './commit-record';
 export type { IdentifierHasher } from './conditional';
 export { statusText } from './responses';
 export { validateOnly } from './validate-operation';

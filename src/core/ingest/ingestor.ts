@@ -20,7 +20,7 @@ import { commitManifestKey, outboxKey } from '../lake-layout';
 import type { AuditLog, Clock, EventBus, IdentityVault, ObjectStore, VersionIndex, VersionRecord } from '../ports';
 import { authorise, failTransactionIfAny, resolveVersions, validateEntries, type ResourceValidator } from './checks';
 import { assignVersions, commitEntries, DuplicateRequestError, stampVersion, type CommitContext, type Committed, type LakeTransform } from './commit';
-import type { CommitRecord, ReplayEntry, WriteInteraction } from './commit-record';
+import { readOutbox, type CommitRecord, type ReplayEntry, type WriteInteraction } from './commit-record';
 import type { IndexKeys } from './index-keys';
 import { readBundleEntries, readSingleEntry, readWriteBody, type Entry, type WriteRequest } from './request';
 import { bundleResponse, singleResponse } from './responses';
@@ -227,7 +227,7 @@ export class Ingestor {
   private async commitRecord(r: VersionRecord): Promise<CommitRecord | undefined> {
     const { lake } = this.deps;
     const body = (await lake.get(commitManifestKey(r.lastUpdated.slice(0, 10), r.requestId!))) ?? (await lake.get(outboxKey(r.requestId!)));
-    return body ? (JSON.parse(Buffer.from(body).toString('utf8')) as CommitRecord) : undefined;
+    return body ? readOutbox(body) : undefined;
   }
 
   /**

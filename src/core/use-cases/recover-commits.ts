@@ -8,7 +8,7 @@
  * conditional write that loses to the writer's commit).
  */
 import { OUTBOX_PREFIX, parseOutboxKey, parseStagingKey, STAGING_PREFIX } from '../lake-layout';
-import { completeCommit, decideCommit, isCommitOf, rollBack, type CommitRecord, type OutboxDeps } from '../ingest';
+import { completeCommit, decideCommit, isCommitOf, readOutbox, rollBack, type CommitRecord, type OutboxDeps } from '../ingest';
 import { mapLimit } from '../../lib/concurrency';
 
 /** How long a writer may take from its outbox to its commit before recovery may abort it (default 2 min: the API Lambda's timeout is 30 s). */
@@ -86,7 +86,7 @@ export async function recoverCommits(deps: OutboxDeps, opts: { leaseMs?: number 
         const body = await deps.lake.get(key);
         if (!body) return;
         report.seen++;
-        await recoverOne(deps, JSON.parse(Buffer.from(body).toString('utf8')) as CommitRecord, leaseMs, report);
+        await recoverOne(deps, readOutbox(body), leaseMs, report);
       } catch {
         report.failed++;
       }
