@@ -161,3 +161,39 @@ test('a writer that died in the middle of a bucket append: recovery starts its l
   await idx.commit([{ key: 'Patient/cut', expected: '2', record: rec('3') }]);
   expect((await other.get(['Patient/cut'])).get('Patient/cut')?.versionId).toBe('3');
 });
+
+describe('a commit waiting for the lock while the data dir is removed and made again (found in review)', () => {
+  /** Starts a commit of Patient/1 at version 2 that waits for a held lock, then removes and remakes the data dir. */
+  async function resetDuringCommit(alsoRead: boolean): Promise<{ result: string; fresh: FileVersionIndex }> {
+    const a = new FileVersionIndex(dir);
+    await a.commit([{ key: 'Patient/1', record: rec('1') }, { key: 'Patient/1x', record: rec('1') }]);
+    await a.get(['Patient/1']);
+    fs.writeFileSync(path.join(dir, 'versions.lock'), '');
+    const pending = a.commit([{ key: 'Patient/1', expected: '1', record: rec('2') }]);
+    await new Promise((r) => setTimeout(r, 50));
+    fs.rmSync(dir, { recursive: true, force: true });
+    const fresh = new FileVersionIndex(dir);
+    fs.writeFileSync(path.join(dir, 'versions.lock'), '');
+    // the same index read meanwhile: it drops the removed files and opens the new, empty buckets
+    if (alsoRead) expect((await a.get(['Patient/1'])).size).toBe(0);
+    fs.rmSync(path.join(dir, 'versions.lock'));
+    const result = await pending.then(
+      () => 'committed',
+      (err: Error) => err.name,
+    );
+    return { result, fresh };
+  }
+
+  test('its expected version is checked against the new index (a conflict), nothing is written into removed files', async () => {
+    const { result, fresh } = await resetDuringCommit(false);
+    expect(result).toBe('VersionConflictError');
+    expect((await fresh.get(['Patient/1'])).size).toBe(0);
+  });
+
+  test('after a read of the new buckets by the same index, the commit neither trusts the old sizes nor writes past the end', async () => {
+    const { result, fresh } = await resetDuringCommit(true);
+    expect(result).toBe('VersionConflictError');
+    expect((await fresh.get(['Patient/1'])).size).toBe(0);
+    for (const f of bucketFiles()) expect(fs.readFileSync(f).includes(0)).toBe(false);
+  });
+});

@@ -85,8 +85,10 @@ export class FileVersionIndex implements VersionIndex {
   private imported = false;
   /** The read buffer of bucket files, reused (grows to the largest bucket read). */
   private scratch: Buffer = Buffer.allocUnsafeSlow(64 * 1024);
-  /** One byte read past a bucket's known end ({@link unchanged}). */
-  private readonly probe: Buffer = Buffer.allocUnsafeSlow(1);
+  /** Two bytes read at a bucket's known end ({@link unchanged}). */
+  private readonly probe: Buffer = Buffer.allocUnsafeSlow(2);
+  /** Bumped when {@link dropUnlinked} closes the open files: sizes and records read before are of removed files. */
+  private generation = 0;
   /** Open bucket files (read-write), oldest first; opening a file costs more than reading it. */
   private readonly fds = new Map<string, number>();
   /** Bucket files a commit in progress uses: never closed to make room. */
@@ -167,13 +169,14 @@ export class FileVersionIndex implements VersionIndex {
 
   /**
    * Closes every open bucket file when they are no longer the index's: removing the data dir (a reset) unlinks them
-   * all at once, so the link count of the oldest open one, one fstat a call, tells for every one (an fstat a bucket
-   * cost a 1,000-resource import chunk about 1,800 of them, and as many Stats objects).
+   * all, so the link count of the oldest open one, one fstat a call (and one more under the commit lock), tells for
+   * every one (an fstat a bucket cost a 1,000-resource import chunk about 1,800 of them, and as many Stats objects).
    */
   private dropUnlinked(): void {
     const oldest = this.fds.values().next();
     if (oldest.done || fs.fstatSync(oldest.value).nlink > 0) return;
     for (const file of [...this.fds.keys()]) this.close(file);
+    this.generation++;
   }
 
   /** The open descriptor of a bucket file, opening it if need be (`create`: created when missing, else undefined). */
@@ -191,9 +194,9 @@ export class FileVersionIndex implements VersionIndex {
     return fd;
   }
 
-  /** Whether an open bucket file still has `size` bytes (buckets only grow): one byte read at `size`, none found. */
+  /** Whether an open bucket still has `size` bytes: of two bytes read from its last known one, one found (not fewer). */
   private unchanged(fd: number, size: number): boolean {
-    return fs.readSync(fd, this.probe, 0, 1, size) === 0;
+    return size === 0 ? fs.readSync(fd, this.probe, 0, 1, 0) === 0 : fs.readSync(fd, this.probe, 0, 2, size - 1) === 1;
   }
 
   private openFile(file: string, create: boolean): number {
@@ -439,16 +442,19 @@ export class FileVersionIndex implements VersionIndex {
     if (entries.length === 0) return;
     await this.ensureImported();
     this.dropUnlinked();
+    const generation = this.generation;
     const before = this.readSized(entries.map((e) => e.key), true);
     await this.acquire();
     try {
+      this.dropUnlinked(); // the data dir may have been removed while the lock was awaited: then nothing read holds
+      const reread = this.generation !== generation;
       this.recover();
       const current = new Map<string, VersionRecord>();
       const sizes = new Map<string, { fd: number; size: number }>();
       for (const [file, b] of before.buckets) {
         this.pinned.add(file);
         const fd = this.open(file, true)!;
-        if (this.unchanged(fd, b.size)) {
+        if (!reread && this.unchanged(fd, b.size)) {
           sizes.set(file, { fd, size: b.size });
           for (const k of b.keys) if (before.records.has(k)) current.set(k, before.records.get(k)!);
         } else {
