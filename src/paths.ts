@@ -44,7 +44,7 @@ export function codeCacheDir(): string {
 
 /**
  * The ajv standalone R4 JSON-schema module generated at build time (`generated/fhir-schema-validate.js`, 6 MB:
- * about 250 ms to compile and warm up, 30 + 100 ms from its V8 code cache, src/lib/code-cache.ts; `npm run build`
+ * 120–160 ms to load in a fresh worker, 45–80 ms from its V8 code cache, src/lib/code-cache.ts; `npm run build`
  * writes the cache for the import runner's flags, other processes write theirs 3 s after their first load). Pass
  * the function itself to `createSchemaValidator` so it loads on first validation.
  */

@@ -1,8 +1,8 @@
 /**
  * A large generated CommonJS module loaded with a V8 code cache (`vm.Script` `cachedData`,
  * https://nodejs.org/docs/latest-v20.x/api/vm.html#scriptcreatecacheddata): the ahead-of-time JSON-schema validator
- * (`generated/fhir-schema-validate.js`, 6 MB) costs every process that validates about 120 ms to compile and as much
- * again to compile its functions lazily on first use; from a code cache, about 30 ms and half of that.
+ * (`generated/fhir-schema-validate.js`, 6 MB) cost every worker thread of the import runner 120–160 ms to load;
+ * from a code cache, 45–80 ms (functions compiled before the cache was made are in it too).
  * Node 22 has `module.enableCompileCache()` for every module; Node 20 (this machine) has not, and this module is
  * the one worth it.
  *
@@ -22,7 +22,7 @@ export interface CodeCacheOptions {
   /** Folder of the cache files (created when a cache is written). */
   cacheDir: string;
   /**
-   * With no usable cache: write one this long after loading (functions compiled meanwhile are in it), on an unref'd
+   * With no cache: write one this long after loading (functions compiled meanwhile are in it), on an unref'd
    * timer. Default 3,000 ms; 0: never (the caller may {@link LoadedModule.saveCache} itself).
    */
   writeAfterMs?: number;
@@ -62,11 +62,17 @@ function readCache(file: string): Buffer | undefined {
   }
 }
 
-function writeCache(file: string, data: Buffer): boolean {
-  const tmp = `${file}.${process.pid}.${crypto.randomUUID()}.tmp`;
+/** Writes `data()` to `file` atomically; false (and `data` not called) when the folder is not writable. */
+function writeCache(file: string, data: () => Buffer): boolean {
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(tmp, data);
+    fs.accessSync(path.dirname(file), fs.constants.W_OK);
+  } catch {
+    return false;
+  }
+  const tmp = `${file}.${process.pid}.${crypto.randomUUID()}.tmp`;
+  try {
+    fs.writeFileSync(tmp, data());
     fs.renameSync(tmp, file);
     return true;
   } catch {
@@ -93,8 +99,10 @@ export function loadWithCodeCache<T>(file: string, opts: CodeCacheOptions): Load
   const wrapper = script.runInThisContext() as (e: unknown, r: NodeJS.Require, m: unknown, f: string, d: string) => void;
   wrapper.call(mod.exports, mod.exports, createRequire(file), mod, file, path.dirname(file));
   mod.loaded = true;
-  const saveCache = (): boolean => writeCache(cacheFile, script.createCachedData());
+  const saveCache = (): boolean => writeCache(cacheFile, () => script.createCachedData());
   const after = opts.writeAfterMs ?? 3000;
-  if (cache !== 'used' && after > 0) setTimeout(saveCache, after).unref();
+  // only where there was none: a cache V8 refused was made under other flags (`NODE_OPTIONS` ones are not in the
+  // name), and replacing it would make two kinds of process take turns refusing each other's
+  if (cache === 'absent' && after > 0) setTimeout(saveCache, after).unref();
   return { exports: mod.exports, cache, cacheFile, saveCache };
 }
