@@ -9,8 +9,9 @@
  *   resource type), partitioned by source system and ingestion day;
  * - `commits/date={yyyy-mm-dd}/{requestId}.json`: the commit manifest of a request ({@link CommitManifest}), written
  *   once the request is committed and its outbox done (readers that list requests read these: `etl-replay`);
- * - `outbox/{requestId}.json`: the commit record (outbox) of a request in flight, with its lake objects, written
- *   before anything else of it and deleted once the request is done or rolled back (docs/commit-protocol.md).
+ * - `outbox/{requestId}.json`: the commit record (outbox) of a request in flight, with its lake objects (a JSON line,
+ *   then their NDJSON: `outboxBytes` in ingest/commit-record.ts), written before anything else of it and deleted once
+ *   the request is done or rolled back (docs/commit-protocol.md).
  *
  * Marts bucket:
  * - `marts/{table}/source={source}/date={yyyy-mm-dd}/{requestId}-{Type}.parquet`: the ETL's file of a table for one
