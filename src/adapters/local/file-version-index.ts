@@ -11,9 +11,9 @@
  *
  * Cost per bucket touched (a 1,000-resource import chunk touches about 900): the bucket files are created once with
  * the index and kept open (up to `maxOpenFiles`), and what a read found is remembered with the bucket's size, so a
- * lookup of a key seen before is a one-byte read past that size (nothing there: the bucket is as it was), and a
- * commit after the lookup of its keys reads nothing again; under the lock it makes the same one-byte read of each
- * bucket and appends. One fstat a call checks that the open files are still the index's (a removed data dir).
+ * lookup of a key seen before is a two-byte read at that size's last byte (one found: the bucket is as it was), and
+ * a commit after the lookup of its keys reads nothing again; under the lock it makes the same read of each bucket
+ * and appends. An fstat a call (and one under the lock) checks the open files are still the index's (a removed dir).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -95,7 +95,7 @@ export class FileVersionIndex implements VersionIndex {
   private readonly pinned = new Set<string>();
   /**
    * Buckets as last read: a bucket is append-only, so while its size is the same its records are too, and a lookup of
-   * a key seen before costs a one-byte read (a commit after a lookup of its keys reads nothing more, and neither do the
+   * a key seen before costs a two-byte read (a commit after a lookup of its keys reads nothing more, and neither do the
    * lookups of the same Patients chunk after chunk). Bounded by {@link maxSeenKeys}.
    */
   private readonly seen = new Map<string, Seen>();
