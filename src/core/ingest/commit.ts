@@ -8,7 +8,7 @@
  * Nothing is visible before (3); after it the request succeeds whatever fails, recovery completing what is left.
  */
 import { createHash } from 'node:crypto';
-import type { Resource } from 'fhir/r4';
+import type { Meta, Resource } from 'fhir/r4';
 import { conflict } from '../../fhir/outcomes';
 import { carryRawNumbers, hasRawNumbers, restoreRawNumbers, stringifyFhirJson } from '../../fhir/json';
 import { ClientError, ServerFault } from '../../fhir/errors';
@@ -104,8 +104,19 @@ export function assignVersions(entries: Entry[], now: Date, newId: () => string)
 /** Sets an entry's version and its resource's `id`, `meta.versionId` and `meta.lastUpdated` (the server's). */
 export function stampVersion(e: Entry, versionId: string, lastUpdated: string): void {
   e.versionId = versionId;
-  const meta = { ...(e.resource.meta ?? {}), versionId, lastUpdated };
-  const next = { ...e.resource, id: e.id, meta } as Resource;
+  // copies that add keys are built by assignment: V8 gives every object made by a spread that adds a key (`{ ...m, k }`)
+  // a hidden class of its own (a map allocated per resource, and megamorphic reads of it downstream); a spread that
+  // only replaces keys shares its source's class
+  const meta = Object.assign({}, e.resource.meta) as Meta;
+  meta.versionId = versionId;
+  meta.lastUpdated = lastUpdated;
+  let next: Resource;
+  if (Object.hasOwn(e.resource, 'id') && Object.hasOwn(e.resource, 'meta')) next = { ...e.resource, id: e.id, meta } as Resource;
+  else {
+    next = Object.assign({}, e.resource);
+    next.id = e.id;
+    next.meta = meta;
+  }
   carryRawNumbers(e.resource, next);
   if (e.resource.meta) carryRawNumbers(e.resource.meta, meta);
   e.resource = next;
@@ -141,7 +152,15 @@ async function lakeObjects(deps: CommitDeps, req: WriteRequest, entries: Entry[]
       meta.source = metaSource;
       lr = r;
     } else {
-      lr = { ...r, meta: { ...(r.meta ?? {}), versionId, lastUpdated, source: metaSource } } as Resource;
+      const meta = Object.assign({}, r.meta) as Meta;
+      meta.versionId = versionId;
+      meta.lastUpdated = lastUpdated;
+      meta.source = metaSource;
+      if (Object.hasOwn(r, 'meta')) lr = { ...r, meta } as Resource;
+      else {
+        lr = Object.assign({}, r);
+        lr.meta = meta;
+      }
     }
     let g = byType.get(lr.resourceType);
     if (!g) byType.set(lr.resourceType, (g = { lines: [], ids: [] }));
@@ -213,7 +232,7 @@ export async function commitEntries(deps: CommitDeps, req: WriteRequest, entries
   // 2. the identity records, not current yet
   if (deps.identity && identities.length > 0) {
     try {
-      await deps.identity.stage(req.requestId, identities.map((i, seq) => ({ ...i, seq })));
+      await deps.identity.stage(req.requestId, identities.map((i, seq) => Object.assign(Object.assign({}, i), { seq })));
     } catch (err) {
       await rollBack(deps, rec).catch(() => undefined);
       throw err;

@@ -142,7 +142,10 @@ export interface ModelRt {
  * @param raw the parsed `generated/profile-model.json`
  */
 export function linkModel(raw: RawModel): ModelRt {
-  const invariants: InvariantRt[] = raw.invariants.map((i) => ({ ...i }));
+  // every runtime invariant and element has all its fields, in one order (absent ones undefined): the validator reads
+  // them at every node, and objects with optional keys added as found had dozens of hidden classes, which made those
+  // reads megamorphic (V8 gave up caching them)
+  const invariants: InvariantRt[] = raw.invariants.map((i) => ({ k: i.k, s: i.s, h: i.h, x: i.x, b: i.b, d: i.d, ir: i.ir, fn: undefined, unsupported: undefined }));
   const valueSets: ValueSetRt[] = raw.valueSets.map((v) => {
     const systemCodes = new Set<string>();
     const codes = new Set<string>();
@@ -176,6 +179,13 @@ export function linkModel(raw: RawModel): ModelRt {
     const choiceMin = new Map<string, string[]>();
     for (const e of s.elements) {
       const isResource = e.t === 'Resource';
+      let struct: StructRt | undefined;
+      if (!e.p && typeof e.t === 'number') struct = structs[e.t];
+      else if (!e.p && !isResource) {
+        const t = raw.types[e.t];
+        if (t === undefined) throw new Error(`profile model: unknown type ${e.t} in ${s.path}.${e.n}`);
+        struct = structs[t];
+      }
       const el: ElementRt = {
         n: e.n,
         name: e.c ?? e.n,
@@ -183,20 +193,15 @@ export function linkModel(raw: RawModel): ModelRt {
         min: e.min,
         max: e.max,
         array: e.a === 1,
+        choice: e.c || undefined,
+        prim: e.p ? (e.t as string) : undefined,
+        struct,
         isResource,
+        vs: e.vs !== undefined ? valueSets[e.vs] : undefined,
+        inv: e.i ? e.i.map((i) => invariants[i]) : undefined,
+        targets: e.r ? new Set(e.r) : undefined,
+        fixed: e.fixed,
       };
-      if (e.c) el.choice = e.c;
-      if (e.p) el.prim = e.t as string;
-      else if (typeof e.t === 'number') el.struct = structs[e.t];
-      else if (!isResource) {
-        const t = raw.types[e.t];
-        if (t === undefined) throw new Error(`profile model: unknown type ${e.t} in ${s.path}.${e.n}`);
-        el.struct = structs[t];
-      }
-      if (e.vs !== undefined) el.vs = valueSets[e.vs];
-      if (e.i) el.inv = e.i.map((i) => invariants[i]);
-      if (e.r) el.targets = new Set(e.r);
-      if (e.fixed !== undefined) el.fixed = e.fixed;
       st.byKey.set(e.n, el);
       if (e.min >= 1) {
         if (e.c) {
