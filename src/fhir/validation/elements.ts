@@ -227,7 +227,7 @@ export class StructureWalker implements ValidatorState {
           if (el.max >= 0 && v.length > el.max) {
             this.issue(c, 'error', 'structure', `${st.path}.${el.name}: max allowed = ${el.max}, but found ${v.length}`);
           }
-          const ext = el.prim !== undefined ? obj['_' + key] : undefined;
+          const ext = el.prim !== undefined ? obj[el.extKey] : undefined;
           for (let i = 0; i < v.length; i++) {
             const item = v[i];
             c.seg.push(i);
@@ -250,7 +250,7 @@ export class StructureWalker implements ValidatorState {
     const req = st.required;
     for (let i = 0; i < req.length; i++) {
       const el = req[i];
-      if (obj[el.n] === undefined && (el.prim === undefined || obj['_' + el.n] === undefined)) {
+      if (obj[el.n] === undefined && (el.prim === undefined || obj[el.extKey] === undefined)) {
         this.issue(c, 'error', 'structure', `${st.path}.${el.name}: minimum required = ${el.min}, but only found 0`);
       }
     }

@@ -25,8 +25,17 @@ export interface IrEnv {
   rootResource: unknown;
 }
 
+/** `_key` of each of an IR node's keys (the primitive's extension sibling), made once per key list, not per node visited. */
+const EXT_KEYS = new WeakMap<string[], string[]>();
+function extKeysOf(keys: string[]): string[] {
+  let ext = EXT_KEYS.get(keys);
+  if (ext === undefined) EXT_KEYS.set(keys, (ext = keys.map((k) => `_${k}`)));
+  return ext;
+}
+
 function child(src: Coll, keys: string[], prefix?: string): Coll {
   const out: unknown[] = [];
+  const fixedExt = prefix === undefined ? extKeysOf(keys) : undefined;
   for (const item of src) {
     if (item === null || typeof item !== 'object' || item === EXT_ONLY) continue;
     const o = item as Record<string, unknown>;
@@ -39,10 +48,12 @@ function child(src: Coll, keys: string[], prefix?: string): Coll {
         if (bare.startsWith(prefix) && keys.includes(bare) && !ks.includes(bare)) ks.push(bare);
       }
     }
-    for (const k of ks) {
+    for (let j = 0; j < ks.length; j++) {
+      const k = ks[j]!;
+      const extKey = fixedExt !== undefined ? fixedExt[j]! : `_${k}`;
       const v = o[k];
       if (v === undefined) {
-        const ext = o['_' + k];
+        const ext = o[extKey];
         if (ext !== undefined && ext !== null) {
           if (Array.isArray(ext)) {
             for (const e of ext) if (e !== null) out.push(EXT_ONLY);
@@ -51,7 +62,7 @@ function child(src: Coll, keys: string[], prefix?: string): Coll {
         continue;
       }
       if (Array.isArray(v)) {
-        const ext = o['_' + k];
+        const ext = o[extKey];
         for (let i = 0; i < v.length; i++) {
           const x = v[i];
           if (x === null || x === undefined) {

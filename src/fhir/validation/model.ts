@@ -89,6 +89,8 @@ export interface InvariantRt extends RawInvariant {
 export interface ElementRt {
   /** JSON key */
   n: string;
+  /** `_{n}`: the key of a primitive's extension sibling (https://hl7.org/fhir/R4/json.html#primitive) */
+  extKey: string;
   /** FHIR element name (choice base name for `value[x]` keys) */
   name: string;
   /** type name: primitive, datatype, `Resource`, or the backbone path */
@@ -188,6 +190,7 @@ export function linkModel(raw: RawModel): ModelRt {
       }
       const el: ElementRt = {
         n: e.n,
+        extKey: `_${e.n}`,
         name: e.c ?? e.n,
         typeName: typeof e.t === 'number' ? raw.structs[e.t].path : e.t,
         min: e.min,
