@@ -93,12 +93,15 @@ export function refuseDuplicateFullUrls(entries: Entry[]): void {
 /**
  * Finds the conditional references of the entries (`Type?query`, other than `Patient?…`) and adds their tokens
  * to the plan; a query other than `identifier=…` fails the entry (400 naming what is supported).
+ * @param urns when given, the entries found holding a `urn:` reference are added to it ({@link linkEntries} then
+ *   walks only those when the request has no fullUrls)
  */
-export function findConditionalReferences(entries: Entry[], plan: IdentifierPlan | undefined): ConditionalRef[] {
+export function findConditionalReferences(entries: Entry[], plan: IdentifierPlan | undefined, urns?: Set<Entry>): ConditionalRef[] {
   const out: ConditionalRef[] = [];
   for (const e of entries) {
     if (e.error) continue;
     eachReference(e.resource, e.root, (ref, holder, pathOf) => {
+      if (urns && ref.startsWith('urn:')) urns.add(e);
       const q = ref.indexOf('?');
       if (q <= 0) return;
       const type = ref.slice(0, q);
@@ -186,9 +189,12 @@ function nestedFullUrls(node: unknown, out?: Set<string>): Set<string> | undefin
  * refers to a failed entry (directly, or through a conditional reference in `deps`) or to a `urn:` that is no
  * entry's fullUrl fails with a 400 naming the reference and saying to send a transaction.
  */
-export function linkEntries(entries: Entry[], isTx: boolean, deps: Map<Entry, Set<Entry>>): void {
+export function linkEntries(entries: Entry[], isTx: boolean, deps: Map<Entry, Set<Entry>>, urns?: ReadonlySet<Entry>): void {
   const byUrl = new Map<string, Entry>();
   for (const e of entries) if (e.fullUrl) byUrl.set(e.fullUrl, e);
+  // without fullUrls only urn: references matter, and `urns` (when given) holds every entry with one: the others
+  // (an NDJSON import chunk's, a batch of PUTs) are not walked again
+  const walks = (e: Entry): boolean => byUrl.size > 0 || urns === undefined || urns.has(e);
   const fail = (e: Entry, path: string, why: string): void => {
     e.error = badRequest(`${e.entryPath} ${why}; send the Bundle as a transaction to have it written all or nothing`, path);
   };
@@ -196,11 +202,16 @@ export function linkEntries(entries: Entry[], isTx: boolean, deps: Map<Entry, Se
   for (const e of entries) {
     if (e.error) continue;
     const l: { target?: Entry; path: string }[] = [];
-    const nested = nestedFullUrls(e.resource);
-    eachReference(e.resource, e.root, (ref, _h, path) => {
+    // the fullUrls of Bundles nested in the resource, looked for only when a urn: reference has no entry (a walk of
+    // every resource otherwise)
+    let nested: Set<string> | undefined | null = null;
+    if (walks(e)) eachReference(e.resource, e.root, (ref, _h, path) => {
       const target = byUrl.get(ref);
       if (target && target !== e) l.push({ target, path: path() });
-      else if (!target && /^urn:(uuid|oid):/.test(ref) && !nested?.has(ref)) l.push({ path: path() });
+      else if (!target && ref.startsWith('urn:') && /^urn:(uuid|oid):/.test(ref)) {
+        if (nested === null) nested = nestedFullUrls(e.resource);
+        if (!nested?.has(ref)) l.push({ path: path() });
+      }
     });
     for (const t of deps.get(e) ?? []) l.push({ target: t, path: e.root });
     refsOf.set(e, l);

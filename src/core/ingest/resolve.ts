@@ -27,6 +27,8 @@ export class Resolution {
     private readonly plan: IdentifierPlan | undefined,
     private readonly refs: ConditionalRef[],
     private readonly sameAs: Map<Entry, Entry>,
+    /** The entries found holding a `urn:` reference (see {@link linkEntries}). */
+    private readonly urns: ReadonlySet<Entry>,
   ) {}
 
   /** Does the commit of this request write index entries (so a lost race on one is worth a re-run)? */
@@ -56,7 +58,7 @@ export class Resolution {
       if (!s) deps.set(later, (s = new Set()));
       s.add(first);
     }
-    linkEntries(entries, isTx, deps);
+    linkEntries(entries, isTx, deps, this.urns);
   }
 
   /** The identifier-index entries to commit with the versions of `written` (see {@link indexEntries}). */
@@ -81,12 +83,13 @@ export async function resolveConditions(deps: ResolveDeps, source: string, entri
       if (e.ifNoneExist !== undefined) e.error = badRequest('Conditional create is not available in this deployment (no identifier index)', e.entryPath);
     }
   }
-  const refs = findConditionalReferences(ok, plan);
+  const urns = new Set<Entry>();
+  const refs = findConditionalReferences(ok, plan, urns);
   let sameAs = new Map<Entry, Entry>();
   if (plan) {
     await plan.load(deps.versions);
     sameAs = await resolveConditionalCreates(plan, deps.versions, ok, deps.resourceKey);
     keepConsistentResends(plan, ok);
   }
-  return new Resolution(plan, refs, sameAs);
+  return new Resolution(plan, refs, sameAs, urns);
 }
