@@ -8,9 +8,9 @@
  * Nothing is visible before (3); after it the request succeeds whatever fails, recovery completing what is left.
  */
 import { createHash } from 'node:crypto';
-import type { Meta, Resource } from 'fhir/r4';
+import type { Resource } from 'fhir/r4';
 import { conflict } from '../../fhir/outcomes';
-import { carryRawNumbers, hasRawNumbers, restoreRawNumbers, stringifyFhirJson } from '../../fhir/json';
+import { carryRawNumbers, copyJsonObject, hasRawNumbers, restoreRawNumbers, stringifyFhirJson } from '../../fhir/json';
 import { ClientError, ServerFault } from '../../fhir/errors';
 import { lakeKey, outboxKey, partitionDate } from '../lake-layout';
 import { VersionConflictError, type AuditLog, type Clock, type EventBus, type IdentityVault, type ObjectStore, type VersionIndex, type VersionRecord } from '../ports';
@@ -104,16 +104,16 @@ export function assignVersions(entries: Entry[], now: Date, newId: () => string)
 /** Sets an entry's version and its resource's `id`, `meta.versionId` and `meta.lastUpdated` (the server's). */
 export function stampVersion(e: Entry, versionId: string, lastUpdated: string): void {
   e.versionId = versionId;
-  // copies that add keys are built by assignment: V8 gives every object made by a spread that adds a key (`{ ...m, k }`)
-  // a hidden class of its own (a map allocated per resource, and megamorphic reads of it downstream); a spread that
-  // only replaces keys shares its source's class
-  const meta = Object.assign({}, e.resource.meta) as Meta;
+  // copies that add keys are made key by key (copyJsonObject): V8 gives every object made by a spread that adds a key
+  // (`{ ...m, k }`) a hidden class of its own (a map allocated per resource, and megamorphic reads of it downstream);
+  // a spread that only replaces keys shares its source's class
+  const meta = copyJsonObject(e.resource.meta);
   meta.versionId = versionId;
   meta.lastUpdated = lastUpdated;
   let next: Resource;
   if (Object.hasOwn(e.resource, 'id') && Object.hasOwn(e.resource, 'meta')) next = { ...e.resource, id: e.id, meta } as Resource;
   else {
-    next = Object.assign({}, e.resource);
+    next = copyJsonObject(e.resource);
     next.id = e.id;
     next.meta = meta;
   }
@@ -170,13 +170,13 @@ async function lakeObjects(deps: CommitDeps, req: WriteRequest, entries: Entry[]
       meta.source = metaSource;
       lr = r;
     } else {
-      const meta = Object.assign({}, r.meta) as Meta;
+      const meta = copyJsonObject(r.meta);
       meta.versionId = versionId;
       meta.lastUpdated = lastUpdated;
       meta.source = metaSource;
       if (Object.hasOwn(r, 'meta')) lr = { ...r, meta } as Resource;
       else {
-        lr = Object.assign({}, r);
+        lr = copyJsonObject(r);
         lr.meta = meta;
       }
     }
@@ -248,7 +248,11 @@ export async function commitEntries(deps: CommitDeps, req: WriteRequest, entries
   // 2. the identity records, not current yet
   if (deps.identity && identities.length > 0) {
     try {
-      await deps.identity.stage(req.requestId, identities.map((i, seq) => Object.assign(Object.assign({}, i), { seq })));
+      await deps.identity.stage(req.requestId, identities.map((i, seq) => {
+        const staged = copyJsonObject(i) as typeof i & { seq: number };
+        staged.seq = seq;
+        return staged;
+      }));
     } catch (err) {
       await rollBack(deps, rec).catch(() => undefined);
       throw err;

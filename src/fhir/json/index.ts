@@ -8,3 +8,4 @@ export { parseFhirJson, JsonInputError, MAX_JSON_DEPTH, type JsonProblem, type P
 export { stringifyFhirJson } from './stringify';
 export { carryRawNumbers, hasRawNumbers, markRawPath, rawNumberText, restoreRawNumbers, withNumberTexts } from './raw-numbers';
 export { decodeUtf8, type Utf8Result } from './utf8';
+export { copyJsonObject } from './copy';
