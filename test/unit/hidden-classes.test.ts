@@ -42,3 +42,16 @@ describe('hidden classes of per-resource objects', () => {
     expect(out).toEqual({ entries: 1, stampedMetas: 1, stampedBareResources: 1, modelElements: 1, modelInvariants: 1 });
   });
 });
+
+describe('the linked model keeps every field of the generated one', () => {
+  it('each runtime invariant carries every key of its raw invariant, with the same value (its fields are listed by hand)', async () => {
+    const { linkModel } = await import('../../src/fhir/validation/model');
+    const { readProfileModel } = await import('../../src/paths');
+    const raw = readProfileModel();
+    const linked = linkModel(raw);
+    expect(linked.invariants).toHaveLength(raw.invariants.length);
+    raw.invariants.forEach((r, i) => {
+      for (const [k, v] of Object.entries(r)) expect([r.k, k, (linked.invariants[i] as unknown as Record<string, unknown>)[k]]).toEqual([r.k, k, v]);
+    });
+  });
+});

@@ -136,7 +136,7 @@ export function ndjsonBytes(lines: readonly string[]): Buffer {
     off += out.write(l, off, 'utf8');
     out[off++] = 0x0a;
   }
-  if (off !== size) throw new Error(`ndjsonBytes: wrote ${off} of ${size} bytes`);
+  if (off !== size) throw new ServerFault(`ndjsonBytes: wrote ${off} of ${size} bytes`);
   return out;
 }
 
